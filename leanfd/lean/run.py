@@ -1,0 +1,67 @@
+"""What a backend returns for one Lean file: its messages, how it ended, and how long it took.
+
+Backends know nothing of soundness: they elaborate `header + body` and report. The judge
+(`leanfd.lean.judge`) turns a `LeanRun` into a verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+Severity = Literal["error", "warning", "information"]
+Outcome = Literal["ok", "timeout", "crashed"]
+
+# Lean can print megabytes (a huge `#print`, a runaway `#reduce`): keep each message and the
+# whole run bounded so a bad attempt never holds the process' memory.
+MAX_MESSAGE_CHARS = 20_000
+MAX_MESSAGES = 500
+
+
+@dataclass(frozen=True)
+class Message:
+    """One Lean message; lines are 1-based and columns 0-based, as Lean reports them."""
+
+    severity: Severity
+    line: int
+    column: int
+    end_line: int | None
+    end_column: int | None
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Message":
+        return Message(d["severity"], d["line"], d["column"], d.get("end_line"), d.get("end_column"), d["text"])
+
+
+def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n… [truncated {len(text) - limit} characters]"
+
+
+@dataclass
+class LeanRun:
+    """The raw result of elaborating one file."""
+
+    outcome: Outcome
+    messages: list[Message] = field(default_factory=list)
+    elapsed: float = 0.0
+    detail: str = ""  # why a run timed out or crashed, in words
+    truncated: bool = False  # messages were dropped past MAX_MESSAGES
+
+
+class Backend(Protocol):
+    """Elaborates `header + body` and reports Lean's messages.
+
+    `header` is the part shared by many checks (imports, opens, the prelude of a toy benchmark);
+    pooled backends keep it elaborated and re-elaborate only `body`. Line numbers in the returned
+    messages count from the first line of `header`.
+    """
+
+    async def run(self, header: str, body: str, timeout: float) -> LeanRun: ...
+
+    async def aclose(self) -> None: ...
