@@ -28,13 +28,17 @@ class Message:
     end_line: int | None
     end_column: int | None
     text: str
+    region: str = "attempt"  # header | reference | attempt | checks: where in the checked file
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "Message":
-        return Message(d["severity"], d["line"], d["column"], d.get("end_line"), d.get("end_column"), d["text"])
+        return Message(
+            d["severity"], d["line"], d["column"], d.get("end_line"), d.get("end_column"), d["text"],
+            d.get("region", "attempt"),
+        )
 
 
 def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -1,0 +1,113 @@
+"""`leanfd check`: verify JSONL records or .lean files, stream verdicts, summarise."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import IO, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from leanfd.lean.errors import LeanFDError
+from leanfd.lean.policy import DEFAULT_AXIOMS, Policy
+from leanfd.lean.records import STATUSES, BadLine, CheckRecord, LeanFile, Verdict, read_jsonl
+from leanfd.lean.verifier import Verifier, VerifierConfig
+
+Item = CheckRecord | LeanFile
+
+
+def iter_inputs(paths: list[str], bad: list[BadLine]) -> Iterator[Item]:
+    """Records and files from every path, lazily; malformed lines go to `bad` and are skipped."""
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise LeanFDError(f"{raw}: no such file or directory")
+        if path.is_dir():
+            for f in sorted(path.rglob("*.lean")):
+                yield LeanFile(name=str(f.relative_to(path).with_suffix("")), text=f.read_text(), path=str(f))
+        elif path.suffix == ".lean":
+            yield LeanFile(name=path.stem, text=path.read_text(), path=str(path))
+        elif path.suffix in (".jsonl", ".json"):
+            for _, rec in read_jsonl(path):
+                if isinstance(rec, BadLine):
+                    bad.append(rec)
+                else:
+                    yield rec
+        else:
+            raise LeanFDError(f"{raw}: expected a .jsonl file, a .lean file or a directory")
+
+
+def output_line(verdict: Verdict, item: Item) -> str:
+    """`name` and `status` first, then the verdict, then the input's own fields."""
+    out = {"name": verdict.name, "status": verdict.status}
+    out.update(verdict.to_dict())
+    for k, v in item.to_dict().items():
+        out.setdefault(k, v)
+    return json.dumps(out, ensure_ascii=False)
+
+
+async def check_all(verifier: Verifier, items: Iterator[Item], out: IO[str] | None, console: Console,
+                    bad: list[BadLine]) -> Counter:
+    counts: Counter = Counter()
+    seen: list[Item] = []
+
+    def remember() -> Iterator[Item]:
+        for it in items:
+            seen.append(it)
+            yield it
+
+    columns = (TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("proved {task.fields[proved]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("check", total=None, proved=0)
+        async for i, verdict in verifier.check_many(remember()):
+            counts[verdict.status] += 1
+            if out is not None:
+                out.write(output_line(verdict, seen[i]) + "\n")
+                out.flush()  # an interrupted run keeps every verdict already written
+            progress.update(task, advance=1, proved=counts["proved"], total=len(seen))
+            seen[i] = None  # type: ignore[call-overload]  # release the record once written
+        for b in bad:
+            console.print(f"[yellow]skipped[/] {b.path}:{b.line}: {b.error}")
+    return counts
+
+
+def summary(counts: Counter, bad: int) -> Table:
+    table = Table(title="leanfd check")
+    table.add_column("status")
+    table.add_column("count", justify="right")
+    for status in STATUSES:
+        table.add_row(status, str(counts.get(status, 0)))
+    if bad:
+        table.add_row("malformed", str(bad))
+    table.add_row("[bold]total", str(sum(counts.values()) + bad))
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    policy = Policy(allowed_axioms=tuple(args.allow_axiom) if args.allow_axiom else DEFAULT_AXIOMS)
+    config = VerifierConfig(backend=args.backend, jobs=args.jobs, timeout=args.timeout,
+                            memory_mb=args.memory, lean=args.lean, policy=policy)
+    bad: list[BadLine] = []
+    out = open(args.out, "w", encoding="utf-8") if args.out else None
+    try:
+        verifier = Verifier(config)
+        console.print(f"Lean: {verifier.lean_version} ({verifier.toolchain.source}), backend {config.backend}")
+
+        async def go() -> Counter:
+            async with verifier:
+                return await check_all(verifier, iter_inputs(args.paths, bad), out, console, bad)
+
+        counts = asyncio.run(go())
+    finally:
+        if out is not None:
+            out.close()
+    Console().print(summary(counts, len(bad)))
+    total = sum(counts.values())
+    return 0 if total > 0 and counts["proved"] == total and not bad else 1

@@ -1,0 +1,142 @@
+"""The `cli` backend: one `lean --json --stdin` process per check.
+
+Simple and isolated: nothing survives a check, so nothing can leak between checks. Each process
+runs in its own process group with a wall-clock deadline, Lean's `-M` memory cap and an OS
+address-space limit; the whole group is killed on timeout. Output is read line by line and
+bounded, never held whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import resource
+import signal
+import time
+
+from leanfd.lean.run import MAX_MESSAGES, LeanRun, Message, clip
+from leanfd.lean.toolchain import Toolchain
+
+log = logging.getLogger(__name__)
+
+# Lean reserves several GB of virtual address space for its thread stacks and heap at start-up
+# (measured with Lean 4.35.0: it aborts under a 4 GB RLIMIT_AS, starts under 8 GB), so the OS
+# limit is Lean's own cap plus this reservation. `-M` is the cap that bites first.
+ADDRESS_SPACE_RESERVE_MB = 8192
+MAX_STDERR_CHARS = 20_000
+_SEVERITY = {"error": "error", "warning": "warning", "information": "information"}
+
+
+def limit_memory(memory_mb: int | None):
+    """A preexec_fn that caps the address space of the process and its children."""
+    if memory_mb is None:
+        return None
+
+    def apply() -> None:
+        cap = (memory_mb + ADDRESS_SPACE_RESERVE_MB) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    return apply
+
+
+def kill_group(proc: asyncio.subprocess.Process) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def message_from_json(d: dict) -> Message:
+    pos, end = d.get("pos") or {}, d.get("endPos") or {}
+    return Message(
+        severity=_SEVERITY.get(d.get("severity", ""), "information"),  # type: ignore[arg-type]
+        line=int(pos.get("line", 0)),
+        column=int(pos.get("column", 0)),
+        end_line=end.get("line"),
+        end_column=end.get("column"),
+        text=clip(str(d.get("data", ""))),
+    )
+
+
+async def drain(stream: asyncio.StreamReader, keep: int) -> str:
+    """Read a stream to its end, keeping only the first `keep` characters (a full pipe would block Lean)."""
+    kept = bytearray()
+    while chunk := await stream.read(65536):
+        if len(kept) < keep:
+            kept += chunk[: keep - len(kept)]
+    return kept.decode(errors="replace")
+
+
+class OneShotBackend:
+    """`lean --json` per check; `jobs` checks at once."""
+
+    name = "cli"
+
+    def __init__(self, toolchain: Toolchain, jobs: int | None = None, memory_mb: int | None = 8192,
+                 threads: int | None = None):
+        self.toolchain = toolchain
+        self.memory_mb = memory_mb
+        self.threads = threads
+        self._sem = asyncio.Semaphore(jobs or os.cpu_count() or 1)
+
+    async def run(self, header: str, body: str, timeout: float) -> LeanRun:
+        async with self._sem:
+            return await self._run(header + body, timeout)
+
+    async def _run(self, text: str, timeout: float) -> LeanRun:
+        args = ["--json", "--stdin"]
+        if self.memory_mb:
+            args.append(f"-M{self.memory_mb}")
+        if self.threads:
+            args.append(f"-j{self.threads}")
+        start = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            *self.toolchain.command(*args),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            cwd=self.toolchain.cwd, env={**os.environ, **self.toolchain.env},
+            start_new_session=True, preexec_fn=limit_memory(self.memory_mb),
+            limit=1 << 24,  # one JSON message per line; Lean's lines can be long
+        )
+        result = LeanRun(outcome="ok")
+        try:
+            await asyncio.wait_for(self._communicate(proc, text.encode(), result), timeout)
+        except asyncio.TimeoutError:
+            kill_group(proc)
+            await proc.wait()
+            result.outcome, result.detail = "timeout", f"no answer within {timeout:g} s"
+        finally:
+            kill_group(proc)  # Lean may have started helpers in its group
+        result.elapsed = time.monotonic() - start
+        return result
+
+    async def _communicate(self, proc: asyncio.subprocess.Process, data: bytes, result: LeanRun) -> None:
+        assert proc.stdin and proc.stdout and proc.stderr
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+        proc.stdin.close()
+        stderr_task = asyncio.create_task(drain(proc.stderr, MAX_STDERR_CHARS))
+        noise: list[str] = []
+        while line := await proc.stdout.readline():
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                if len(noise) < 20:
+                    noise.append(line.decode(errors="replace").rstrip()[:2000])
+                continue
+            if len(result.messages) < MAX_MESSAGES:
+                result.messages.append(message_from_json(d))
+            else:
+                result.truncated = True
+        rc = await proc.wait()
+        stderr = (await stderr_task).strip()
+        # Lean exits 1 when the file has errors; anything else without messages is a crash.
+        if rc not in (0, 1) or (rc == 1 and not any(m.severity == "error" for m in result.messages)):
+            result.outcome = "crashed"
+            why = f"exit code {rc}" if rc >= 0 else f"killed by signal {-rc}"
+            tail = "\n".join(noise + [stderr]).strip()
+            result.detail = f"Lean {why}" + (f": {clip(tail, 2000)}" if tail else "")
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,168 @@
+"""What a candidate proof may contain. Checked on the text before Lean runs.
+
+The header and the reference statement come from the dataset and are trusted; only the text the
+model wrote (the proof, or the whole `code`) is scanned. Rules, each with a reason:
+
+- `axiom`, `unsafe`, `implemented_by`, `extern`: new axioms or code the kernel does not check.
+- `#exit`: stops elaboration before the verifier's checks run.
+- `set_option` outside an allowlist (`debug.skipKernelTC`, `pp.*` which could make two different
+  types print alike, ...): only resource limits and linters may be changed.
+- code execution at elaboration time: `#eval`, `#eval!`, `#guard`, `run_cmd`, `run_elab`,
+  `run_meta`, `run_tac`, `by_elab`, `initialize`, simprocs, `@[command_elab]`-style attributes.
+- `#guard_msgs`: it can hide messages, including the verifier's.
+- syntax extensions: `macro`, `macro_rules`, `syntax`, `elab`, `elab_rules`, `notation`,
+  `infix`/`infixl`/`infixr`/`prefix`/`postfix`, `declare_syntax_cat`, unexpanders and delaborators:
+  they can change how the verifier's commands parse or print.
+- `import` and `prelude`: the header decides what is imported (leading imports that the header
+  already has are dropped from `code`).
+- unterminated comments and strings: they would swallow the checks appended after the candidate.
+`sorry` and `admit` are not violations but mark the attempt as unproved.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from leanfd.lean.lexer import LexError, Token, line_of, tokenize
+
+DEFAULT_AXIOMS = ("propext", "Classical.choice", "Quot.sound")
+DEFAULT_OPTIONS = (
+    "maxHeartbeats",
+    "maxRecDepth",
+    "synthInstance.maxHeartbeats",
+    "synthInstance.maxSize",
+    "linter.*",
+)
+
+FORBIDDEN_WORDS: dict[str, str] = {
+    "axiom": "declares an axiom",
+    "unsafe": "unsafe code is not checked by the kernel",
+    "implemented_by": "replaces compiled code by unchecked code",
+    "extern": "binds unchecked external code",
+    "import": "imports are fixed by the header",
+    "prelude": "the header decides the prelude",
+    "run_cmd": "runs code during elaboration",
+    "run_elab": "runs code during elaboration",
+    "run_meta": "runs code during elaboration",
+    "run_tac": "runs code during elaboration",
+    "by_elab": "runs code during elaboration",
+    "initialize": "runs code during elaboration",
+    "builtin_initialize": "runs code during elaboration",
+    "simproc": "registers elaboration-time code",
+    "dsimproc": "registers elaboration-time code",
+    "simproc_decl": "registers elaboration-time code",
+    "dsimproc_decl": "registers elaboration-time code",
+    "command_elab": "registers elaboration-time code",
+    "term_elab": "registers elaboration-time code",
+    "tactic_elab": "registers elaboration-time code",
+    "macro": "defines syntax",
+    "macro_rules": "defines syntax",
+    "syntax": "defines syntax",
+    "elab": "defines syntax",
+    "elab_rules": "defines syntax",
+    "notation": "defines syntax",
+    "infix": "defines syntax",
+    "infixl": "defines syntax",
+    "infixr": "defines syntax",
+    "prefix": "defines syntax",
+    "postfix": "defines syntax",
+    "declare_syntax_cat": "defines syntax",
+    "app_unexpander": "changes pretty-printing",
+    "delab": "changes pretty-printing",
+    "register_option": "declares options",
+}
+FORBIDDEN_COMMANDS: dict[str, str] = {
+    "#exit": "stops elaboration before the verifier's checks",
+    "#eval": "runs code during elaboration",
+    "#eval!": "runs code during elaboration",
+    "#exec": "runs code during elaboration",
+    "#guard": "runs code during elaboration",
+    "#guard_msgs": "can hide messages, including the verifier's",
+}
+SORRY_WORDS = ("sorry", "admit")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What candidates may use. The defaults follow what Mathlib's own theorems need."""
+
+    allowed_axioms: tuple[str, ...] = DEFAULT_AXIOMS
+    allowed_options: tuple[str, ...] = DEFAULT_OPTIONS  # exact names, or a prefix ending in `.*`
+
+    def option_allowed(self, name: str) -> bool:
+        return any(
+            name == pat or (pat.endswith(".*") and name.startswith(pat[:-1])) for pat in self.allowed_options
+        )
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    line: int  # 1-based, in the scanned text
+    why: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: `{self.rule}` {self.why}"
+
+
+@dataclass
+class Scan:
+    violations: list[Violation] = field(default_factory=list)
+    sorry: bool = False
+
+
+def scan(text: str, policy: Policy = Policy()) -> Scan:
+    """Check candidate text against the policy. Pure: no Lean involved."""
+    result = Scan()
+    try:
+        toks = tokenize(text)
+    except LexError as e:
+        result.violations.append(Violation(str(e), line_of(text, e.offset), "would swallow the verifier's checks"))
+        return result
+    for k, tok in enumerate(toks):
+        line = line_of(text, tok.start)
+        if tok.kind == "hash" and tok.text in FORBIDDEN_COMMANDS:
+            result.violations.append(Violation(tok.text, line, FORBIDDEN_COMMANDS[tok.text]))
+        elif tok.kind == "ident":
+            for part in tok.parts:
+                if part in FORBIDDEN_WORDS:
+                    result.violations.append(Violation(part, line, FORBIDDEN_WORDS[part]))
+                if part in SORRY_WORDS:
+                    result.sorry = True
+            if tok.text == "set_option":
+                name = toks[k + 1].text if k + 1 < len(toks) and toks[k + 1].kind == "ident" else ""
+                if not policy.option_allowed(name):
+                    result.violations.append(
+                        Violation(f"set_option {name}".strip(), line, "changes an option outside the allowlist")
+                    )
+    return result
+
+
+def strip_imports(code: str, header: str) -> tuple[str, list[str]]:
+    """Blank out the leading `import` lines of `code` that the header already has.
+
+    Models often repeat the whole header before the theorem. Lines are blanked rather than
+    removed so that Lean's line numbers still point into the text the model wrote. Returns the
+    new text and the imports that the header lacks (which the policy then rejects).
+    """
+    have = set(re.findall(r"^\s*import\s+(\S+)", header, flags=re.M))
+    lines = code.split("\n")
+    missing: list[str] = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("--"):
+            continue
+        m = re.fullmatch(r"import\s+(\S+)", stripped)
+        if not m:
+            break
+        if m.group(1) in have:
+            lines[i] = ""
+        else:
+            missing.append(m.group(1))
+    return "\n".join(lines), missing
+
+
+def assign_tokens(text: str) -> list[Token]:
+    """The `:=` tokens of a (trusted) statement, outside comments and strings."""
+    return [t for t in tokenize(text) if t.kind == "assign"]

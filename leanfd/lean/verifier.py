@@ -1,0 +1,188 @@
+"""The verifier: records in, verdicts out, over a `cli` or `server` backend."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Iterable, Literal
+
+from leanfd.lean.errors import RecordError
+from leanfd.lean.judge import judge
+from leanfd.lean.oneshot import OneShotBackend
+from leanfd.lean.policy import Policy, scan, strip_imports
+from leanfd.lean.records import CheckRecord, LeanFile, Verdict
+from leanfd.lean.run import Backend
+from leanfd.lean.snippet import assemble, assemble_file, attempt_text, declared_theorems, split_file
+from leanfd.lean.toolchain import Toolchain, resolve
+
+log = logging.getLogger(__name__)
+
+BackendName = Literal["cli", "server"]
+
+
+@dataclass(frozen=True)
+class VerifierConfig:
+    backend: BackendName = "server"  # pooled `lean --server` processes that keep the header warm
+    jobs: int | None = None  # Lean processes at once; default: CPU count
+    timeout: float = 60.0  # wall-clock seconds per check
+    memory_mb: int | None = 8192  # Lean's -M, plus an OS address-space limit
+    max_checks: int = 200  # server: recycle a process after this many checks
+    lean: str | None = None  # path to `lean`, or "bundled"; default: resolution order
+    policy: Policy = field(default_factory=Policy)
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("cli", "server"):
+            raise ValueError(f"backend must be 'cli' or 'server', not {self.backend!r}")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if self.jobs is not None and self.jobs < 1:
+            raise ValueError("jobs must be at least 1")
+
+
+class Verifier:
+    """Checks records soundly. Use as a context manager (sync or async) so Lean processes are closed.
+
+    `check` is for simple callers; `check_many` streams (index, verdict) as checks finish.
+    """
+
+    def __init__(self, config: VerifierConfig | None = None, toolchain: Toolchain | None = None, **kw):
+        self.config = config or VerifierConfig(**kw)
+        self.toolchain = toolchain or resolve(self.config.lean)
+        self._version: str | None = None
+        self._backend: Backend | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def lean_version(self) -> str:
+        if self._version is None:
+            self._version = self.toolchain.version()
+        return self._version
+
+    def _make_backend(self) -> Backend:
+        c = self.config
+        jobs = c.jobs or os.cpu_count() or 1
+        if c.backend == "cli":
+            return OneShotBackend(self.toolchain, jobs=jobs, memory_mb=c.memory_mb)
+        from leanfd.lean.server import ServerBackend
+
+        return ServerBackend(self.toolchain, workers=jobs, timeout=c.timeout, memory_mb=c.memory_mb,
+                             max_checks=c.max_checks)
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = self._make_backend()
+        return self._backend
+
+    async def acheck(self, record: CheckRecord | LeanFile) -> Verdict:
+        """Check one record. Lean's 'no' is a verdict; only the machinery failing raises."""
+        if isinstance(record, LeanFile):
+            return await self.acheck_file(record.name, record.text)
+        version = self.lean_version
+        attempt = attempt_text(record)
+        policy = self.config.policy
+        findings = []
+        if record.code is not None:
+            attempt, missing = strip_imports(attempt, record.header)
+            findings = [f"line 1: `import {m}` is not in the header" for m in missing]
+        scanned_text = record.proof if record.code is None else attempt
+        result = scan(scanned_text or "", policy)
+        findings += [str(v) for v in result.violations]
+        if findings:
+            return Verdict(name=record.name, status="rejected", reason="policy: " + "; ".join(findings),
+                           sorry=result.sorry, lean_version=version, backend=self.config.backend)
+        try:
+            snippet = assemble(record, attempt)
+        except RecordError as e:
+            return Verdict(name=record.name, status="rejected", reason=f"bad record: {e}",
+                           lean_version=version, backend=self.config.backend)
+        run = await self.backend.run(snippet.header, snippet.body, self.config.timeout)
+        return judge(snippet, run, record.name, policy, sorry_in_text=result.sorry,
+                     lean_version=version, backend=self.config.backend)
+
+    async def acheck_file(self, name: str, text: str) -> Verdict:
+        """Check a whole `.lean` file as it is: it is its own reference, so every theorem it declares
+        must elaborate without error or sorry and use allowed axioms only."""
+        version = self.lean_version
+        header, code = split_file(text)
+        result = scan(code, self.config.policy)
+        if result.violations:
+            return Verdict(name=name, status="rejected",
+                           reason="policy: " + "; ".join(  # lines of the file, not of its body
+                               str(dataclasses.replace(v, line=v.line + header.count("\n")))
+                               for v in result.violations),
+                           sorry=result.sorry, lean_version=version, backend=self.config.backend)
+        snippet = assemble_file(header, code, declared_theorems(code))
+        run = await self.backend.run(snippet.header, snippet.body, self.config.timeout)
+        return judge(snippet, run, name, self.config.policy, sorry_in_text=result.sorry,
+                     lean_version=version, backend=self.config.backend)
+
+    async def check_many(self, records: Iterable[CheckRecord | LeanFile]) -> AsyncIterator[tuple[int, Verdict]]:
+        """Yield (index, verdict) in completion order.
+
+        The input is read lazily with a bounded number of checks in flight, so a large file is
+        never held whole and verdicts stream out as soon as they are known.
+        """
+        window = 2 * (self.config.jobs or os.cpu_count() or 1)
+        it = enumerate(records)
+        pending: set[asyncio.Task] = set()
+
+        async def one(i: int, r: CheckRecord | LeanFile) -> tuple[int, Verdict]:
+            return i, await self.acheck(r)
+
+        try:
+            while True:
+                while len(pending) < window and (nxt := next(it, None)) is not None:
+                    pending.add(asyncio.ensure_future(one(*nxt)))
+                if not pending:
+                    return
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        finally:
+            for t in pending:
+                t.cancel()
+
+    async def aclose(self) -> None:
+        if self._backend is not None:
+            await self._backend.aclose()
+            self._backend = None
+
+    async def __aenter__(self) -> "Verifier":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    # Synchronous face: one private event loop in a thread, so sync callers can reuse warm processes.
+    def _run_sync(self, coro):
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="leanfd-verifier")
+            self._thread.start()
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def check(self, record: CheckRecord | dict) -> Verdict:
+        if isinstance(record, dict):
+            record = CheckRecord.from_dict(record)
+        return self._run_sync(self.acheck(record))
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._run_sync(self.aclose())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            assert self._thread is not None
+            self._thread.join(timeout=10)
+            self._loop.close()
+            self._loop = None
+
+    def __enter__(self) -> "Verifier":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
