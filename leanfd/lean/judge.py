@@ -39,7 +39,10 @@ def parse_axioms(text: str) -> list[str] | None:
 
 
 def _signature_type(output: str, name: str) -> str | None:
-    """`NAME.{u} : T` (as `#check @NAME` prints a constant) -> `.{u} : T`, with the name cut off."""
+    """`NAME.{u} : T` (as `#check @NAME` prints a constant) -> `.{u} : T`, with the name cut off.
+
+    Lean prefixes the name with `@` when the constant has implicit arguments."""
+    output = output.removeprefix("@")
     for prefix in (name, name.removeprefix("_root_.")):
         if output.startswith(prefix) and output[len(prefix) : len(prefix) + 2] in (" :", ".{"):
             return output[len(prefix) :]

@@ -25,6 +25,14 @@ from leanfd.lean.lexer import LexError, tokenize
 from leanfd.lean.records import CheckRecord
 
 DECL_KEYWORDS = ("theorem", "lemma")
+# Printing options for the type comparison. `pp.all` alone is not enough: an option the candidate
+# set explicitly (say `pp.explicit false`) overrides what `pp.all` implies, so the ones that hide
+# information are pinned one by one. The policy also forbids `pp.*` options in attempts.
+PP_PINNED = (
+    "set_option pp.all true in set_option pp.explicit true in set_option pp.universes true in "
+    "set_option pp.notation false in set_option pp.fullNames true in set_option pp.funBinderTypes true in "
+    "set_option pp.proofs true in set_option pp.coercions false in set_option pp.instances true in"
+)
 _TRAILING_PROOF = re.compile(r"\s*(?:by)?\s*(?:sorry)?\s*", re.S)
 
 
@@ -138,7 +146,7 @@ def _checks(first_line: int, names: list[str], nonce: str, type_check: str | Non
     lines: list[str] = []
     where: dict = {}
     if type_check is not None:
-        lines += ["set_option pp.all true in", f"#check @{type_check}"]
+        lines += [PP_PINNED, f"#check @{type_check}"]
         where["type_check_line"] = first_line + 1
     axioms_lines = []
     for n in names:
@@ -157,7 +165,7 @@ def assemble(record: CheckRecord, attempt: str, nonce: str | None = None) -> Sni
     header = _header(record.header)
     rname = ref_name(stmt.name, nonce)
     ref_axiom = stmt.as_axiom(rname)
-    ref_block = f"{ref_axiom}\nset_option pp.all true in\n#check @{root_name(rname)}\n"
+    ref_block = f"{ref_axiom}\n{PP_PINNED}\n#check @{root_name(rname)}\n"
     ref_start = header.count("\n") + 1
     attempt_start = ref_start + ref_block.count("\n")
     attempt_lines = attempt.count("\n") + 1

@@ -13,9 +13,9 @@ from typing import AsyncIterator, Iterable, Literal
 from leanfd.lean.errors import RecordError
 from leanfd.lean.judge import judge
 from leanfd.lean.oneshot import OneShotBackend
-from leanfd.lean.policy import Policy, scan, strip_imports
+from leanfd.lean.policy import FILE_ALLOWED, Policy, scan, strip_imports
 from leanfd.lean.records import CheckRecord, LeanFile, Verdict
-from leanfd.lean.run import Backend
+from leanfd.lean.run import Backend, LeanRun
 from leanfd.lean.snippet import assemble, assemble_file, attempt_text, declared_theorems, split_file
 from leanfd.lean.toolchain import Toolchain, resolve
 
@@ -110,7 +110,7 @@ class Verifier:
         must elaborate without error or sorry and use allowed axioms only."""
         version = self.lean_version
         header, code = split_file(text)
-        result = scan(code, self.config.policy)
+        result = scan(code, self.config.policy, allow=FILE_ALLOWED)
         if result.violations:
             return Verdict(name=name, status="rejected",
                            reason="policy: " + "; ".join(  # lines of the file, not of its body
@@ -167,10 +167,17 @@ class Verifier:
             self._thread.start()
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def check(self, record: CheckRecord | dict) -> Verdict:
+    def check(self, record: CheckRecord | LeanFile | dict) -> Verdict:
         if isinstance(record, dict):
             record = CheckRecord.from_dict(record)
         return self._run_sync(self.acheck(record))
+
+    def run_raw(self, header: str, body: str) -> LeanRun:
+        """Elaborate `header + body` on this verifier's backend, with no policy and no judge.
+
+        For diagnostics and for tests of the judge's second line of defence.
+        """
+        return self._run_sync(self.backend.run(header, body, self.config.timeout))
 
     def close(self) -> None:
         if self._loop is not None:
