@@ -1,0 +1,30 @@
+# Two commands do all set-up on a fresh machine: `make test` and `make demo`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch first and pinned: a bare `torch` requirement pulls a CUDA build of several GB on a CPU machine.
+TORCH ?= torch==2.13.0
+
+.PHONY: test demo venv lint e2e clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: venv
+	$(PY) -m pytest -q -p no:cacheprovider
+
+demo: venv
+	@echo "== leanfd doctor"
+	$(VENV)/bin/leanfd doctor
+	@echo "== leanfd check: the toy benchmark's attempts (12 right, 3 wrong) with the bundled Lean"
+	-$(VENV)/bin/leanfd check lean_project/toy/attempts.jsonl --out runs/demo/verdicts.jsonl
+	@echo "verdicts written to runs/demo/verdicts.jsonl"
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
