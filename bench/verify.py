@@ -1,0 +1,154 @@
+"""Verification throughput: `cli` vs `server` on the same batch, in one run.
+
+The header stands in for `import Mathlib` (seconds per process): the toy prelude followed by
+thousands of small declarations. The batch mixes passing, failing and timing-out checks.
+Reports checks/s, p50/p95 latency and the peak resident memory of all Lean processes together.
+
+    python bench/verify.py --checks 200 --jobs 2           # figures go to bench/README.md by hand
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import threading
+import time
+from pathlib import Path
+
+from leanfd.lean.records import CheckRecord
+from leanfd.lean.toolchain import resolve
+from leanfd.lean.verifier import Verifier
+
+ROOT = Path(__file__).resolve().parents[1]
+SLOW = (
+    "set_option maxHeartbeats 0 in set_option maxRecDepth 100000000 in\n"
+    "theorem bench_slow : Eq (N.add bench_big N.zero) (N.add N.zero bench_big) := Eq.refl _"
+)
+
+
+def heavy_header(decls: int) -> str:
+    lines = [(ROOT / "lean_project" / "toy" / "Prelude.lean").read_text().rstrip("\n")]
+    for i in range(decls):
+        lines.append(f"noncomputable def c{i} : N := N.add (N.succ N.zero) N.zero")
+        lines.append(f"theorem c{i}_eq : Eq c{i} (N.succ N.zero) := Eq.refl _")
+    lines.append("noncomputable def bench_two : N := N.succ (N.succ N.zero)")
+    big = "bench_two"
+    for k in range(5):  # 2^32 in unary: deciding an equation about it runs until killed
+        lines.append(f"noncomputable def bench_p{k} : N := N.mul {big} {big}")
+        big = f"bench_p{k}"
+    lines.append(f"noncomputable def bench_big : N := {big}")
+    return "\n".join(lines) + "\n"
+
+
+def batch(header: str, n: int, slow_every: int) -> list[CheckRecord]:
+    recs = []
+    for i in range(n):
+        k = i % 50
+        if slow_every and i % slow_every == slow_every - 1:
+            recs.append(CheckRecord(f"slow{i}", header, "theorem bench_slow : True :=", code=SLOW))
+            continue
+        stmt = f"theorem b{i} (n : N) : Eq (N.add n c{k}) (N.succ n) :="
+        proof = " Eq.refl _" if i % 3 else " Eq.refl n"  # a third fail with a type mismatch
+        recs.append(CheckRecord(f"b{i}", header, stmt, proof=proof))
+    return recs
+
+
+class PeakRSS:
+    """Samples the summed RSS of this process' descendants (Lean servers and their workers)."""
+
+    def __init__(self, every: float = 0.05):
+        self.every, self.peak, self._stop = every, 0, threading.Event()
+        self._t = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            parents: dict[int, int] = {}
+            rss: dict[int, int] = {}
+            for p in Path("/proc").iterdir():
+                if not p.name.isdigit():
+                    continue
+                try:
+                    status = (p / "status").read_text()
+                except OSError:
+                    continue
+                fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+                parents[int(p.name)] = int(fields.get("PPid", "0"))
+                rss[int(p.name)] = int(fields.get("VmRSS", "0 kB").split()[0])
+            total = 0
+            for pid in rss:
+                q = pid
+                while q and q != me:
+                    q = parents.get(q, 0)
+                if q == me:
+                    total += rss[pid]
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "PeakRSS":
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+async def measure(backend: str, records: list[CheckRecord], jobs: int, timeout: float, toolchain) -> dict:
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    with PeakRSS() as mem:
+        async with Verifier(backend=backend, jobs=jobs, timeout=timeout, toolchain=toolchain) as v:
+            _ = v.lean_version
+            start = time.monotonic()
+            async for _, verdict in v.check_many(records):
+                latencies.append(verdict.elapsed)
+                statuses[verdict.status] = statuses.get(verdict.status, 0) + 1
+            wall = time.monotonic() - start
+    latencies.sort()
+    return {
+        "backend": backend,
+        "checks": len(records),
+        "wall_s": round(wall, 2),
+        "checks_per_s": round(len(records) / wall, 3),
+        "p50_s": round(statistics.median(latencies), 3),
+        "p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
+        "peak_rss_mb": round(mem.peak / 1024, 1),
+        "statuses": statuses,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--checks", type=int, default=200)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--decls", type=int, default=1000, help="def+theorem pairs in the header")
+    ap.add_argument("--slow-every", type=int, default=50, help="every Nth check runs until the timeout")
+    ap.add_argument("--timeout", type=float, default=10.0)
+    ap.add_argument("--backends", default="cli,server")
+    ap.add_argument("--lean", default=None)
+    args = ap.parse_args()
+    toolchain = resolve(args.lean)
+    header = heavy_header(args.decls)
+    records = batch(header, args.checks, args.slow_every)
+
+    async def header_cost() -> float:
+        from leanfd.lean.oneshot import OneShotBackend
+
+        run = await OneShotBackend(toolchain, jobs=1).run(header, "", timeout=600)
+        return run.elapsed
+
+    print(json.dumps({"lean": toolchain.version(), "cpus": os.cpu_count(), "header_lines": header.count("\n"),
+                      "header_alone_s": round(asyncio.run(header_cost()), 2)}))
+    results = [asyncio.run(measure(b, records, args.jobs, args.timeout, toolchain)) for b in args.backends.split(",")]
+    for r in results:
+        print(json.dumps(r))
+    if len(results) == 2:
+        print(json.dumps({"speedup_checks_per_s": round(results[1]["checks_per_s"] / results[0]["checks_per_s"], 2)}))
+
+
+if __name__ == "__main__":
+    main()
