@@ -36,3 +36,12 @@ def cli_verifier(bundled):
 
     with Verifier(backend="cli", toolchain=bundled, timeout=30) as v:
         yield v
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen2 causal LM and its Lean-trained tokenizer, saved once per session
+    (see tests/tiny_model.py); load it with `AutoModelForCausalLM.from_pretrained(tiny_model_dir)`."""
+    from tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny_model"))

@@ -1,0 +1,228 @@
+"""The one interface every generation backend implements, and its typed inputs and outputs.
+
+A prompt is a `str` (plain completion) or a list of `{"role", "content"}` messages (chat). A call
+takes a batch of prompts and one `SamplingConfig`, and returns, for each prompt in order, a list of
+`n` `Completion`s. Backends are sync-first (`hf`, `vllm`: the work is on the accelerator) or
+async-first (`openai`, `anthropic`: the work is waiting on a network); each offers both entry points.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import threading
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypedDict, TypeVar
+
+from leanfd.models.errors import ModelError
+
+Role = Literal["system", "user", "assistant"]
+ROLES: tuple[str, ...] = ("system", "user", "assistant")
+
+
+class ChatMessage(TypedDict):
+    role: Role
+    content: str
+
+
+Prompt = str | list[ChatMessage]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to sample; the same meaning on every backend (where a server lacks a knob, it says so)."""
+
+    n: int = field(default=1, metadata={"help": "samples per prompt"})
+    temperature: float = field(default=1.0, metadata={"help": "softmax temperature; 0 means greedy"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass, in (0, 1]; 1 disables it"})
+    max_tokens: int = field(default=512, metadata={"help": "most new tokens per sample"})
+    seed: int | None = field(
+        default=None,
+        metadata={"help": "makes sampling reproducible for the same prompts and config (hf, vllm, and "
+                          "servers that honour `seed`; the Anthropic API has no seed)"},
+    )
+    stop: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "strings that end a sample; the text excludes them"},
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str):  # a lone string is one stop string, not its characters
+            object.__setattr__(self, "stop", (self.stop,))
+        else:
+            object.__setattr__(self, "stop", tuple(self.stop))
+        if self.n < 1:
+            raise ModelError(f"SamplingConfig.n must be at least 1, got {self.n}")
+        if self.temperature < 0:
+            raise ModelError(f"SamplingConfig.temperature must be >= 0 (0 is greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ModelError(f"SamplingConfig.top_p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1:
+            raise ModelError(f"SamplingConfig.max_tokens must be at least 1, got {self.max_tokens}")
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            raise ModelError(f"SamplingConfig.stop must hold non-empty strings, got {self.stop!r}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass
+class Completion:
+    """One sample.
+
+    `token_ids` and `logprobs` have one entry per generated token when the backend knows them (hf and
+    vllm always; HTTP servers only when asked and able: otherwise None). For hf and vllm they include
+    the end-of-sequence token or the token that completed a stop string, since those were sampled;
+    `text` never includes either. `finish_reason` is "stop" (end of sequence or a stop string),
+    "length" (max_tokens reached), or a server's own reason passed through (e.g. "content_filter").
+    """
+
+    text: str
+    token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    finish_reason: str = "stop"
+
+
+def copy_completion(c: Completion) -> Completion:
+    """An independent copy (lists too), so that one of n equal greedy samples can be edited alone."""
+    return Completion(
+        text=c.text,
+        token_ids=None if c.token_ids is None else list(c.token_ids),
+        logprobs=None if c.logprobs is None else list(c.logprobs),
+        finish_reason=c.finish_reason,
+    )
+
+
+def check_prompts(prompts: Sequence[Prompt]) -> list[Prompt]:
+    """Validate a batch of prompts; a malformed one fails here, naming its index, not in the server."""
+    if isinstance(prompts, str) or (
+        isinstance(prompts, Sequence) and prompts and isinstance(prompts[0], dict)
+    ):
+        raise ModelError("pass a list of prompts: wrap a single prompt (a str or a list of messages) in a list")
+    out: list[Prompt] = []
+    for i, p in enumerate(prompts):
+        if isinstance(p, str):
+            out.append(p)
+            continue
+        if not isinstance(p, (list, tuple)) or not p:
+            raise ModelError(f"prompt {i} must be a str or a non-empty list of {{'role', 'content'}} messages")
+        for j, m in enumerate(p):
+            if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+                raise ModelError(
+                    f"prompt {i}, message {j}: expected {{'role': one of {ROLES}, 'content': str}}, got {m!r:.200}"
+                )
+        out.append([{"role": m["role"], "content": m["content"]} for m in p])
+    return out
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Cut `text` before the earliest occurrence of any stop string; say whether one occurred."""
+    positions = [i for i in (text.find(s) for s in stop) if i >= 0]
+    if not positions:
+        return text, False
+    return text[: min(positions)], True
+
+
+async def gather_or_cancel(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run coroutines concurrently; on the first failure cancel the rest (no orphan requests keep
+    running against a server after the batch has failed) and raise that failure."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+# Servers' names for "ended on its own" and "hit the token limit", mapped to ours.
+_FINISH_REASONS = {
+    "stop": "stop", "eos": "stop", "eos_token": "stop", "stop_sequence": "stop", "end_turn": "stop",
+    "length": "length", "max_tokens": "length",
+}
+
+
+def normalize_finish_reason(reason: object) -> str:
+    if not reason:
+        return "stop"
+    return _FINISH_REASONS.get(str(reason), str(reason))
+
+
+_RUNNER_LOCK = threading.Lock()
+
+
+class _LoopThread:
+    """A private event loop in a daemon thread, so sync callers can drive async code from anywhere,
+    including from inside a running loop (a notebook, an LSP handler), and reuse one HTTP client."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="leanfd-models-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+class Backend(abc.ABC):
+    """A generation backend. Subclasses implement `generate` or `agenerate`; the other comes free.
+
+    `model_name` names the model (hub id, path, or the server's model name) for logs and reports.
+    """
+
+    kind: ClassVar[str]
+    model_name: str
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None) -> list[list[Completion]]:
+        """Sample `sampling.n` completions for each prompt; blocks. One list per prompt, in order."""
+        return self._sync_runner().run(self.agenerate(prompts, sampling))
+
+    async def agenerate(
+        self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None
+    ) -> list[list[Completion]]:
+        """The async form of `generate`; sync backends run in a worker thread so the loop stays free."""
+        return await asyncio.to_thread(self.generate, prompts, sampling)
+
+    def close(self) -> None:
+        """Release what the sync entry point holds (HTTP connections, the private loop thread).
+        Async callers release their loop's connections with `aclose()` on that loop."""
+        runner = self.__dict__.pop("_runner", None)
+        if runner is not None:
+            runner.run(self.aclose())
+            runner.stop()
+
+    async def aclose(self) -> None:
+        """Release what the backend holds on the running event loop."""
+
+    def _sync_runner(self) -> _LoopThread:
+        with _RUNNER_LOCK:  # two threads calling `generate` first must not start two loops
+            runner = self.__dict__.get("_runner")
+            if runner is None:
+                runner = self.__dict__["_runner"] = _LoopThread()
+            return runner
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Backend:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model_name!r})"

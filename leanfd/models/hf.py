@@ -1,0 +1,353 @@
+"""Sampling from a local transformers causal LM, batched in one `model.generate` call.
+
+The model is loaded with `AutoModelForCausalLM` / `AutoTokenizer.from_pretrained` exactly as a
+user's would be, or handed over already loaded (training passes its live policy model, so sampling
+always uses the current weights without a copy).
+
+Choices, each for a reason:
+- All `n` samples of all prompts go in one left-padded batch (DESIGN.md: rollouts decide the speed
+  of a step, and `generate` throughput grows with the batch); `batch_size` caps the rows per call.
+- Sampling ignores the model's own `generation_config.json` knobs (top_k, repetition penalty, ...):
+  only `SamplingConfig` decides, so the four backends sample from the same distribution. The model's
+  end-of-sequence ids are kept (Qwen-style checkpoints list several).
+- `logprobs` are, by default, the raw model's: log-softmax of the logits at temperature 1 before
+  top-p, the same as vLLM's default (`raw_logprobs`) and what a trainer recomputes for the policy.
+  `logprobs_mode="processed"` gives the sampling distribution's instead (after temperature and
+  top-p: tokens outside the nucleus get -inf; under greedy decoding the raw ones are returned).
+  They are recorded step by step, never as the full (steps, batch, vocab) score tensors that
+  `output_scores` would keep (tens of GB for a real vocabulary and batch).
+- A seed seeds a forked RNG: reproducible for the same prompts, config and batch, and the caller's
+  global RNG (a training loop's) is left untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any, Literal
+
+from leanfd.models.base import (
+    Backend,
+    Completion,
+    Prompt,
+    SamplingConfig,
+    check_prompts,
+    copy_completion,
+    cut_at_stop,
+)
+from leanfd.models.errors import BackendNotInstalled, ModelError
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+LogprobsMode = Literal["raw", "processed"]
+
+
+def _import_torch_transformers() -> tuple[Any, Any]:
+    try:
+        import torch
+        import transformers
+    except ImportError as exc:
+        raise BackendNotInstalled(
+            f"the 'hf' backend needs torch and transformers ({exc.name} is missing): install torch for your "
+            "platform first (e.g. `pip install torch==2.13.0`), then `pip install 'leanfd[train]'`"
+        ) from exc
+    return torch, transformers
+
+
+class HFBackend(Backend):
+    """A local transformers model.
+
+    `model` is a hub id or local path (loaded here), or an already loaded `PreTrainedModel` (used
+    as is, never copied; give its tokenizer too). `tokenizer` is a path/id or a loaded tokenizer;
+    it defaults to the model's path. `device`: "auto" (cuda when available) or a torch device, for
+    models loaded here; `dtype`: "auto" (bf16 on cuda, fp32 on cpu) or a torch dtype or its name.
+    """
+
+    kind = "hf"
+
+    def __init__(
+        self,
+        model: str | Any,
+        tokenizer: str | Any | None = None,
+        *,
+        device: str = "auto",
+        dtype: str | torch.dtype = "auto",
+        trust_remote_code: bool = False,
+        batch_size: int | None = None,
+        logprobs_mode: LogprobsMode = "raw",
+        revision: str | None = None,
+    ) -> None:
+        torch, transformers = _import_torch_transformers()
+        if logprobs_mode not in ("raw", "processed"):
+            raise ModelError(f"logprobs_mode must be 'raw' or 'processed', got {logprobs_mode!r}")
+        if batch_size is not None and batch_size < 1:
+            raise ModelError(f"batch_size must be at least 1 or None, got {batch_size}")
+        self.batch_size = batch_size
+        self.logprobs_mode: LogprobsMode = logprobs_mode
+        self._lock = threading.Lock()  # one generate at a time per model: memory, and seeded RNG order
+
+        if isinstance(model, str):
+            self.model_name = model
+            if device == "auto":
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            if dtype == "auto":
+                dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+            elif isinstance(dtype, str):
+                dtype = getattr(torch, dtype)
+            self.model = _load_model(transformers, model, dtype, trust_remote_code, revision).to(device)
+            self.model.eval()
+        else:
+            if tokenizer is None:
+                raise ModelError("pass the tokenizer along with an already loaded model")
+            self.model = model
+            self.model_name = getattr(getattr(model, "config", None), "name_or_path", "") or type(model).__name__
+
+        if tokenizer is None or isinstance(tokenizer, str):
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(
+                tokenizer or self.model_name, trust_remote_code=trust_remote_code, revision=revision
+            )
+        else:
+            self.tokenizer = tokenizer
+
+        self.eos_ids = _eos_ids(self.model, self.tokenizer)
+        if not self.eos_ids:
+            raise ModelError(f"{self.model_name}: neither the tokenizer nor the generation config names an eos token")
+        pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = getattr(getattr(self.model, "generation_config", None), "pad_token_id", None)
+        self.pad_id: int = pad if pad is not None else self.eos_ids[0]
+
+    # -- prompts --------------------------------------------------------------------------------
+
+    def encode_prompt(self, prompt: Prompt) -> list[int]:
+        """The token ids the model is fed for `prompt`: a chat prompt goes through the tokenizer's chat
+        template (with the assistant turn opened); a plain string is tokenized as is."""
+        if isinstance(prompt, str):
+            return list(self.tokenizer(prompt).input_ids)
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ModelError(
+                f"{self.model_name}: the tokenizer has no chat template, so chat messages cannot be rendered; "
+                "pass the prompt as a plain string"
+            )
+        text = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        # The template already writes any BOS it wants; adding special tokens again would double it.
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    # -- sampling -------------------------------------------------------------------------------
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None) -> list[list[Completion]]:
+        import torch
+
+        sampling = sampling or SamplingConfig()
+        prompts = check_prompts(prompts)
+        if not prompts:
+            return []
+        encoded = [self.encode_prompt(p) for p in prompts]
+        for i, ids in enumerate(encoded):
+            if not ids:
+                raise ModelError(f"prompt {i} encodes to no tokens: the model needs at least one to condition on")
+        # Each prompt n times, adjacent; greedy decoding gives n equal samples, so it runs once per prompt.
+        per_prompt = 1 if sampling.greedy else sampling.n
+        rows = [ids for ids in encoded for _ in range(per_prompt)]
+        step = self.batch_size or len(rows)
+        flat: list[Completion] = []
+        with self._lock, self._eval_mode(), self._seeded(sampling.seed), torch.inference_mode():
+            for start in range(0, len(rows), step):
+                flat.extend(self._generate_rows(rows[start : start + step], sampling))
+        if per_prompt == 1:
+            return [[copy_completion(c) for _ in range(sampling.n)] for c in flat]
+        n = sampling.n
+        return [flat[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+    def _generate_rows(self, rows: list[list[int]], sampling: SamplingConfig) -> list[Completion]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        device = _input_device(self.model)
+        width = max(len(r) for r in rows)
+        # Left padding: every row's last prompt token sits in the last column, where generation starts.
+        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            input_ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+            attention_mask[i, width - len(r) :] = 1
+
+        recorder = _LogprobRecorder()
+        processors: list[Any] = []
+        if self.logprobs_mode == "raw" or sampling.greedy:
+            processors.append(recorder)
+        if not sampling.greedy:
+            from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+            # Our own warpers, in our order, so the recorder's place relative to them is known on every
+            # transformers version.
+            if sampling.temperature != 1.0:
+                processors.append(TemperatureLogitsWarper(sampling.temperature))
+            if sampling.top_p < 1.0:
+                processors.append(TopPLogitsWarper(top_p=sampling.top_p))
+            if self.logprobs_mode == "processed":
+                processors.append(recorder)
+
+        # Our warpers replace generate's: keep its own off (temperature 1, top_p 1, top_k 0) when sampling.
+        warpers_off = {} if sampling.greedy else {"temperature": 1.0, "top_p": 1.0, "top_k": 0}
+        config = GenerationConfig(
+            max_new_tokens=sampling.max_tokens,
+            do_sample=not sampling.greedy,
+            **warpers_off,
+            num_beams=1,
+            repetition_penalty=1.0,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.pad_id,
+            stop_strings=list(sampling.stop) or None,
+            use_cache=True,
+        )
+        with _generation_config_swapped(self.model, config):
+            sequences = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention_mask.to(device),
+                generation_config=config,
+                logits_processor=LogitsProcessorList(processors),
+                tokenizer=self.tokenizer if sampling.stop else None,
+            )
+        new = sequences[:, width:]  # (B, T)
+        logprobs = recorder.finish(new)  # (B, T)
+        new_list, lp_list = new.tolist(), logprobs.tolist()
+        return [self._completion(ids, lps, sampling) for ids, lps in zip(new_list, lp_list, strict=True)]
+
+    def _completion(self, ids: list[int], lps: list[float], sampling: SamplingConfig) -> Completion:
+        finish = "length"
+        end = len(ids)
+        for t, tok in enumerate(ids):
+            if tok in self.eos_ids:
+                end, finish = t + 1, "stop"
+                break
+        text_ids = ids[: end - 1] if finish == "stop" else ids[:end]
+        text = self._decode(text_ids)
+        if sampling.stop:
+            cut, found = cut_at_stop(text, sampling.stop)
+            if found:
+                # Keep the tokens up to the one that completed the stop string: the fewest whose text
+                # already holds it (the same as vLLM's token_ids), so a trainer sees what was sampled.
+                lo, hi = 1, len(text_ids)
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if cut_at_stop(self._decode(text_ids[:mid]), sampling.stop)[1]:
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                end, finish, text = lo, "stop", cut
+        return Completion(text=text, token_ids=ids[:end], logprobs=lps[:end], finish_reason=finish)
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    @contextmanager
+    def _eval_mode(self) -> Iterator[None]:
+        """Dropout off while sampling, then the training mode the caller had (a live policy model)."""
+        was_training = bool(getattr(self.model, "training", False))
+        self.model.eval()
+        try:
+            yield
+        finally:
+            if was_training:
+                self.model.train()
+
+    def _seeded(self, seed: int | None):  # noqa: ANN202 (a context manager)
+        import torch
+
+        if seed is None:
+            return nullcontext()
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+
+        @contextmanager
+        def forked() -> Iterator[None]:
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                yield
+
+        return forked()
+
+    def __repr__(self) -> str:
+        return f"HFBackend(model={self.model_name!r}, logprobs_mode={self.logprobs_mode!r})"
+
+
+class _LogprobRecorder:
+    """A logits processor that records the log-probability of each sampled token.
+
+    At step t it sees the scores for token t but not the choice; the choice appears as the last
+    column of `input_ids` at step t+1 (and in the output for the last step), so it keeps one step's
+    log-softmax, (B, V), and gathers from it a step later.
+    """
+
+    def __init__(self) -> None:
+        self._prev: torch.Tensor | None = None  # (B, V) log-softmax of the previous step
+        self._out: list[torch.Tensor] = []  # T-1 tensors of shape (B,)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        if self._prev is not None:
+            self._out.append(self._prev.gather(1, input_ids[:, -1:]).squeeze(1))
+        self._prev = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, new_tokens: torch.Tensor) -> torch.Tensor:
+        """The (B, T) log-probs of `new_tokens`, the (B, T) generated ids."""
+        import torch
+
+        if self._prev is None:
+            return torch.zeros(new_tokens.shape, dtype=torch.float32)
+        steps = self._out + [self._prev.gather(1, new_tokens[:, -1:]).squeeze(1)]
+        self._prev, self._out = None, []
+        return torch.stack(steps, dim=1).cpu()
+
+
+@contextmanager
+def _generation_config_swapped(model: Any, config: Any) -> Iterator[None]:
+    """Make `config` the model's generation config for one call.
+
+    transformers 5 fills every field left None in the config passed to `generate` from the model's
+    own `generation_config` (min_p, top_h, suppress_tokens, ...); swapping it in leaves no such
+    leak, on any version.
+    """
+    # A PEFT wrapper delegates `generate` to the transformers model inside: swap it there.
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    old = getattr(inner, "generation_config", None)
+    inner.generation_config = config
+    try:
+        yield
+    finally:
+        inner.generation_config = old
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    ids: list[int] = []
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for v in ([gen_eos] if isinstance(gen_eos, int) else list(gen_eos or [])) + [tokenizer.eos_token_id]:
+        if v is not None and v not in ids:
+            ids.append(int(v))
+    return ids
+
+
+def _input_device(model: Any) -> Any:
+    device = getattr(model, "device", None)
+    if device is not None:
+        return device
+    return next(model.parameters()).device
+
+
+def _load_model(transformers: Any, name: str, dtype: Any, trust_remote_code: bool, revision: str | None) -> Any:
+    # transformers renamed `torch_dtype` to `dtype` in 4.56; the floor in pyproject is older.
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    dtype_kw = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+    try:
+        return transformers.AutoModelForCausalLM.from_pretrained(
+            name, trust_remote_code=trust_remote_code, revision=revision, **{dtype_kw: dtype}
+        )
+    except OSError as exc:
+        raise ModelError(f"could not load model {name!r}: {exc}") from exc

@@ -1,0 +1,130 @@
+"""A local vLLM engine (the optional extra `leanfd[vllm]`), behind the same interface as `hf`.
+
+vllm is imported only when this backend is built, so the rest of leanfd never needs it. Prompts
+are rendered to token ids here (chat template through the engine's tokenizer, as the hf backend
+does) and passed as `prompt_token_ids`, so a template's BOS is never doubled by a second
+tokenization. `logprobs=0` asks vLLM for the sampled token's log-probability only; by vLLM's
+default these are the raw model's (before temperature and top-p), the same as the hf backend's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from leanfd.models.base import (
+    Backend,
+    Completion,
+    Prompt,
+    SamplingConfig,
+    check_prompts,
+    copy_completion,
+    normalize_finish_reason,
+)
+from leanfd.models.errors import BackendNotInstalled, ModelError
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'leanfd[vllm]'"
+
+
+def import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as exc:
+        raise BackendNotInstalled(
+            f"the 'vllm' backend needs the vllm package, which is not installed ({exc}); "
+            f"install it with `{INSTALL_HINT}` on a machine with a supported GPU, "
+            "or use the 'hf' backend"
+        ) from exc
+    return vllm
+
+
+class VLLMBackend(Backend):
+    """A vLLM `LLM` engine: built here from a hub id or path (remaining options go to `vllm.LLM`),
+    or handed over already built as `engine=`."""
+
+    kind = "vllm"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        engine: Any = None,
+        tokenizer: str | None = None,
+        dtype: str = "auto",
+        gpu_memory_utilization: float = 0.9,
+        tensor_parallel_size: int = 1,
+        max_model_len: int | None = None,
+        trust_remote_code: bool = False,
+        **engine_options: Any,
+    ) -> None:
+        self._vllm = import_vllm()
+        self.model_name = model
+        if engine is None:
+            kwargs: dict[str, Any] = dict(
+                model=model,
+                tokenizer=tokenizer,
+                dtype=dtype,
+                gpu_memory_utilization=gpu_memory_utilization,
+                tensor_parallel_size=tensor_parallel_size,
+                trust_remote_code=trust_remote_code,
+                **engine_options,
+            )
+            if max_model_len is not None:
+                kwargs["max_model_len"] = max_model_len
+            engine = self._vllm.LLM(**kwargs)
+        self.engine = engine
+        self.tokenizer = engine.get_tokenizer()
+
+    def encode_prompt(self, prompt: Prompt) -> list[int]:
+        if isinstance(prompt, str):
+            return list(self.tokenizer(prompt).input_ids)
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ModelError(
+                f"{self.model_name}: the tokenizer has no chat template, so chat messages cannot be rendered; "
+                "pass the prompt as a plain string"
+            )
+        text = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None) -> list[list[Completion]]:
+        s = sampling or SamplingConfig()
+        prompts = check_prompts(prompts)
+        if not prompts:
+            return []
+        # Greedy decoding gives n equal samples: ask once (older vLLM rejects n > 1 when greedy).
+        per_prompt = 1 if s.greedy else s.n
+        params = self._vllm.SamplingParams(
+            n=per_prompt,
+            temperature=s.temperature,  # vLLM samples greedily at temperature 0
+            top_p=s.top_p,
+            max_tokens=s.max_tokens,
+            seed=s.seed,
+            stop=list(s.stop) or None,
+            logprobs=0,
+        )
+        inputs = [{"prompt_token_ids": self.encode_prompt(p)} for p in prompts]
+        outputs = self.engine.generate(inputs, params, use_tqdm=False)
+        results = [[_completion(o) for o in request.outputs] for request in outputs]
+        if per_prompt == 1:
+            return [[copy_completion(r[0]) for _ in range(s.n)] for r in results]
+        return results
+
+    def __repr__(self) -> str:
+        return f"VLLMBackend(model={self.model_name!r})"
+
+
+def _completion(out: Any) -> Completion:
+    ids = list(out.token_ids)
+    logprobs = None
+    if out.logprobs is not None:
+        # One dict per position, {token_id: Logprob}; it always holds the sampled token.
+        logprobs = [float(step[tok].logprob) for step, tok in zip(out.logprobs, ids, strict=True)]
+    return Completion(
+        text=out.text,
+        token_ids=ids,
+        logprobs=logprobs,
+        finish_reason=normalize_finish_reason(out.finish_reason),
+    )
