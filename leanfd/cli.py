@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] 
     # name: (help, add_arguments, "module:function" of the handler, imported only when run)
     "check": ("verify proofs with Lean (JSONL records, .lean files or directories)",
               lambda p: _check_args(p), "leanfd.commands.check:run"),
+    "feedback": ("write feedback on attempts (compiler messages, or an LLM critic's hint)",
+                 lambda p: _feedback_args(p), "leanfd.commands.feedback:run"),
     "doctor": ("show which Lean, backends and accelerators leanfd finds", lambda p: _lean_arg(p),
                "leanfd.commands.doctor:run"),
 }
@@ -42,6 +44,26 @@ def _check_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-axiom", action="append", default=None, metavar="NAME",
                    help="allowed axiom (repeatable); default: propext, Classical.choice, Quot.sound")
     p.add_argument("--out", help="write one JSON line per record: name, status, the verdict, the input fields")
+    _lean_arg(p)
+
+
+def _feedback_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("attempts", metavar="ATTEMPTS.jsonl",
+                   help="verdict lines from `leanfd check --out`, or attempts (verified first)")
+    p.add_argument("--out", required=True, metavar="FEEDBACK.jsonl",
+                   help="one line per input: name, status, feedback, source (compiler|llm|fallback), model")
+    p.add_argument("--critic", choices=["compiler", "openai", "anthropic", "hf"], default="compiler",
+                   help="compiler: Lean's messages rendered, no model; otherwise the critic's backend")
+    p.add_argument("--base-url", help="OpenAI-compatible or Anthropic endpoint (key from OPENAI_API_KEY / ANTHROPIC_API_KEY)")
+    p.add_argument("--model", help="critic model: the served model's name, or a hub id / local path for hf")
+    p.add_argument("--template", help="critic prompt template file ({statement}, {attempt}, {compiler_feedback})")
+    p.add_argument("--jobs", type=int, default=8, help="critic requests at once")
+    p.add_argument("--all", action="store_true", help="ask the critic about proved attempts too")
+    p.add_argument("--max-tokens", type=int, default=1024, help="budget of compiler feedback (approximate tokens)")
+    p.add_argument("--cache", help="SQLite cache of critic answers (default: ~/.cache/leanfd/feedback.sqlite)")
+    p.add_argument("--no-cache", action="store_true", help="always ask the critic")
+    p.add_argument("--backend", choices=["cli", "server"], default="server", help="verifier backend for bare attempts")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per check for bare attempts")
     _lean_arg(p)
 
 

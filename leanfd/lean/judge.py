@@ -49,6 +49,10 @@ def _signature_type(output: str, name: str) -> str | None:
     return None
 
 
+def _shown(sig: str | None, raw: str) -> str:
+    return sig.removeprefix(" : ") if sig is not None else raw
+
+
 def _at(messages: list[Message], line: int, severity: str) -> Message | None:
     return next((m for m in messages if m.line == line and m.severity == severity), None)
 
@@ -130,7 +134,7 @@ def _checks(v: Verdict, snippet: Snippet, raw: list[Message], policy: Policy) ->
                 v.status = "rejected"
                 v.reason = (
                     f"`{snippet.statement.name}` does not have the reference statement's type:\n"
-                    f"  reference: {ref_type or ref_out.text}\n  candidate: {cand_type or cand_out.text}"
+                    f"  reference: {_shown(ref_type, ref_out.text)}\n  candidate: {_shown(cand_type, cand_out.text)}"
                 )
                 return v
     if missing:

@@ -1,0 +1,91 @@
+"""`leanfd feedback`: feedback on attempts, from the compiler or from a critic model."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from leanfd.feedback.cache import FeedbackCache
+from leanfd.feedback.compiler import RenderOptions, render
+from leanfd.feedback.critic import LLMCritic
+from leanfd.lean.errors import LeanFDError, RecordError
+from leanfd.lean.records import CheckRecord, Verdict
+from leanfd.lean.snippet import attempt_text
+from leanfd.lean.toolchain import cache_dir
+from leanfd.lean.verifier import Verifier, VerifierConfig
+
+
+def read_inputs(path: str, console: Console) -> list[tuple[CheckRecord, Verdict | None]]:
+    """Verdict lines (from `leanfd check --out`) or bare attempts; malformed lines are reported and skipped."""
+    items = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                d = json.loads(raw)
+                rec = CheckRecord.from_dict({k: v for k, v in d.items() if k in ("name", "header", "formal_statement", "proof", "code")})
+                verdict = Verdict.from_dict(d) if "status" in d and "messages" in d else None
+            except (json.JSONDecodeError, RecordError, KeyError, TypeError) as e:
+                console.print(f"[yellow]skipped[/] {path}:{lineno}: {e}")
+                continue
+            items.append((rec, verdict))
+    return items
+
+
+async def run_async(args: argparse.Namespace, console: Console) -> int:
+    items = read_inputs(args.attempts, console)
+    todo = [i for i, (_, v) in enumerate(items) if v is None]
+    if todo:
+        console.print(f"verifying {len(todo)} attempts without a verdict first")
+        async with Verifier(VerifierConfig(backend=args.backend, lean=args.lean, timeout=args.timeout)) as verifier:
+            async for k, verdict in verifier.check_many(items[i][0] for i in todo):
+                items[todo[k]] = (items[todo[k]][0], verdict)
+    critic = None
+    if args.critic != "compiler":
+        from leanfd.models import load_backend
+
+        if not args.model:
+            raise LeanFDError(f"--critic {args.critic} needs --model (e.g. claude-sonnet-4-5, or the served model's name)")
+        opts = {"base_url": args.base_url} if args.critic in ("openai", "anthropic") else {}
+        backend = load_backend(args.critic, args.model, **opts)
+        cache = None if args.no_cache else FeedbackCache(args.cache or cache_dir() / "feedback.sqlite")
+        critic = LLMCritic(backend, template=args.template, cache=cache)
+    limit = asyncio.Semaphore(args.jobs)
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+
+    async def one(rec: CheckRecord, verdict: Verdict) -> dict:
+        attempt = attempt_text(rec)
+        if critic is None or (verdict.proved and not args.all):
+            text = render(attempt, verdict, RenderOptions(max_tokens=args.max_tokens))
+            return {"source": "compiler", "feedback": text, "model": None}
+        async with limit:
+            fb = await critic.afeedback(rec.formal_statement, attempt, verdict)
+        return {"source": fb.source, "feedback": fb.text, "model": fb.model, "error": fb.error}
+
+    with open(out_path, "w", encoding="utf-8") as out, Progress(
+        TextColumn("[bold]feedback"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    ) as progress:
+        task = progress.add_task("feedback", total=len(items))
+        futures = [asyncio.ensure_future(one(r, v)) for r, v in items]  # type: ignore[arg-type]
+        for (rec, verdict), fut in zip(items, futures):
+            res = await fut
+            assert verdict is not None
+            counts[res["source"]] = counts.get(res["source"], 0) + 1
+            out.write(json.dumps({"name": rec.name, "status": verdict.status, **res}, ensure_ascii=False) + "\n")
+            progress.advance(task)
+    if critic is not None:
+        await critic.backend.aclose()
+    console.print("feedback sources: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(run_async(args, Console(stderr=True)))
