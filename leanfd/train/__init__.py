@@ -1,0 +1,1 @@
+"""Training: losses (pure functions over tensors), and what drives them."""
