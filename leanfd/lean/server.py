@@ -1,0 +1,559 @@
+"""The pooled `server` backend: persistent `lean --server` processes that keep the header elaborated.
+
+Each pool worker is one `lean --server` (LSP over stdio) with at most one open document. When the
+next check has the same header, the worker sends the new full text as `textDocument/didChange`;
+Lean's incremental elaboration reuses the command snapshots of the unchanged prefix, so only the body
+is elaborated again. A different header closes the document and opens a fresh one. The request
+`textDocument/waitForDiagnostics` (a Lean extension) answers once every diagnostic of that version
+has been published, so a result is never stale.
+
+A worker that timed out, crashed, broke the protocol or went over its memory budget is destroyed
+(its process group and every process carrying its environment marker are killed), never reused.
+
+Measured on Lean 4.35.0 (bundled runtime, 2 cores) when choosing the memory cap:
+- Lean gives every thread a 1 GiB stack (`LEAN_DEFAULT_THREAD_STACK_SIZE`, src/runtime/thread.cpp)
+  and mimalloc reserves 1 GiB arenas; neither is touched, but both are private writable mappings.
+  An idle `--server` has 5.2 GB VmData at 0.1 GB RSS, its `--worker` 8.4 to 11.5 GB (8 to 11
+  threads, the count grows while elaborating) at 0.1 to 0.6 GB RSS.
+- So neither RLIMIT_AS (which also counts libraries and guard pages: a one-shot `lean` needs more
+  than 5 GB of it to start) nor RLIMIT_DATA can be the memory budget itself. RLIMIT_DATA is the one
+  Lean tolerates with a predictable headroom; it is set to the budget plus that headroom, as a
+  backstop against an allocation burst.
+- Lean's own `-M` is forwarded by the watchdog to its workers (`--worker -M<MB>`), but a runaway type
+  class search went to 0.6 GB under `-M 300` without an error, so it is passed on but not relied on.
+- The budget itself is enforced by watching the resident memory of the worker's processes during
+  each check and destroying the worker when it goes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import resource
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from leanfd.lean.errors import LeanProcessError
+from leanfd.lean.run import MAX_MESSAGES, LeanRun, Message, Severity, clip
+from leanfd.lean.toolchain import Toolchain
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 60.0  # spawn + `initialize`; the header itself is elaborated inside a check's deadline
+CLOSE_TIMEOUT = 5.0  # `shutdown` + `exit` before the process group is killed
+KILL_TIMEOUT = 5.0  # waiting for a killed server to be reaped
+MEMORY_POLL = 0.5  # seconds between two looks at the workers' resident memory
+STDERR_TAIL = 4_000  # characters of a server's stderr kept for crash reports
+MARKER_VAR = "LEANFD_POOL"  # environment variable inherited by the server and its `--worker` children
+# LSP severities (1 error, 2 warning, 3 information, 4 hint) as `Message.severity`.
+SEVERITIES: dict[int, Severity] = {1: "error", 2: "warning", 3: "information", 4: "information"}
+
+
+def data_limit_mb(memory_mb: int, cpus: int | None = None) -> int:
+    """RLIMIT_DATA for a Lean process whose budget is `memory_mb`: the budget plus what Lean reserves untouched.
+
+    One 1 GiB stack per thread (task threads scale with the cores, plus about ten dedicated ones for the
+    watchdog, the reporter and blocked tasks) and a few 1 GiB mimalloc arenas, measured as above.
+    """
+    cpus = cpus or os.cpu_count() or 1
+    return memory_mb + 1024 * (2 * cpus + 12)
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """One JSON-RPC message with its `Content-Length` header (the LSP base protocol)."""
+    body = json.dumps(message, ensure_ascii=False).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def utf16_to_index(line: str, units: int) -> int:
+    """The code-point column of LSP's UTF-16 `character`, as `lean --json` counts columns."""
+    if line.isascii():
+        return units
+    count = 0
+    for i, ch in enumerate(line):
+        if count >= units:
+            return i
+        count += 2 if ord(ch) > 0xFFFF else 1
+    return len(line) + max(0, units - count)
+
+
+def to_messages(diagnostics: list[dict[str, Any]], text: str) -> tuple[list[Message], bool]:
+    """LSP diagnostics of `text` as `Message`s (1-based lines), clipped and capped; True when some were dropped.
+
+    `fullRange` is the range `lean --json` reports (`range` may be cut to the first line).
+    Order: the server reports an asynchronously elaborated theorem's messages when it finishes, so a
+    later command's messages can come first, and differently from run to run. A stable sort on the end
+    of each range restores command order while keeping Lean's order inside a command (its precise error
+    before the `internal exception` spanning the whole declaration, which ends at the same place): the
+    order `lean --json` gives, on which the judge's "first error" depends. The earliest survive the cap.
+    """
+    lines = text.split("\n")
+
+    def position(pos: dict[str, int]) -> tuple[int, int]:
+        line = pos["line"]
+        column = utf16_to_index(lines[line], pos["character"]) if line < len(lines) else pos["character"]
+        return line + 1, column
+
+    def end(d: dict[str, Any]) -> tuple[int, int]:
+        pos = (d.get("fullRange") or d["range"])["end"]
+        return pos["line"], pos["character"]
+
+    messages = []
+    for d in sorted(diagnostics, key=end)[:MAX_MESSAGES]:
+        rng = d.get("fullRange") or d["range"]
+        line, column = position(rng["start"])
+        end_line, end_column = position(rng["end"])
+        severity = SEVERITIES.get(d.get("severity", 1), "error")
+        messages.append(Message(severity, line, column, end_line, end_column, clip(str(d.get("message", "")))))
+    return messages, len(diagnostics) > MAX_MESSAGES
+
+
+def _environ_has(pid: int, needle: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return needle in b"\0" + f.read()
+    except OSError:  # gone, or another user's process
+        return False
+
+
+def marked_pids(marker: str, prefix: bool = False) -> list[int]:
+    """Live processes whose environment has `LEANFD_POOL=<marker>` (or `<marker>/...` with `prefix`).
+
+    Zombies have an empty environment, so only processes still running are listed.
+
+    Lean's watchdog starts each `--worker` in a session of its own, so the server's process group does
+    not contain it; the inherited environment does, even after the server died and it was reparented.
+    """
+    needle = f"\0{MARKER_VAR}={marker}{'/' if prefix else chr(0)}".encode()
+    out = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and _environ_has(int(entry.name), needle):
+            out.append(int(entry.name))
+    return out
+
+
+async def sweep(marker: str, timeout: float, prefix: bool = False) -> list[int]:
+    """SIGKILL every marked process until none is left or `timeout` passes; what is still running.
+
+    SIGKILL is delivered asynchronously: a killed process may run a few more milliseconds.
+    """
+    deadline = time.monotonic() + timeout
+    while left := marked_pids(marker, prefix):
+        if time.monotonic() > deadline:
+            return left
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.02)
+    return []
+
+
+def _rss_mb(pids: list[int]) -> float:
+    total = 0
+    page = os.sysconf("SC_PAGE_SIZE")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 2**20
+
+
+def _limit_data(limit_mb: int) -> Callable[[], None]:
+    """A `preexec_fn` setting RLIMIT_DATA in the child before exec; Lean's `--worker`s inherit it."""
+    limit = limit_mb * 2**20
+
+    def preexec() -> None:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+    return preexec
+
+
+class _Worker:
+    """One `lean --server` holding at most one open document; destroyed, never reused, after a failure."""
+
+    def __init__(self, wid: int, marker: str, doc_dir: Path) -> None:
+        self.wid = wid
+        self.marker = marker  # unique to this worker; inherited by its `--worker` children
+        self._doc_dir = doc_dir
+        self.proc: asyncio.subprocess.Process | None = None
+        self.header: str | None = None  # header of the open document, None when none is open
+        self.uri: str | None = None
+        self.version = 0
+        self.checks = 0
+        self.failure: str | None = None  # why the worker is unusable; set once
+        self._ids = itertools.count(1)
+        self._docs = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._diagnostics: dict[int, list[dict[str, Any]]] = {}  # version of the open document -> latest list
+        self._stderr = ""
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def alive(self) -> bool:
+        return self.failure is None and self.proc is not None and self.proc.returncode is None
+
+    async def start(self, toolchain: Toolchain, memory_mb: int | None) -> None:
+        """Spawn the server in its own session, under the memory backstop, and do the LSP handshake."""
+        # Lean 4.35 waits `server.reportDelayMs` (200 ms) before reporting an edit, against editor flicker;
+        # a pool never types. Only settable on the command line; the watchdog forwards it to `--worker`s.
+        args = ["--server", "-Dserver.reportDelayMs=0"] + ([f"-M{memory_mb}"] if memory_mb else [])
+        preexec = _limit_data(data_limit_mb(memory_mb)) if memory_mb else None
+        cwd = toolchain.cwd or str(self._doc_dir)
+        env = {**os.environ, **toolchain.env, MARKER_VAR: self.marker}
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *toolchain.command(*args), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, cwd=cwd, env=env, start_new_session=True,
+                preexec_fn=preexec, limit=2**24,
+            )
+        except OSError as e:
+            raise LeanProcessError(f"could not start `{' '.join(toolchain.command(*args))}`: {e}") from e
+        self._tasks = [asyncio.create_task(self._read_loop()), asyncio.create_task(self._drain_stderr())]
+        deadline = time.monotonic() + START_TIMEOUT
+        params = {
+            "processId": os.getpid(),
+            "rootUri": Path(cwd).resolve().as_uri(),
+            "capabilities": {
+                "textDocument": {"publishDiagnostics": {"versionSupport": True}},
+                # Lean >= 4.32 then publishes only the new diagnostics (`isIncremental`), which are
+                # appended per version below, instead of the whole list again each time: linear, not
+                # quadratic, in the number of messages. Older Leans ignore it and republish everything.
+                "lean": {"incrementalDiagnosticSupport": True},
+            },
+            "initializationOptions": {"hasWidgets": False},
+        }
+        try:
+            await self._request("initialize", params, deadline)
+            await self._notify("initialized", {}, deadline)
+        except (TimeoutError, LeanProcessError) as e:
+            self.kill(f"start failed: {e!r}")
+            await self.reap()
+            raise LeanProcessError(f"lean --server did not initialize within {START_TIMEOUT:.0f} s: {e}") from e
+        log.debug("worker %d started (pid %d)", self.wid, self.proc.pid)
+
+    async def check(self, header: str, body: str, deadline: float) -> list[dict[str, Any]]:
+        """Elaborate `header + body` and return exactly the diagnostics published for that version."""
+        text = header + body
+        # The version is set and the store emptied before sending: the reader may publish at once.
+        self._diagnostics.clear()
+        if self.uri is not None and self.header == header:
+            self.version += 1
+            await self._notify("textDocument/didChange", {
+                "textDocument": {"uri": self.uri, "version": self.version},
+                "contentChanges": [{"text": text}],
+            }, deadline)
+        else:
+            if self.uri is not None:
+                await self._notify("textDocument/didClose", {"textDocument": {"uri": self.uri}}, deadline)
+            # A fresh URI per document: a late `publishDiagnostics` of the closed one can never be mistaken.
+            self.uri = (self._doc_dir / f"LeanfdCheck{self.wid}_{next(self._docs)}.lean").as_uri()
+            self.header, self.version = header, 1
+            await self._notify("textDocument/didOpen", {
+                "textDocument": {"uri": self.uri, "languageId": "lean4", "version": 1, "text": text},
+            }, deadline)
+        version = self.version
+        await self._request("textDocument/waitForDiagnostics", {"uri": self.uri, "version": version}, deadline)
+        self.checks += 1
+        return self._diagnostics.pop(version, [])
+
+    def memory_mb(self) -> float:
+        return _rss_mb(marked_pids(self.marker))
+
+    def fail(self, detail: str) -> None:
+        """Mark the worker unusable and fail every pending request at once."""
+        if self.failure is None:
+            self.failure = detail
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(LeanProcessError(self.failure))
+        self._pending.clear()
+
+    def kill(self, detail: str = "killed") -> None:
+        """SIGKILL the server's process group and every process carrying this worker's marker."""
+        self.fail(detail)
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        for _ in range(2):  # twice: a `--worker` spawned while the first sweep ran
+            for pid in marked_pids(self.marker):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+
+    async def reap(self) -> None:
+        """Wait (bounded) until the server and every marked process are gone; stop the reader tasks."""
+        deadline = time.monotonic() + KILL_TIMEOUT
+        if self.proc is not None:
+            try:
+                await asyncio.wait_for(self.proc.wait(), KILL_TIMEOUT)
+            except TimeoutError:
+                log.warning("worker %d (pid %d) still running %.0f s after SIGKILL",
+                            self.wid, self.proc.pid, KILL_TIMEOUT)
+        if left := await sweep(self.marker, max(0.0, deadline - time.monotonic())):
+            log.warning("worker %d: processes %s still running after SIGKILL", self.wid, left)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Clean `shutdown`/`exit`, then kill whatever is left (a `--worker` that did not follow)."""
+        if self.alive and self.proc is not None:
+            deadline = time.monotonic() + CLOSE_TIMEOUT
+            try:
+                await self._request("shutdown", None, deadline)
+                await self._notify("exit", None, deadline)
+                await asyncio.wait_for(self.proc.wait(), max(0.0, deadline - time.monotonic()))
+            except (TimeoutError, LeanProcessError) as e:
+                log.warning("worker %d did not shut down cleanly: %r", self.wid, e)
+        self.kill("closed")
+        await self.reap()
+
+    async def _send(self, message: dict[str, Any], deadline: float) -> None:
+        if not self.alive or self.proc is None or self.proc.stdin is None:
+            raise LeanProcessError(self.failure or "lean --server is not running")
+        try:
+            self.proc.stdin.write(encode(message))
+            await asyncio.wait_for(self.proc.stdin.drain(), max(0.0, deadline - time.monotonic()))
+        except (ConnectionError, RuntimeError) as e:
+            self.fail(f"writing to lean --server failed: {e!r}")
+            raise LeanProcessError(self.failure or str(e)) from e
+
+    async def _notify(self, method: str, params: Any, deadline: float) -> None:
+        await self._send({"jsonrpc": "2.0", "method": method, "params": params}, deadline)
+
+    async def _request(self, method: str, params: Any, deadline: float) -> Any:
+        rid = next(self._ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        try:
+            await self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}, deadline)
+            return await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
+        finally:
+            self._pending.pop(rid, None)
+
+    async def _read_message(self) -> dict[str, Any] | None:
+        assert self.proc is not None and self.proc.stdout is not None
+        length = None
+        while True:
+            line = await self.proc.stdout.readline()
+            if not line:
+                return None
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode("ascii").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if length is None:
+            raise LeanProcessError("LSP message without Content-Length")
+        msg = json.loads(await self.proc.stdout.readexactly(length))
+        if not isinstance(msg, dict):
+            raise LeanProcessError(f"LSP message is not an object: {msg!r:.200}")
+        return msg
+
+    async def _read_loop(self) -> None:
+        """Dispatch everything the server writes; on EOF or a protocol error fail all pending requests."""
+        try:
+            while True:
+                msg = await self._read_message()
+                if msg is None:
+                    break
+                self._dispatch(msg)
+            detail = "lean --server closed its output"
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any protocol breakage makes the worker unusable
+            detail = f"LSP protocol error: {e!r}"
+        if self.failure is None and self.proc is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), 1.0)
+            rc = self.proc.returncode
+            if rc is not None:
+                why = f", {signal.Signals(-rc).name}" if rc < 0 and -rc in signal.valid_signals() else ""
+                detail += f" (exit code {rc}{why})"
+            tail = self._stderr.strip()
+            if tail:
+                detail += f"; stderr: {tail[-1000:]}"
+        self.fail(detail)
+
+    def _dispatch(self, msg: dict[str, Any]) -> None:
+        if "id" in msg and "method" in msg:
+            # A request from the server (registerCapability, inlayHint/refresh, ...): acknowledge it.
+            if self.proc is not None and self.proc.stdin is not None and not self.proc.stdin.is_closing():
+                self.proc.stdin.write(encode({"jsonrpc": "2.0", "id": msg["id"], "result": None}))
+        elif "id" in msg:
+            fut = self._pending.get(msg["id"])  # type: ignore[arg-type]
+            if fut is None or fut.done():
+                return
+            if "error" in msg:
+                err = msg["error"] or {}
+                text = f"lean --server answered error {err.get('code')}: {err.get('message')}"
+                fut.set_exception(LeanProcessError(text))
+            else:
+                fut.set_result(msg.get("result"))
+        elif msg.get("method") == "textDocument/publishDiagnostics":
+            params = msg.get("params") or {}
+            if params.get("uri") != self.uri or params.get("version") != self.version:
+                return
+            diagnostics = list(params.get("diagnostics") or [])
+            if params.get("isIncremental"):
+                diagnostics = self._diagnostics.get(self.version, []) + diagnostics
+            self._diagnostics[self.version] = diagnostics
+
+    async def _drain_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        while chunk := await self.proc.stderr.read(65536):
+            self._stderr = (self._stderr + chunk.decode(errors="replace"))[-STDERR_TAIL:]
+
+
+class ServerBackend:
+    """A pool of `lean --server` processes that keep each header elaborated; implements `Backend`.
+
+    Nothing starts until the first `run`. Checks from many tasks are spread over at most `workers`
+    servers; a check prefers an idle worker whose open document has the same header, else starts a
+    new worker while there is room, else reuses the least recently used one. Waiting for a free
+    worker has no deadline of its own: every holder's check, start and reaping have one.
+    """
+
+    def __init__(
+        self,
+        toolchain: Toolchain,
+        workers: int | None = None,
+        timeout: float = 60.0,
+        memory_mb: int | None = 8192,
+        max_checks: int = 200,
+    ) -> None:
+        """`timeout`: default per-check deadline in seconds (used when `run` gets None);
+        `memory_mb`: resident-memory budget of one worker's processes, None for no cap;
+        `max_checks`: checks after which a worker is recycled (Lean's environment only grows)."""
+        self.toolchain = toolchain
+        self.workers = workers or os.cpu_count() or 1
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self.max_checks = max_checks
+        if self.workers < 1 or max_checks < 1 or timeout <= 0 or (memory_mb is not None and memory_mb < 1):
+            raise ValueError("workers, max_checks, timeout and memory_mb must be positive")
+        self.marker = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"  # prefix of every worker's marker
+        self._slots = asyncio.Semaphore(self.workers)
+        self._idle: list[_Worker] = []  # least recently used first
+        self._live: set[_Worker] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self._wids = itertools.count()
+        self._doc_dir = Path(toolchain.cwd or tempfile.gettempdir())
+        self._closed = False
+
+    async def __aenter__(self) -> "ServerBackend":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def pids(self) -> list[int]:
+        """Every live process of this pool: servers and their `--worker` children."""
+        return marked_pids(self.marker, prefix=True)
+
+    async def run(self, header: str, body: str, timeout: float | None = None) -> LeanRun:
+        """Elaborate `header + body` on a pooled server; Lean's messages, or `timeout`/`crashed`."""
+        timeout = self.timeout if timeout is None else timeout
+        async with self._slots:
+            worker = await self._take(header)
+            t0 = time.monotonic()
+            watch = asyncio.create_task(self._watch_memory(worker)) if self.memory_mb else None
+            try:
+                diagnostics = await worker.check(header, body, t0 + timeout)
+            except TimeoutError:
+                await self._destroy(worker, f"no result within {timeout:g} s")
+                return LeanRun("timeout", elapsed=time.monotonic() - t0, detail=f"no result within {timeout:g} s")
+            except LeanProcessError as e:
+                await self._destroy(worker, str(e))
+                log.warning("worker %d crashed: %s", worker.wid, e)
+                return LeanRun("crashed", elapsed=time.monotonic() - t0, detail=str(e))
+            except BaseException:
+                await asyncio.shield(self._destroy(worker, "check cancelled"))
+                raise
+            finally:
+                if watch is not None:
+                    watch.cancel()
+            elapsed = time.monotonic() - t0
+            self._give_back(worker)
+        messages, truncated = to_messages(diagnostics, header + body)
+        return LeanRun("ok", messages, elapsed, truncated=truncated)
+
+    async def aclose(self) -> None:
+        """Stop every server (cleanly when idle, killed when busy) and wait until none is left."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for worker in self._live - set(idle):
+            worker.kill("the backend was closed")  # their `run` reports `crashed` and reaps them
+        await asyncio.gather(*(w.close() for w in idle), return_exceptions=True)
+        self._live.difference_update(idle)
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        # Busy workers are reaped by their own `run`; make sure nothing of the pool outlives this call.
+        if left := await sweep(self.marker, KILL_TIMEOUT, prefix=True):
+            log.warning("processes %s of the pool still running after SIGKILL", left)
+
+    async def _take(self, header: str) -> _Worker:
+        """An idle worker with this header, else a new one while there is room, else the LRU idle one."""
+        if self._closed:
+            raise LeanProcessError("the ServerBackend is closed")
+        for i, worker in enumerate(self._idle):
+            if worker.header == header:
+                return self._idle.pop(i)
+        if len(self._live) < self.workers or not self._idle:
+            wid = next(self._wids)
+            worker = _Worker(wid, f"{self.marker}/{wid}", self._doc_dir)
+            self._live.add(worker)
+            try:
+                await worker.start(self.toolchain, self.memory_mb)
+            except BaseException:  # a failed or cancelled start must not leave the process behind
+                await asyncio.shield(self._destroy(worker, "start failed or cancelled"))
+                raise
+            if self._closed:
+                await self._destroy(worker, "the backend was closed")
+                raise LeanProcessError("the ServerBackend is closed")
+            return worker
+        return self._idle.pop(0)
+
+    def _give_back(self, worker: _Worker) -> None:
+        if self._closed or not worker.alive:
+            self._retire(worker, kill=True)
+        elif worker.checks >= self.max_checks:
+            log.debug("recycling worker %d after %d checks", worker.wid, worker.checks)
+            self._retire(worker, kill=False)
+        else:
+            self._idle.append(worker)
+
+    def _retire(self, worker: _Worker, kill: bool) -> None:
+        """Close a worker in the background; `aclose` waits for it."""
+        self._live.discard(worker)
+        if kill:
+            worker.kill("retired")
+        task = asyncio.create_task(worker.close())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _destroy(self, worker: _Worker, detail: str) -> None:
+        self._live.discard(worker)
+        worker.kill(detail)
+        await worker.reap()
+
+    async def _watch_memory(self, worker: _Worker) -> None:
+        """Kill the worker when its processes' resident memory goes over the budget."""
+        assert self.memory_mb is not None
+        while True:
+            await asyncio.sleep(MEMORY_POLL)
+            used = worker.memory_mb()  # a /proc scan of a few ms; no thread, as preexec_fn forks
+            if used > self.memory_mb:
+                log.warning("worker %d uses %.0f MB > %d MB: killing it", worker.wid, used, self.memory_mb)
+                worker.kill(f"memory limit exceeded: {used:.0f} MB resident > {self.memory_mb} MB")
+                return
