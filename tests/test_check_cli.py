@@ -114,6 +114,7 @@ def test_crash_is_a_verdict(bundled, toy_header):
             time.sleep(0.05)
 
     with Verifier(backend="cli", toolchain=bundled, timeout=60) as v:
+        assert "4.35.0" in v.lean_version  # ask now, so the only Lean the killer sees is the check's
         th = threading.Thread(target=killer)
         th.start()
         verdict = v.check(r)

@@ -113,9 +113,12 @@ class OneShotBackend:
 
     async def _communicate(self, proc: asyncio.subprocess.Process, data: bytes, result: LeanRun) -> None:
         assert proc.stdin and proc.stdout and proc.stderr
-        proc.stdin.write(data)
-        await proc.stdin.drain()
-        proc.stdin.close()
+        try:
+            proc.stdin.write(data)
+            await proc.stdin.drain()
+            proc.stdin.close()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # Lean died before reading its input: the exit code below says how
         stderr_task = asyncio.create_task(drain(proc.stderr, MAX_STDERR_CHARS))
         noise: list[str] = []
         while line := await proc.stdout.readline():

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import logging
 import os
-import threading
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterable, Literal
 
+from leanfd.lean.aio import BackgroundLoop
 from leanfd.lean.errors import RecordError
 from leanfd.lean.judge import judge
 from leanfd.lean.oneshot import OneShotBackend
@@ -29,7 +30,7 @@ class VerifierConfig:
     backend: BackendName = "server"  # pooled `lean --server` processes that keep the header warm
     jobs: int | None = None  # Lean processes at once; default: CPU count
     timeout: float = 60.0  # wall-clock seconds per check
-    memory_mb: int | None = 8192  # Lean's -M, plus an OS address-space limit
+    memory_mb: int | None = 8192  # per Lean process: Lean's -M plus an OS limit (server: plus a resident-memory watch)
     max_checks: int = 200  # server: recycle a process after this many checks
     lean: str | None = None  # path to `lean`, or "bundled"; default: resolution order
     policy: Policy = field(default_factory=Policy)
@@ -54,8 +55,7 @@ class Verifier:
         self.toolchain = toolchain or resolve(self.config.lean)
         self._version: str | None = None
         self._backend: Backend | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop: BackgroundLoop | None = None
 
     @property
     def lean_version(self) -> str:
@@ -160,12 +160,17 @@ class Verifier:
         await self.aclose()
 
     # Synchronous face: one private event loop in a thread, so sync callers can reuse warm processes.
-    def _run_sync(self, coro):
+    def _sync_loop(self) -> BackgroundLoop:
         if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="leanfd-verifier")
-            self._thread.start()
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+            self._loop = BackgroundLoop("leanfd-verifier")
+        return self._loop
+
+    def _run_sync(self, coro):
+        return self._sync_loop().run(coro)
+
+    def submit(self, record: CheckRecord | LeanFile) -> concurrent.futures.Future[Verdict]:
+        """Start checking `record` in the background; the caller keeps working (e.g. generating)."""
+        return self._sync_loop().submit(self.acheck(record))
 
     def check(self, record: CheckRecord | LeanFile | dict) -> Verdict:
         if isinstance(record, dict):
@@ -182,10 +187,7 @@ class Verifier:
     def close(self) -> None:
         if self._loop is not None:
             self._run_sync(self.aclose())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            assert self._thread is not None
-            self._thread.join(timeout=10)
-            self._loop.close()
+            self._loop.stop()
             self._loop = None
 
     def __enter__(self) -> "Verifier":
