@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] 
               lambda p: _check_args(p), "leanfd.commands.check:run"),
     "feedback": ("write feedback on attempts (compiler messages, or an LLM critic's hint)",
                  lambda p: _feedback_args(p), "leanfd.commands.feedback:run"),
+    "train": ("train a prover with Feedback Distillation, GRPO, or FD then GRPO",
+              lambda p: __import__("leanfd.commands.train", fromlist=["x"]).add_arguments(p),
+              "leanfd.commands.train:run"),
     "doctor": ("show which Lean, backends and accelerators leanfd finds", lambda p: _lean_arg(p),
                "leanfd.commands.doctor:run"),
 }

@@ -101,7 +101,7 @@ def make_tiny_model(
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=1024,
+        max_position_embeddings=4096,  # toy prompts carry the whole prelude header (~1.3k tokens)
         tie_word_embeddings=True,
         bos_token_id=None,
         eos_token_id=eos_id,

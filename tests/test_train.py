@@ -1,0 +1,185 @@
+"""Training on CPU: a tiny random model loaded by path, real verification by the bundled Lean.
+
+A "taught" model (a few SFT steps on one proof) makes some samples right and some wrong, so GRPO
+sees rewards that differ within a group and FD sees failed attempts with feedback.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, TOY
+from leanfd.config import ConfigError, load
+from leanfd.data.benchmarks import load_problems
+from leanfd.data.prompts import PromptBuilder
+from leanfd.train.batching import completion_logits
+from leanfd.train.config import TrainConfig
+from leanfd.train.losses import fd_loss
+from llm_server import Answer, LLMServer
+
+PROBLEMS = [
+    ("toy_true", "theorem toy_true : True :=", " True.intro"),
+    ("toy_id", "theorem toy_id (p : Prop) (hp : p) : p :=", " hp"),
+]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, toy_header) -> Path:
+    path = tmp_path_factory.mktemp("data") / "problems.jsonl"
+    path.write_text("".join(
+        json.dumps({"name": n, "split": "test", "header": toy_header, "formal_statement": s, "informal_prefix": ""}) + "\n"
+        for n, s, _ in PROBLEMS))
+    return path
+
+
+@pytest.fixture(scope="module")
+def taught_model(tiny_model_dir, dataset, tmp_path_factory) -> Path:
+    """The tiny model after a few SFT steps on the problems' proofs (+ the closing fence)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    builder = PromptBuilder()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    problems = load_problems(str(dataset))
+    pairs = [(tok(builder.build(p))["input_ids"], tok(proof + "\n```")["input_ids"])
+             for p, (_, _, proof) in zip(problems, PROBLEMS)]
+    for _ in range(40):
+        for prompt, target in pairs:
+            ids = torch.tensor([prompt + target])
+            labels = torch.tensor([[-100] * len(prompt) + target])
+            loss = model(input_ids=ids, labels=labels).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+    out = tmp_path_factory.mktemp("taught")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def train(args: list[str], cwd: Path | None = None, launcher: list[str] | None = None,
+          env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = (launcher or [sys.executable, "-m"]) + ["leanfd", "train", *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd or REPO,
+                         env={**os.environ, "LEANFD_LEAN": "bundled", "TOKENIZERS_PARALLELISM": "false", **(env or {})})
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    return res
+
+
+def common(model: Path, dataset: Path, out: Path, steps: int) -> list[str]:
+    return ["--model", str(model), "--dataset", str(dataset), "--output-dir", str(out), "--max-steps", str(steps),
+            "--prompts-per-step", "2", "--group-size", "4", "--max-new-tokens", "8", "--verifier-backend", "cli",
+            "--verifier-jobs", "2", "--lr", "1e-3", "--no-live", "--seed", "1"]
+
+
+def metrics(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def final_state(out: Path) -> dict[str, torch.Tensor]:
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(out / "final").state_dict()
+
+
+def test_fd_loss_is_zero_with_same_context_and_teacher_equal_to_student(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    student = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    teacher = copy.deepcopy(student).requires_grad_(False)
+    prompts = [tok("theorem t : True :=")["input_ids"], tok("example : 1 = 1 :=")["input_ids"]]
+    comps = [tok(" True.intro")["input_ids"], tok(" rfl\n```")["input_ids"]]
+    s_logits, tokens, mask = completion_logits(student, prompts, comps, tok.pad_token_id)
+    t_logits, _, _ = completion_logits(teacher, prompts, comps, tok.pad_token_id)
+    for divergence in ("reverse_kl", "forward_kl", "jsd"):
+        for support in ("full", "teacher_topk"):
+            student.zero_grad()
+            loss, _ = fd_loss(s_logits, t_logits.detach(), tokens, mask, divergence=divergence, support=support, top_k=5)
+            loss.backward(retain_graph=True)
+            grads = [p.grad.abs().max() for p in student.parameters() if p.grad is not None]
+            assert abs(float(loss)) < 1e-6 and max(grads) < 1e-6, (divergence, support)
+
+
+def test_config_errors_are_early_and_clear(dataset, tmp_path):
+    with pytest.raises(ConfigError, match="--group-size 2"):
+        load(TrainConfig, overrides={"method": "grpo", "model": "m", "dataset": "d", "group_size": 1})
+    with pytest.raises(ConfigError, match="not one of"):
+        load(TrainConfig, overrides={"method": "ppo", "model": "m", "dataset": "d"})
+    bad = tmp_path / "c.yaml"
+    bad.write_text("model: m\ndataset: d\nlearning_rate: 1\n")
+    with pytest.raises(ConfigError, match="learning_rate"):
+        load(TrainConfig, bad)
+    good = tmp_path / "g.yaml"
+    good.write_text("model: m\ndataset: d\nmethod: fd+grpo\nmax_steps: 4\nfd_steps: 3\n")
+    c = load(TrainConfig, good, {"fd_steps": 2})  # the command line wins
+    assert c.fd_steps == 2 and [c.method_at(s) for s in range(4)] == ["fd", "fd", "grpo", "grpo"]
+
+
+def test_fd_steps_with_real_verification_and_llm_critic(taught_model, dataset, tmp_path):
+    out = tmp_path / "fd"
+    with LLMServer(default=Answer(["Close the goal with the hypothesis or True.intro."])) as critic:
+        train(common(taught_model, dataset, out, 2) + [
+            "--method", "fd", "--feedback", "both", "--critic", "openai", "--critic-model", "critic",
+            "--critic-base-url", critic.openai_url, "--save-every", "2"], env={"LEANFD_CACHE": str(tmp_path / "cache")})
+        assert critic.requests, "failed attempts went to the critic"
+    rows = metrics(out)
+    assert [r["step"] for r in rows] == [1, 2] and all(r["method"] == "fd" for r in rows)
+    assert all(0 <= r["pass_rate"] <= 1 and r["response_length"] > 0 for r in rows)
+    assert any(r["distilled"] > 0 for r in rows) and any(r["fd_divergence"] > 0 for r in rows)
+    assert {"entropy", "tokens_per_s", "time_generate", "time_verify", "time_train", "loss"} <= set(rows[0])
+    info = json.loads((out / "final" / "leanfd_train.json").read_text())
+    assert info["ranks_in_sync"] and info["steps"] == 2
+    assert final_state(out)  # loads as a plain transformers model
+
+
+def test_grpo_learns_from_verified_rewards(taught_model, dataset, tmp_path):
+    out = tmp_path / "grpo"
+    train(common(taught_model, dataset, out, 2) + ["--method", "grpo", "--kl-beta", "0.02", "--save-every", "2"])
+    rows = metrics(out)
+    assert all(r["method"] == "grpo" for r in rows)
+    assert any(0 < r["pass_rate"] < 1 for r in rows), rows  # rewards differ within groups: a real signal
+    assert any(r["advantage_abs"] > 0 and r["grad_norm"] > 0 for r in rows)
+
+
+def test_fd_then_grpo_in_one_run_and_init_from(taught_model, dataset, tmp_path):
+    out = tmp_path / "fdgrpo"
+    train(common(taught_model, dataset, out, 3) + ["--method", "fd+grpo", "--fd-steps", "2", "--lora-r", "4"])
+    assert [r["method"] for r in metrics(out)] == ["fd", "fd", "grpo"]
+    out2 = tmp_path / "grpo_from_fd"
+    args = common(taught_model, dataset, out2, 1) + ["--method", "grpo", "--init-from", str(out)]
+    train([a for a in args if a != str(taught_model) and a != "--model"])
+    assert metrics(out2)[0]["method"] == "grpo"
+
+
+def test_resume_gives_the_same_weights(taught_model, dataset, tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    args = ["--method", "fd", "--save-every", "1"]
+    train(common(taught_model, dataset, straight, 2) + args)
+    train(common(taught_model, dataset, split, 1) + args)  # "interrupted" after step 1
+    train(common(taught_model, dataset, split, 2) + args)  # resumes from checkpoint-1
+    assert [r["step"] for r in metrics(split)] == [1, 2]
+    a, b = final_state(straight), final_state(split)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_two_processes_with_accelerate_keep_identical_weights(taught_model, dataset, tmp_path):
+    out = tmp_path / "ddp"
+    # accelerate's multi-process launcher with gloo on CPU: ACCELERATE_USE_CPU turns DDP to the CPU.
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0", "-m"]
+    train(common(taught_model, dataset, out, 2) + ["--method", "fd", "--prompts-per-step", "1",
+                                                   "--verifier-jobs", "1", "--save-every", "2"],
+          launcher=launcher, env={"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"})
+    info = json.loads((out / "final" / "leanfd_train.json").read_text())
+    assert info["processes"] == 2 and info["ranks_in_sync"] and len(info["rank_checksums"]) == 2
