@@ -191,7 +191,9 @@ async def test_cancelled_check_destroys_its_worker(make_pool, toy_header):
     assert (await pool.run(header, PASS, 30)).outcome == "ok"
 
 
-async def test_timeout_destroys_the_worker_and_the_pool_recovers(make_pool, toy_header):
+async def test_timeout_cancels_the_stuck_version_and_keeps_the_warm_worker(make_pool, toy_header):
+    """Lean drops the stuck version when the header alone is sent again: the worker, with its
+    elaborated header, serves the next check instead of a fresh process re-elaborating it."""
     pool = make_pool(workers=1)
     header = toy_header + LOOP_DEFS
     assert (await pool.run(header, PASS, 30)).outcome == "ok"
@@ -200,6 +202,22 @@ async def test_timeout_destroys_the_worker_and_the_pool_recovers(make_pool, toy_
     run = await pool.run(header, LOOP, 3)
     assert run.outcome == "timeout" and "3 s" in run.detail
     assert 3 <= run.elapsed < 5 and time.monotonic() - t0 < 10
+    assert set(pool.pids()) == set(old)  # the same server and file worker
+    after = await pool.run(header, FAIL, 30)
+    assert after.outcome == "ok" and after.messages[-1].text == "N : Type"
+    assert set(pool.pids()) == set(old)
+
+
+async def test_timeout_of_a_worker_that_does_not_recover_replaces_it(make_pool, toy_header, monkeypatch):
+    import leanfd.lean.server as server
+
+    monkeypatch.setattr(server, "RECOVER_TIMEOUT", 0.0)  # no time to drop the stuck version
+    pool = make_pool(workers=1)
+    header = toy_header + LOOP_DEFS
+    assert (await pool.run(header, PASS, 30)).outcome == "ok"
+    old = pool.pids()
+    run = await pool.run(header, LOOP, 3)
+    assert run.outcome == "timeout"
     assert not set(old) & set(lean_alive(pool.marker))  # the whole worker is gone
     after = await pool.run(header, FAIL, 30)
     assert after.outcome == "ok" and after.messages[-1].text == "N : Type"

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 60.0  # spawn + `initialize`; the header itself is elaborated inside a check's deadline
 CLOSE_TIMEOUT = 5.0  # `shutdown` + `exit` before the process group is killed
 KILL_TIMEOUT = 5.0  # waiting for a killed server to be reaped
+RECOVER_TIMEOUT = 3.0  # after a timeout: how long Lean may take to drop the stuck version
 MEMORY_POLL = 0.5  # seconds between two looks at the workers' resident memory
 STDERR_TAIL = 4_000  # characters of a server's stderr kept for crash reports
 MARKER_VAR = "LEANFD_POOL"  # environment variable inherited by the server and its `--worker` children
@@ -471,8 +472,12 @@ class ServerBackend:
             try:
                 diagnostics = await worker.check(header, body, t0 + timeout)
             except TimeoutError:
-                await self._destroy(worker, f"no result within {timeout:g} s")
-                return LeanRun("timeout", elapsed=time.monotonic() - t0, detail=f"no result within {timeout:g} s")
+                elapsed = time.monotonic() - t0
+                if await self._recover(worker, header):
+                    self._give_back(worker)
+                else:
+                    await self._destroy(worker, f"no result within {timeout:g} s")
+                return LeanRun("timeout", elapsed=elapsed, detail=f"no result within {timeout:g} s")
             except LeanProcessError as e:
                 await self._destroy(worker, str(e))
                 log.warning("worker %d crashed: %s", worker.wid, e)
@@ -523,6 +528,20 @@ class ServerBackend:
                 raise LeanProcessError("the ServerBackend is closed")
             return worker
         return self._idle.pop(0)
+
+    async def _recover(self, worker: _Worker, header: str) -> bool:
+        """After a timeout, try to keep the worker and its warm header instead of killing it.
+
+        A new version of the document (the header alone) makes Lean cancel the elaboration of the
+        stuck one; if Lean then answers within RECOVER_TIMEOUT, the worker is healthy. Restarting
+        would cost a new process plus the header again (seconds with Mathlib), on every timeout.
+        """
+        try:
+            await worker.check(header, "", time.monotonic() + RECOVER_TIMEOUT)
+        except (TimeoutError, LeanProcessError) as e:
+            log.debug("worker %d did not recover after a timeout (%r): replacing it", worker.wid, e)
+            return False
+        return worker.alive
 
     def _give_back(self, worker: _Worker) -> None:
         if self._closed or not worker.alive:
