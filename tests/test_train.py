@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
+from llm_server import Answer, LLMServer
 
-from conftest import REPO, TOY
 from leanfd.config import ConfigError, load
 from leanfd.data.benchmarks import load_problems
 from leanfd.data.prompts import PromptBuilder
 from leanfd.train.batching import completion_logits
 from leanfd.train.config import TrainConfig
 from leanfd.train.losses import fd_loss
-from llm_server import Answer, LLMServer
 
 PROBLEMS = [
     ("toy_true", "theorem toy_true : True :=", " True.intro"),
@@ -124,6 +124,12 @@ def test_config_errors_are_early_and_clear(dataset, tmp_path):
     good.write_text("model: m\ndataset: d\nmethod: fd+grpo\nmax_steps: 4\nfd_steps: 3\n")
     c = load(TrainConfig, good, {"fd_steps": 2})  # the command line wins
     assert c.fd_steps == 2 and [c.method_at(s) for s in range(4)] == ["fd", "fd", "grpo", "grpo"]
+
+
+@pytest.mark.parametrize("name", ["fd-deepseek-prover-7b", "grpo-deepseek-prover-7b", "fd-then-grpo-deepseek-prover-7b"])
+def test_example_configs_are_valid(name):
+    c = load(TrainConfig, REPO / "configs" / f"{name}.yaml")
+    assert c.model == "deepseek-ai/DeepSeek-Prover-V1.5-SFT" and c.max_steps > 0
 
 
 def test_fd_steps_with_real_verification_and_llm_critic(taught_model, dataset, tmp_path):

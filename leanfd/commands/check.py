@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from leanfd.commands import lean_argument
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.policy import DEFAULT_AXIOMS, Policy
 from leanfd.lean.records import STATUSES, BadLine, CheckRecord, LeanFile, Verdict, read_jsonl
@@ -87,6 +88,21 @@ def summary(counts: Counter, bad: int) -> Table:
         table.add_row("malformed", str(bad))
     table.add_row("[bold]total", str(sum(counts.values()) + bad))
     return table
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="a .jsonl of records {name, header, formal_statement, proof|code}, "
+                        "a .lean file, or a directory of .lean files")
+    p.add_argument("--backend", choices=["cli", "server"], default="server",
+                   help="cli: one `lean --json` per check; server: pooled `lean --server` keeping the header warm")
+    p.add_argument("--jobs", type=int, default=None, help="Lean processes at once (default: CPU count)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per check (wall clock)")
+    p.add_argument("--memory", type=int, default=8192, help="memory cap per Lean process in MB")
+    p.add_argument("--allow-axiom", action="append", default=None, metavar="NAME",
+                   help="allowed axiom (repeatable); default: propext, Classical.choice, Quot.sound")
+    p.add_argument("--out", help="write one JSON line per record: name, status, the verdict, the input fields")
+    lean_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:

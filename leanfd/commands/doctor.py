@@ -9,6 +9,7 @@ import importlib.util
 from rich.console import Console
 from rich.table import Table
 
+from leanfd.commands import lean_argument
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.oneshot import OneShotBackend
 from leanfd.lean.toolchain import PINNED_VERSION, cache_dir, resolve
@@ -27,6 +28,10 @@ def _probe(toolchain, text: str) -> str:
     if res.outcome != "ok":
         return f"no ({res.outcome}: {res.detail[:120]})"
     return "yes" if not errors else f"no ({errors[0].splitlines()[0][:120]})"
+
+
+def add_arguments(p) -> None:
+    lean_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from leanfd.commands import lean_argument
 from leanfd.feedback.cache import FeedbackCache
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.feedback.critic import LLMCritic
@@ -85,6 +86,26 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
         await critic.backend.aclose()
     console.print("feedback sources: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("attempts", metavar="ATTEMPTS.jsonl",
+                   help="verdict lines from `leanfd check --out`, or attempts (verified first)")
+    p.add_argument("--out", required=True, metavar="FEEDBACK.jsonl",
+                   help="one line per input: name, status, feedback, source (compiler|llm|fallback), model")
+    p.add_argument("--critic", choices=["compiler", "openai", "anthropic", "hf"], default="compiler",
+                   help="compiler: Lean's messages rendered, no model; otherwise the critic's backend")
+    p.add_argument("--base-url", help="OpenAI-compatible or Anthropic endpoint (key from OPENAI_API_KEY / ANTHROPIC_API_KEY)")
+    p.add_argument("--model", help="critic model: the served model's name, or a hub id / local path for hf")
+    p.add_argument("--template", help="critic prompt template file ({statement}, {attempt}, {compiler_feedback})")
+    p.add_argument("--jobs", type=int, default=8, help="critic requests at once")
+    p.add_argument("--all", action="store_true", help="ask the critic about proved attempts too")
+    p.add_argument("--max-tokens", type=int, default=1024, help="budget of compiler feedback (approximate tokens)")
+    p.add_argument("--cache", help="SQLite cache of critic answers (default: ~/.cache/leanfd/feedback.sqlite)")
+    p.add_argument("--no-cache", action="store_true", help="always ask the critic")
+    p.add_argument("--backend", choices=["cli", "server"], default="server", help="verifier backend for bare attempts")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per check for bare attempts")
+    lean_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,29 @@
+"""`leanfd report`: pass@k of several runs side by side, and one plot of their curves."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from leanfd.prove.report import load_summary, plot_curves, table
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", metavar="DIR", help="output directories of `leanfd prove`")
+    p.add_argument("--plot", default="pass_at_k.png", help="where to write the comparison plot")
+    p.add_argument("--json", action="store_true", help="print the table as JSON instead")
+
+
+def run(args: argparse.Namespace) -> int:
+    summaries = {Path(d).name or d: load_summary(d) for d in args.runs}
+    if args.json:
+        import json
+
+        print(json.dumps({name: s["pass_at_k"] for name, s in summaries.items()}, indent=1))
+    else:
+        Console().print(table(summaries))
+    plot_curves({name: s["pass_at_k"] for name, s in summaries.items() if s["pass_at_k"]}, args.plot)
+    Console(stderr=True).print(f"plot: {args.plot}")
+    return 0

@@ -1,0 +1,1 @@
+"""Batch proving and evaluation: pass@k over a benchmark, reports and plots."""

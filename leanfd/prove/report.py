@@ -1,0 +1,57 @@
+"""Reports: pass@k tables of several runs side by side, and their curves in one plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from leanfd.lean.errors import LeanFDError
+
+
+def load_summary(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise LeanFDError(f"{run_dir}: no summary.json (is it the --out directory of `leanfd prove`?)")
+    return json.loads(path.read_text())
+
+
+def table(summaries: dict[str, dict[str, Any]]) -> Table:
+    ks = sorted({int(k) for s in summaries.values() for k in s["pass_at_k"]})
+    t = Table(title="pass@k")
+    t.add_column("run")
+    t.add_column("problems", justify="right")
+    t.add_column("solved", justify="right")
+    for k in ks:
+        t.add_column(f"pass@{k}", justify="right")
+    for name, s in summaries.items():
+        cells = [f"{100 * s['pass_at_k'][str(k)]:.1f}%" if str(k) in s["pass_at_k"] else "" for k in ks]
+        t.add_row(name, str(s["problems"]), str(s["solved"]), *cells)
+    return t
+
+
+def plot_curves(curves: dict[str, dict[str, float]], path: str | Path, title: str = "pass@k") -> Path:
+    """One line per run: pass@k against k (log2 axis), the comparison FD vs GRPO vs FD->GRPO."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for name, values in curves.items():
+        ks = sorted(int(k) for k in values)
+        ax.plot(ks, [100 * values[str(k)] for k in ks], marker="o", label=name)
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.set_xlabel("k (samples per problem)")
+    ax.set_ylabel("pass@k (%)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

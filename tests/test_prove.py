@@ -1,0 +1,125 @@
+"""`leanfd prove` and `leanfd report` end to end, with the bundled Lean on the toy benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, TOY
+from leanfd.prove.runner import summarize_run
+
+TOY_SET = str(TOY / "toy.jsonl")
+
+
+def leanfd(*args: str, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "leanfd", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO, env={**os.environ, "LEANFD_LEAN": "bundled", **kw.pop("env", {})}, **kw)
+
+
+@pytest.fixture(scope="module")
+def proofs(tmp_path_factory) -> Path:
+    """Two attempts per toy problem: the right proof (from attempts.jsonl) and a wrong one."""
+    rows = [json.loads(x) for x in (TOY / "attempts.jsonl").read_text().splitlines()][:12]
+    path = tmp_path_factory.mktemp("proofs") / "proofs.jsonl"
+    lines = []
+    for r in rows:
+        lines.append({"name": r["name"], "proof": r["proof"]})
+        lines.append({"name": r["name"], "proof": " Eq.refl N.zero"})  # wrong everywhere but by accident
+    lines.append({"name": "no_such_problem", "proof": " x"})
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines) + "{broken\n")
+    return path
+
+
+def test_prove_proofs_end_to_end(proofs, tmp_path):
+    out = tmp_path / "run"
+    res = leanfd("prove", "--dataset", TOY_SET, "--proofs", str(proofs), "--out", str(out),
+                 "--verifier-backend", "cli", "--jobs", "2")
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(x) for x in (out / "attempts.jsonl").read_text().splitlines()]
+    assert len(rows) == 24 and {r["sample"] for r in rows} == {0, 1}
+    assert all({"problem", "sample", "status", "attempt", "verdict", "seconds"} <= set(r) for r in rows)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["problems"] == 12 and summary["solved"] == 12
+    assert summary["pass_at_k"] == {"1": 0.5, "2": 1.0}
+    assert summary["per_problem"]["toy_zero_add"] == {"n": 2, "c": 1}
+    assert (out / "pass_at_k.png").stat().st_size > 1000
+    assert "proofs.jsonl:26" in res.stderr  # the broken line, reported with its number
+
+
+def test_prove_with_a_tiny_model(tiny_model_dir, tmp_path):
+    out = tmp_path / "model_run"
+    res = leanfd("prove", "--dataset", TOY_SET, "--model", str(tiny_model_dir), "-k", "2", "--max-tokens", "8",
+                 "--limit", "3", "--out", str(out), "--verifier-backend", "cli", "--problems-per-batch", "2")
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(x) for x in (out / "attempts.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all(r["completion"] is not None and r["tokens"] for r in rows)
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["pass_at_k"]) == {"1", "2"} and summary["attempted"] == 3
+
+
+def test_stop_at_first_success(proofs, tmp_path, tiny_model_dir):
+    out = tmp_path / "first"
+    res = leanfd("prove", "--dataset", TOY_SET, "--model", str(tiny_model_dir), "-k", "2", "--max-tokens", "4",
+                 "--limit", "2", "--out", str(out), "--verifier-backend", "cli", "--stop-at-first")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stop_at_first"] and list(summary["pass_at_k"]) == ["2"]
+
+
+def test_resume_after_a_killed_run_gives_the_same_summary(tiny_model_dir, tmp_path):
+    args = ["prove", "--dataset", TOY_SET, "--model", str(tiny_model_dir), "-k", "2", "--max-tokens", "8",
+            "--limit", "6", "--verifier-backend", "cli", "--problems-per-batch", "1", "--seed", "3"]
+    full = tmp_path / "full"
+    assert leanfd(*args, "--out", str(full)).returncode == 0
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "leanfd", *args, "--out", str(killed)], cwd=REPO,
+                            env={**os.environ, "LEANFD_LEAN": "bundled"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    attempts = killed / "attempts.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and (not attempts.exists() or len(attempts.read_text().splitlines()) < 4):
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    written = len(attempts.read_text().splitlines())
+    assert 4 <= written < 12
+    res = leanfd(*args, "--out", str(killed), "--resume")
+    assert res.returncode == 0, res.stderr
+    a = json.loads((full / "summary.json").read_text())
+    b = json.loads((killed / "summary.json").read_text())
+    assert a["pass_at_k"] == b["pass_at_k"] and a["per_problem"] == b["per_problem"]
+    rows = [json.loads(x) for x in attempts.read_text().splitlines()]
+    assert sorted((r["problem"], r["sample"]) for r in rows) == sorted(
+        (json.loads(x)["problem"], json.loads(x)["sample"]) for x in (full / "attempts.jsonl").read_text().splitlines())
+
+
+def test_report_compares_runs(tmp_path):
+    for name, curve in (("fd", {"1": 0.3, "2": 0.45, "4": 0.6}), ("grpo", {"1": 0.35, "2": 0.42, "4": 0.5})):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "summary.json").write_text(json.dumps({"problems": 10, "solved": 6, "pass_at_k": curve}))
+    plot = tmp_path / "cmp.png"
+    res = leanfd("report", str(tmp_path / "fd"), str(tmp_path / "grpo"), "--plot", str(plot))
+    assert res.returncode == 0, res.stderr
+    assert "pass@4" in res.stdout and "60.0%" in res.stdout and "50.0%" in res.stdout
+    assert plot.stat().st_size > 1000
+    res = leanfd("report", str(tmp_path / "missing"))
+    assert res.returncode == 2 and "summary.json" in res.stderr
+
+
+def test_summary_counts_and_edges():
+    from leanfd.data.benchmarks import Problem
+
+    ps = [Problem("a", "", "theorem a : True :="), Problem("b", "", "theorem b : True :=")]
+    rows = [{"problem": "a", "status": s} for s in ("proved", "failed", "failed", "failed")] + \
+           [{"problem": "b", "status": "failed"}] * 4
+    s = summarize_run(ps, rows, 4, stop_at_first=False)
+    assert s["pass_at_k"]["1"] == pytest.approx(0.125) and s["pass_at_k"]["4"] == pytest.approx(0.5)
+    assert summarize_run(ps, [], 4, False)["pass_at_k"] == {}
