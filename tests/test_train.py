@@ -168,6 +168,15 @@ def test_fd_then_grpo_in_one_run_and_init_from(taught_model, dataset, tmp_path):
     assert metrics(out2)[0]["method"] == "grpo"
 
 
+def test_multi_turn_revisions(taught_model, dataset, tmp_path):
+    """--turns 2: failed attempts are revised after Lean's feedback, in the same step."""
+    out = tmp_path / "turns"
+    train(common(taught_model, dataset, out, 1) + ["--method", "grpo", "--turns", "2"])
+    (row,) = metrics(out)
+    failed_first = round(row["samples"] - 8)  # every failed first attempt got one revision
+    assert 0 < failed_first <= 8 and row["pass_rate"] < 1
+
+
 def test_resume_gives_the_same_weights(taught_model, dataset, tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     args = ["--method", "fd", "--save-every", "1"]

@@ -31,7 +31,7 @@ from leanfd.models.base import SamplingConfig
 from leanfd.models.hf import HFBackend
 from leanfd.train.batching import completion_logits, mean_entropy, pad_list, token_logprobs
 from leanfd.train.config import TrainConfig
-from leanfd.train.losses import fd_loss, grpo_loss, group_advantages
+from leanfd.train.losses import fd_loss, group_advantages, grpo_loss
 from leanfd.train.metrics import MetricsLogger
 from leanfd.train.rollout import Rollout, RolloutEngine, teacher_prompt
 
@@ -201,6 +201,7 @@ class Trainer:
             "reward": sum(r.reward for r in rollouts) / len(rollouts),
             "pass_rate": sum(r.proved for r in rollouts) / len(rollouts),
             "response_length": sum(lengths) / len(lengths),
+            "samples": float(len(rollouts)),  # more than prompts x group when failed attempts are revised
             "grad_norm": float(grad_norm) if grad_norm is not None else 0.0,
             "lr": self.scheduler.get_last_lr()[0],
             "time_generate": times.generate,
