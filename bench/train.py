@@ -62,11 +62,14 @@ def run(method: str, model: Path, steps: int, args: argparse.Namespace, workdir:
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     steady = rows[1:] or rows  # the first step pays for starting Lean and warming caches
     mean = lambda k: sum(r[k] for r in steady) / len(steady)  # noqa: E731
-    train_tokens = args.prompts * args.group * mean("response_length")
+    completion_tokens = mean("samples") * mean("response_length")
+    sequence_tokens = mean("samples") * (mean("response_length") + mean("prompt_length"))
     return {
         "method": method, "steps": steps, "wall_s": round(wall, 1),
         "gen_tokens_per_s": round(mean("tokens_per_s"), 1),
-        "train_tokens_per_s": round(train_tokens / mean("time_train"), 1),
+        # the train step reads whole sequences (prompt + completion; FD's teacher a longer prompt)
+        "train_seq_tokens_per_s": round(sequence_tokens / mean("time_train"), 1),
+        "train_completion_tokens_per_s": round(completion_tokens / mean("time_train"), 1),
         "step_split_s": {k: round(mean(f"time_{k}"), 3) for k in ("generate", "verify", "feedback", "train")},
         "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),

@@ -6,36 +6,41 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from leanfd.commands import lean_argument
 from leanfd.feedback.cache import FeedbackCache
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.feedback.critic import LLMCritic
-from leanfd.lean.errors import LeanFDError, RecordError
-from leanfd.lean.records import CheckRecord, Verdict
+from leanfd.lean.errors import LeanFDError
+from leanfd.lean.records import KNOWN_FIELDS, BadLine, CheckRecord, Verdict, read_lines
 from leanfd.lean.snippet import attempt_text
 from leanfd.lean.toolchain import cache_dir
 from leanfd.lean.verifier import Verifier, VerifierConfig
 
 
+def _verdict_line(d: Any) -> tuple[CheckRecord, Verdict | None]:
+    rec = CheckRecord.from_dict({k: v for k, v in d.items() if k in KNOWN_FIELDS})
+    return rec, (Verdict.from_dict(d) if "status" in d and "messages" in d else None)
+
+
 def read_inputs(path: str, console: Console) -> list[tuple[CheckRecord, Verdict | None]]:
     """Verdict lines (from `leanfd check --out`) or bare attempts; malformed lines are reported and skipped."""
     items = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                d = json.loads(raw)
-                rec = CheckRecord.from_dict({k: v for k, v in d.items() if k in ("name", "header", "formal_statement", "proof", "code")})
-                verdict = Verdict.from_dict(d) if "status" in d and "messages" in d else None
-            except (json.JSONDecodeError, RecordError, KeyError, TypeError) as e:
-                console.print(f"[yellow]skipped[/] {path}:{lineno}: {e}")
-                continue
-            items.append((rec, verdict))
+    for _, item in read_lines(path, _verdict_line):
+        if isinstance(item, BadLine):
+            console.print(f"[yellow]skipped[/] {item.path}:{item.line}: {item.error}")
+        else:
+            items.append(item)
     return items
 
 

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import argparse
-import json
+from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from leanfd.data.benchmarks import load_problems
 from leanfd.lean.errors import LeanFDError
-from leanfd.lean.records import BadLine
+from leanfd.lean.records import BadLine, read_lines
 from leanfd.lean.verifier import Verifier, VerifierConfig
 from leanfd.prove.report import table
-from leanfd.prove.runner import ATTEMPTS, PLOT, SUMMARY, Attempt, ProveConfig, Prover, read_attempts
+from leanfd.prove.runner import (
+    ATTEMPTS,
+    PLOT,
+    SUMMARY,
+    Attempt,
+    ProveConfig,
+    Prover,
+    read_attempts,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -90,17 +105,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _proof_line(d: Any) -> dict:
+    if not isinstance(d, dict) or "name" not in d or not ({"proof", "code"} & set(d)):
+        raise ValueError("needs `name` and `proof` or `code`")
+    return d
+
+
 def _read_proofs(path: str, console: Console) -> list[dict]:
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                d = json.loads(raw)
-                if not isinstance(d, dict) or "name" not in d or not ({"proof", "code"} & set(d)):
-                    raise ValueError("needs `name` and `proof` or `code`")
-                rows.append(d)
-            except (json.JSONDecodeError, ValueError) as e:
-                console.print(f"[yellow]skipped[/] {path}:{lineno}: {e}")
+    for _, item in read_lines(path, _proof_line):
+        if isinstance(item, BadLine):
+            console.print(f"[yellow]skipped[/] {item.path}:{item.line}: {item.error}")
+        else:
+            rows.append(item)
     return rows

@@ -19,7 +19,7 @@ class LeanNotFound(LeanFDError):
     exit_code = 3
 
 
-class RecordError(LeanFDError):
+class RecordError(LeanFDError, ValueError):
     """An input record is malformed; the message names the field that is wrong."""
 
 

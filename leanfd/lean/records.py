@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal, TypeVar
 
 from leanfd.lean.errors import RecordError
 from leanfd.lean.run import Message
 
+T = TypeVar("T")
 Status = Literal["proved", "failed", "timeout", "crashed", "rejected"]
 STATUSES: tuple[Status, ...] = ("proved", "failed", "timeout", "crashed", "rejected")
 KNOWN_FIELDS = ("name", "header", "formal_statement", "proof", "code")
@@ -125,8 +126,9 @@ class BadLine:
     error: str
 
 
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, CheckRecord | BadLine]]:
-    """Yield (line number, record or BadLine); a malformed line never stops the rest.
+def read_lines(path: str | Path, parse: Callable[[Any], T]) -> Iterator[tuple[int, T | BadLine]]:
+    """Yield (line number, parse(json) or BadLine) for each non-empty line; a malformed line never
+    stops the rest. `parse` raises ValueError (RecordError is one) for a line it cannot use.
 
     Reads line by line so a large file is never held whole.
     """
@@ -135,8 +137,13 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, CheckRecord | BadLine]]:
             if not raw.strip():
                 continue
             try:
-                yield lineno, CheckRecord.from_dict(json.loads(raw))
+                yield lineno, parse(json.loads(raw))
             except json.JSONDecodeError as e:
                 yield lineno, BadLine(str(path), lineno, f"not valid JSON: {e.msg} at column {e.colno}")
-            except RecordError as e:
+            except (ValueError, KeyError, TypeError) as e:
                 yield lineno, BadLine(str(path), lineno, str(e))
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, CheckRecord | BadLine]]:
+    """Check records from a JSONL file (see `read_lines`)."""
+    return read_lines(path, CheckRecord.from_dict)

@@ -201,6 +201,7 @@ class Trainer:
             "reward": sum(r.reward for r in rollouts) / len(rollouts),
             "pass_rate": sum(r.proved for r in rollouts) / len(rollouts),
             "response_length": sum(lengths) / len(lengths),
+            "prompt_length": sum(len(r.prompt_ids) for r in rollouts) / len(rollouts),
             "samples": float(len(rollouts)),  # more than prompts x group when failed attempts are revised
             "grad_norm": float(grad_norm) if grad_norm is not None else 0.0,
             "lr": self.scheduler.get_last_lr()[0],
