@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except (LeanFDError, ValueError) as e:
         print(f"leanfd: error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
+    except OSError as e:  # a missing or unreadable input file, a full disk: say which, no traceback
+        print(f"leanfd: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("leanfd: interrupted", file=sys.stderr)
         return 130

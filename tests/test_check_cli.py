@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import TOY
+
 from leanfd.lean.records import CheckRecord
 from leanfd.lean.verifier import Verifier
 
@@ -84,9 +84,17 @@ def test_missing_lean_is_one_actionable_message(tmp_path):
     assert "LEANFD_LEAN" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_missing_input_file():
+def test_missing_input_file(tmp_path):
     res = leanfd("check", "does-not-exist.jsonl", "--backend", "cli")
     assert res.returncode == 2 and "no such file" in res.stderr
+    res = leanfd("feedback", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "f.jsonl"))
+    assert res.returncode == 2 and "none.jsonl" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_out_directory_is_created(tmp_path):
+    out = tmp_path / "new" / "dir" / "v.jsonl"
+    leanfd("check", str(TOY / "attempts.jsonl"), "--backend", "cli", "--out", str(out))
+    assert len(out.read_text().splitlines()) == 15
 
 
 def test_timeout_kills_the_process_group(bundled, toy_header):

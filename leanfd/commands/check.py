@@ -10,13 +10,27 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from leanfd.commands import lean_argument
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.policy import DEFAULT_AXIOMS, Policy
-from leanfd.lean.records import STATUSES, BadLine, CheckRecord, LeanFile, Verdict, read_jsonl
+from leanfd.lean.records import (
+    STATUSES,
+    BadLine,
+    CheckRecord,
+    LeanFile,
+    Verdict,
+    read_jsonl,
+)
 from leanfd.lean.verifier import Verifier, VerifierConfig
 
 Item = CheckRecord | LeanFile
@@ -111,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     config = VerifierConfig(backend=args.backend, jobs=args.jobs, timeout=args.timeout,
                             memory_mb=args.memory, lean=args.lean, policy=policy)
     bad: list[BadLine] = []
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     out = open(args.out, "w", encoding="utf-8") if args.out else None
     try:
         verifier = Verifier(config)
