@@ -29,7 +29,12 @@ def test_parse_statement_rejects_a_proof_inside():
     with pytest.raises(RecordError):
         parse_statement("theorem foo : P := by simp")
     with pytest.raises(RecordError):
-        parse_statement("def foo : Nat := 1")
+        parse_statement("instance foo : Inhabited Nat :=")
+
+
+def test_def_statements_become_axioms():
+    s = parse_statement("noncomputable def ex {G : Type*} [Group G] :\n  CommGroup G :=")
+    assert s.name == "ex" and s.as_axiom("ex_r") == "axiom ex_r {G : Type*} [Group G] :\n  CommGroup G"
 
 
 def test_reference_axiom_keeps_namespace_prefix():

@@ -120,6 +120,14 @@ def test_universe_generalisation_must_match(verifier, toy_header):
     assert verifier.check(ok).status == "proved"
 
 
+def test_def_statement_needs_a_term_of_its_type(verifier, toy_header):
+    stmt = "noncomputable def toy_pair (a b : Prop) (ha : a) (hb : b) : And a b :="
+    ok = CheckRecord("toy_pair", toy_header, stmt, proof=" And.intro ha hb")
+    assert verifier.check(ok).status == "proved"
+    other = CheckRecord("toy_pair", toy_header, stmt, code="def toy_pair (a b : Prop) (ha : a) (hb : b) : a := ha")
+    assert verifier.check(other).status == "rejected"
+
+
 def test_missing_root_theorem(verifier, toy_header):
     v = verifier.check(rec(toy_header, code="namespace X\n" + SIG + PROOF))
     assert v.status == "failed" and "no theorem named" in v.reason

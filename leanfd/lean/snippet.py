@@ -24,7 +24,9 @@ from leanfd.lean.errors import RecordError
 from leanfd.lean.lexer import LexError, tokenize
 from leanfd.lean.records import CheckRecord
 
-DECL_KEYWORDS = ("theorem", "lemma")
+# `def`/`abbrev` statements occur in ProofNet (data-carrying results such as `CommGroup G`): proving
+# one means giving a term of its type, checked exactly like a theorem's proof.
+DECL_KEYWORDS = ("theorem", "lemma", "def", "abbrev")
 # Printing options for the type comparison. `pp.all` alone is not enough: an option the candidate
 # set explicitly (say `pp.explicit false`) overrides what `pp.all` implies, so the ones that hide
 # information are pinned one by one. The policy also forbids `pp.*` options in attempts.
@@ -46,10 +48,13 @@ class Statement:
     def as_axiom(self, new_name: str) -> str:
         """The signature with its keyword replaced by `axiom` and its name by `new_name`."""
         toks = [t for t in tokenize(self.signature) if t.kind == "ident"]
-        kw = next(t for t in toks if t.text in DECL_KEYWORDS)
-        name_tok = toks[toks.index(kw) + 1]
+        k = next(i for i, t in enumerate(toks) if t.text in DECL_KEYWORDS)
+        kw, name_tok = toks[k], toks[k + 1]
+        start = kw.start
+        if k > 0 and toks[k - 1].text == "noncomputable":  # `noncomputable axiom` is not Lean
+            start = toks[k - 1].start
         s = self.signature
-        return s[: kw.start] + "axiom" + s[kw.end : name_tok.start] + new_name + s[name_tok.end :]
+        return s[:start] + "axiom" + s[kw.end : name_tok.start] + new_name + s[name_tok.end :]
 
 
 def parse_statement(statement: str) -> Statement:
@@ -61,7 +66,7 @@ def parse_statement(statement: str) -> Statement:
     idents = [t for t in toks if t.kind == "ident"]
     kw = next((t for t in idents if t.text in DECL_KEYWORDS), None)
     if kw is None or idents.index(kw) + 1 >= len(idents):
-        raise RecordError("formal_statement must declare a `theorem` (or `lemma`) with a name")
+        raise RecordError("formal_statement must declare a `theorem` (or `lemma`, `def`, `abbrev`) with a name")
     name = idents[idents.index(kw) + 1].text
     signature = statement
     assigns = [t for t in toks if t.kind == "assign" and t.start > kw.start]
