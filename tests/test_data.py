@@ -14,13 +14,22 @@ from pathlib import Path
 import pytest
 
 from leanfd.data.benchmarks import (
-    DEFAULT_HEADER, Problem, lean_file_text, load_problems, normalise_statement,
+    DEFAULT_HEADER,
+    Problem,
+    lean_file_text,
+    load_problems,
+    normalise_statement,
     write_lean_dir,
 )
 from leanfd.data.errors import DataError
 from leanfd.data.passk import default_ks, pass_at_k, pass_at_k_table, summarize, tally
 from leanfd.data.prompts import (
-    PromptBuilder, chat_prompt, completion_prompt, extract_proof, load_examples, load_template,
+    PromptBuilder,
+    chat_prompt,
+    completion_prompt,
+    extract_proof,
+    load_examples,
+    load_template,
 )
 from leanfd.lean.errors import RecordError
 from leanfd.lean.records import BadLine
@@ -512,12 +521,11 @@ def test_extract_other_shapes(amc):
 
 
 def test_check_records_assemble(minif2f, proofnet):
-    """Every theorem's record assembles into the verifier's checking file (ProofNet's `def`s aside:
-    the verifier checks theorems)."""
+    """Every record, ProofNet's `def` statements included, assembles into the verifier's checking file."""
     from leanfd.lean.snippet import assemble, attempt_text
 
     for p in minif2f + proofnet:
-        if p.declared_name and p.formal_statement.lstrip().startswith("theorem"):
+        if p.declared_name:
             rec = p.to_check_record({"proof": "  sorry" if p.formal_statement.endswith("\n") else " by sorry"})
             assert assemble(rec, attempt_text(rec)).statement.name == p.declared_name
 
