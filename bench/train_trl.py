@@ -3,7 +3,8 @@
 
 TRL is not a dependency of leanfd: run this from an environment that has it, e.g.
 
-    python -m venv /tmp/trl && /tmp/trl/bin/pip install torch==2.13.0 && /tmp/trl/bin/pip install trl -e '.[bundled,train]'
+    python -m venv /tmp/trl && /tmp/trl/bin/pip install torch==2.13.0
+    /tmp/trl/bin/pip install trl -e '.[bundled,train]'
     /tmp/trl/bin/python bench/train_trl.py --steps 4
 """
 

@@ -9,15 +9,15 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import TOY
+from llm_server import Answer, LLMServer, ServerError, llm_server  # noqa: F401 - the fixture
+
 from leanfd.feedback.cache import FeedbackCache
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.feedback.critic import FeedbackConfig, LLMCritic, teacher_feedback
 from leanfd.lean.records import CheckRecord
 from leanfd.lean.snippet import attempt_text
 from leanfd.models import load_backend
-from llm_server import Answer, LLMServer, ServerError, llm_server  # noqa: F401 - the fixture
 
 STMT = "theorem t_zero_add (n : N) : Eq (N.add N.zero n) n :="
 BAD = "\n  -- try reflexivity\n  Eq.refl n"
@@ -33,7 +33,8 @@ def failed(cli_verifier, toy_header):
 
 @pytest.fixture(scope="module")
 def proved(cli_verifier, toy_header):
-    rec = CheckRecord("t_add_zero", toy_header, "theorem t_add_zero (n : N) : Eq (N.add n N.zero) n :=", proof=" Eq.refl n")
+    stmt = "theorem t_add_zero (n : N) : Eq (N.add n N.zero) n :="
+    rec = CheckRecord("t_add_zero", toy_header, stmt, proof=" Eq.refl n")
     verdict = cli_verifier.check(rec)
     assert verdict.proved
     return rec, verdict

@@ -52,7 +52,8 @@ def test_forbidden(text, rule):
 
 
 def test_allowed_options_and_lookalikes():
-    text = "set_option maxHeartbeats 400000 in\nset_option linter.unusedVariables false\ntheorem t : P := my_axiom unsafe_x.y"
+    text = ("set_option maxHeartbeats 400000 in\nset_option linter.unusedVariables false\n"
+            "theorem t : P := my_axiom unsafe_x.y")
     assert scan(text).violations == []
     assert not Policy().option_allowed("linterx")
     assert Policy(allowed_options=("pp.*",)).option_allowed("pp.all")

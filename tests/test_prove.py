@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, TOY
+
 from leanfd.prove.runner import summarize_run
 
 TOY_SET = str(TOY / "toy.jsonl")

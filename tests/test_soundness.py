@@ -90,7 +90,8 @@ def test_using_the_reference_axiom_is_rejected(verifier, toy_header):
             "same text, shadowed constant",
         ),
         (
-            "section\nvariable (h : False)\ninclude h\ntheorem t_zero_add (n : N) : Eq (N.add N.zero n) n := False.elim h\nend",
+            "section\nvariable (h : False)\ninclude h\n"
+            "theorem t_zero_add (n : N) : Eq (N.add N.zero n) n := False.elim h\nend",
             "extra hypothesis from a variable",
         ),
     ],

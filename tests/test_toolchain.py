@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import TOY
+
 from leanfd.lean import toolchain
 from leanfd.lean.errors import LeanNotFound
 from leanfd.lean.oneshot import OneShotBackend

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         version = tc.version()
         table.add_row("Lean", " ".join(tc.argv))
         table.add_row("source", tc.source + (" (prelude-only files: no Init library)" if tc.bundled else ""))
-        table.add_row("version", version + ("" if PINNED_VERSION in version else f"  [yellow](project pins {PINNED_VERSION})"))
+        pin_note = "" if PINNED_VERSION in version else f"  [yellow](project pins {PINNED_VERSION})"
+        table.add_row("version", version + pin_note)
         table.add_row("elaborates a prelude file", _probe(tc, PRELUDE_PROBE))
         table.add_row("`import Mathlib` works", "no (bundled runtime)" if tc.bundled else _probe(tc, MATHLIB_PROBE))
         table.add_row("verifier backends", "cli, server")

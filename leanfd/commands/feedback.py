@@ -57,7 +57,8 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
         from leanfd.models import load_backend
 
         if not args.model:
-            raise LeanFDError(f"--critic {args.critic} needs --model (e.g. claude-sonnet-4-5, or the served model's name)")
+            raise LeanFDError(
+                f"--critic {args.critic} needs --model (e.g. claude-sonnet-4-5, or the served model's name)")
         opts = {"base_url": args.base_url} if args.critic in ("openai", "anthropic") else {}
         backend = load_backend(args.critic, args.model, **opts)
         cache = None if args.no_cache else FeedbackCache(args.cache or cache_dir() / "feedback.sqlite")
@@ -100,7 +101,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="one line per input: name, status, feedback, source (compiler|llm|fallback), model")
     p.add_argument("--critic", choices=["compiler", "openai", "anthropic", "hf"], default="compiler",
                    help="compiler: Lean's messages rendered, no model; otherwise the critic's backend")
-    p.add_argument("--base-url", help="OpenAI-compatible or Anthropic endpoint (key from OPENAI_API_KEY / ANTHROPIC_API_KEY)")
+    p.add_argument("--base-url",
+                   help="OpenAI-compatible or Anthropic endpoint (key from OPENAI_API_KEY / ANTHROPIC_API_KEY)")
     p.add_argument("--model", help="critic model: the served model's name, or a hub id / local path for hf")
     p.add_argument("--template", help="critic prompt template file ({statement}, {attempt}, {compiler_feedback})")
     p.add_argument("--jobs", type=int, default=8, help="critic requests at once")

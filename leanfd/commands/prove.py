@@ -32,7 +32,8 @@ from leanfd.prove.runner import (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, help="JSONL (DeepSeek shape), a directory of .lean files, or a dataset id")
+    p.add_argument("--dataset", required=True,
+                   help="JSONL (DeepSeek shape), a directory of .lean files, or a dataset id")
     p.add_argument("--model", help="hub id or local path (hf, vllm), or the served model's name (openai, anthropic)")
     p.add_argument("--backend", choices=["hf", "vllm", "openai", "anthropic"], default="hf", help="generation backend")
     p.add_argument("--base-url", help="endpoint of the openai/anthropic backend")
@@ -101,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     if backend is not None:
         backend.close()
     Console().print(table({args.out: summary}))
-    console.print(f"wrote {args.out}/{ATTEMPTS}, {args.out}/{SUMMARY}" + (f", {args.out}/{PLOT}" if summary["pass_at_k"] else ""))
+    plot = f", {args.out}/{PLOT}" if summary["pass_at_k"] else ""
+    console.print(f"wrote {args.out}/{ATTEMPTS}, {args.out}/{SUMMARY}{plot}")
     return 0
 
 

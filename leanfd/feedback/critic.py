@@ -63,7 +63,8 @@ class LLMCritic:
 
     async def afeedback(self, statement: str, attempt: str, verdict: Verdict) -> Feedback:
         compiler = render(attempt, verdict, self.render_options)
-        key = cache_key(self.model, self.template, attempt, [f"{m.severity}:{m.line}:{m.text}" for m in verdict.messages])
+        messages = [f"{m.severity}:{m.line}:{m.text}" for m in verdict.messages]
+        key = cache_key(self.model, self.template, attempt, messages)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return Feedback(hit, "llm", self.model, cached=True)
         prompt = fill(self.template, statement=statement.strip(), attempt=attempt.strip(), compiler_feedback=compiler)
@@ -96,8 +97,10 @@ class FeedbackConfig:
             raise ValueError(f"feedback 'which' must be failed or all, not {self.which!r}")
 
 
-async def teacher_feedback(statement: str, attempt: str, verdict: Verdict, config: FeedbackConfig,
-                           critic: LLMCritic | None = None, sibling: str | None = None) -> tuple[str | None, Feedback | None]:
+async def teacher_feedback(
+    statement: str, attempt: str, verdict: Verdict, config: FeedbackConfig,
+    critic: LLMCritic | None = None, sibling: str | None = None,
+) -> tuple[str | None, Feedback | None]:
     """The privileged text for the teacher's context, or None when this attempt gets none."""
     if config.which == "failed" and verdict.proved:
         return None, None

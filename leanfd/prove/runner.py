@@ -163,7 +163,8 @@ class Prover:
                 self.on_attempt(attempt)
         return self.write_summary(problems, rows, k=max(counter.values(), default=1))
 
-    def write_summary(self, problems: list[Problem], rows: list[dict[str, Any]], k: int | None = None) -> dict[str, Any]:
+    def write_summary(self, problems: list[Problem], rows: list[dict[str, Any]],
+                      k: int | None = None) -> dict[str, Any]:
         summary = summarize_run(problems, rows, k or self.config.k, self.config.stop_at_first)
         (self.out / SUMMARY).write_text(json.dumps(summary, indent=1))
         if summary["pass_at_k"]:

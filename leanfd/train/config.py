@@ -26,7 +26,8 @@ class TrainConfig:
     split: str | None = opt(None, "only problems of this split (e.g. valid)")
     names: str | None = opt(None, "only problems whose name matches this regex")
     limit: int | None = opt(None, "at most this many problems")
-    init_from: str | None = opt(None, "start from this checkpoint directory (e.g. an FD run's final/) instead of --model")
+    init_from: str | None = opt(None, "start from this run directory (e.g. an FD run's, or its final/) "
+                                      "instead of --model")
     resume: bool = opt(True, "resume from the last checkpoint in output_dir when there is one")
     max_steps: int = opt(100, "optimizer steps")
     fd_steps: int = opt(50, "fd+grpo: steps of FD before switching to GRPO")
@@ -53,7 +54,8 @@ class TrainConfig:
     weight_decay: float = opt(0.0, "AdamW weight decay")
     warmup_steps: int = opt(0, "linear warm-up steps")
     lr_schedule: Literal["constant", "linear", "cosine"] = opt("constant", "after warm-up")
-    micro_batch: int = opt(8, "sequences per forward/backward; a step accumulates the gradients of all its micro-batches")
+    micro_batch: int = opt(8, "sequences per forward/backward; a step accumulates the gradients "
+                              "of all its micro-batches")
     max_grad_norm: float = opt(1.0, "gradient clipping")
     bf16: bool = opt(False, "bf16 autocast (fp32 master weights)")
     gradient_checkpointing: bool = opt(False, "trade compute for memory")
