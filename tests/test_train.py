@@ -153,8 +153,10 @@ def test_fd_steps_with_real_verification_and_llm_critic(taught_model, dataset, t
 
 def test_grpo_learns_from_verified_rewards(taught_model, dataset, tmp_path):
     out = tmp_path / "grpo"
-    train(common(taught_model, dataset, out, 2) + ["--method", "grpo", "--kl-beta", "0.02", "--save-every", "2"])
+    train(common(taught_model, dataset, out, 2) + ["--method", "grpo", "--kl-beta", "0.02", "--save-every", "2",
+                                                   "--tensorboard"])
     rows = metrics(out)
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert all(r["method"] == "grpo" for r in rows)
     assert any(0 < r["pass_rate"] < 1 for r in rows), rows  # rewards differ within groups: a real signal
     assert any(r["advantage_abs"] > 0 and r["grad_norm"] > 0 for r in rows)
