@@ -164,7 +164,8 @@ def test_grpo_learns_from_verified_rewards(taught_model, dataset, tmp_path):
 
 def test_fd_then_grpo_in_one_run_and_init_from(taught_model, dataset, tmp_path):
     out = tmp_path / "fdgrpo"
-    train(common(taught_model, dataset, out, 3) + ["--method", "fd+grpo", "--fd-steps", "2", "--lora-r", "4"])
+    train(common(taught_model, dataset, out, 3) + ["--method", "fd+grpo", "--fd-steps", "2", "--lora-r", "4",
+                                                   "--bf16", "--gradient-checkpointing"])
     assert [r["method"] for r in metrics(out)] == ["fd", "fd", "grpo"]
     out2 = tmp_path / "grpo_from_fd"
     args = common(taught_model, dataset, out2, 1) + ["--method", "grpo", "--init-from", str(out)]
