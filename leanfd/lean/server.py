@@ -38,7 +38,7 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +268,21 @@ class _Worker:
         self.checks += 1
         return self._diagnostics.pop(version, [])
 
+    async def query(self, queries: Sequence[tuple[str, dict[str, Any]]], deadline: float) -> list[Any]:
+        """LSP requests about the open document (`$/lean/plainGoal`, ...), its `textDocument` added.
+
+        None for a request Lean answered with an error: the worker stays usable (only a dead one raises).
+        """
+        answers = []
+        for method, params in queries:
+            try:
+                answers.append(await self._request(method, {**params, "textDocument": {"uri": self.uri}}, deadline))
+            except LeanProcessError:
+                if not self.alive:
+                    raise
+                answers.append(None)
+        return answers
+
     def memory_mb(self) -> float:
         return _rss_mb(marked_pids(self.marker))
 
@@ -464,6 +479,17 @@ class ServerBackend:
 
     async def run(self, header: str, body: str, timeout: float | None = None) -> LeanRun:
         """Elaborate `header + body` on a pooled server; Lean's messages, or `timeout`/`crashed`."""
+        run, _ = await self.run_queries(header, body, (), timeout)
+        return run
+
+    async def run_queries(
+        self, header: str, body: str, queries: Sequence[tuple[str, dict[str, Any]]], timeout: float | None = None
+    ) -> tuple[LeanRun, list[Any]]:
+        """`run`, then `queries` (method, params) about the elaborated document on the same worker, within
+        the same deadline: one answer each (see `_Worker.query`), none when the run did not end `ok`.
+
+        For the language server, which reads goals with `$/lean/plainGoal` and `$/lean/plainTermGoal`.
+        """
         timeout = self.timeout if timeout is None else timeout
         async with self._slots:
             worker = await self._take(header)
@@ -471,17 +497,18 @@ class ServerBackend:
             watch = asyncio.create_task(self._watch_memory(worker)) if self.memory_mb else None
             try:
                 diagnostics = await worker.check(header, body, t0 + timeout)
+                answers = await worker.query(queries, t0 + timeout) if queries else []
             except TimeoutError:
                 elapsed = time.monotonic() - t0
                 if await self._recover(worker, header):
                     self._give_back(worker)
                 else:
                     await self._destroy(worker, f"no result within {timeout:g} s")
-                return LeanRun("timeout", elapsed=elapsed, detail=f"no result within {timeout:g} s")
+                return LeanRun("timeout", elapsed=elapsed, detail=f"no result within {timeout:g} s"), []
             except LeanProcessError as e:
                 await self._destroy(worker, str(e))
                 log.warning("worker %d crashed: %s", worker.wid, e)
-                return LeanRun("crashed", elapsed=time.monotonic() - t0, detail=str(e))
+                return LeanRun("crashed", elapsed=time.monotonic() - t0, detail=str(e)), []
             except BaseException:
                 await asyncio.shield(self._destroy(worker, "check cancelled"))
                 raise
@@ -491,7 +518,7 @@ class ServerBackend:
             elapsed = time.monotonic() - t0
             self._give_back(worker)
         messages, truncated = to_messages(diagnostics, header + body)
-        return LeanRun("ok", messages, elapsed, truncated=truncated)
+        return LeanRun("ok", messages, elapsed, truncated=truncated), answers
 
     async def aclose(self) -> None:
         """Stop every server (cleanly when idle, killed when busy) and wait until none is left."""

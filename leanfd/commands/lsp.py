@@ -1,0 +1,62 @@
+"""`leanfd lsp`: serve verified suggestions to editors over stdio (default) or TCP."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from leanfd.commands import lean_argument
+from leanfd.lean.errors import LeanFDError
+from leanfd.lsp.settings import Settings
+from leanfd.models import BACKEND_KINDS
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (e.g. 127.0.0.1:2087)")
+    p.add_argument("--backend", choices=BACKEND_KINDS, help="model backend (default: openai); editors may override")
+    p.add_argument("--model", help="model: hub id or path (hf, vllm), or the server's model name (openai, anthropic)")
+    p.add_argument("--base-url", help="URL of the openai-compatible or anthropic server")
+    lean_argument(p)
+    p.add_argument("--samples", type=int, help=f"candidates sampled per search (default {Settings.samples})")
+    p.add_argument("--timeout", type=float, help=f"seconds one search may take (default {Settings.timeout:g})")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    flags = {"backend": args.backend, "model": args.model, "base_url": args.base_url, "lean": args.lean,
+             "samples": args.samples, "timeout": args.timeout}
+    return Settings().merge({k: v for k, v in flags.items() if v is not None})
+
+
+def parse_tcp(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise LeanFDError(f"--tcp takes HOST:PORT (e.g. 127.0.0.1:2087), not {value!r}")
+    return host, int(port)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    tcp = parse_tcp(args.tcp) if args.tcp else None
+    try:
+        from leanfd.lsp.server import build
+    except ImportError as e:
+        raise LeanFDError(f"the language server needs pygls ({e.name} is missing): pip install 'leanfd[lsp]'") from e
+    server = build(settings)
+    try:
+        if tcp is not None:
+            server.start_tcp(*tcp)
+        else:
+            # stdout carries the protocol: anything else written to it (a library's print, a warning
+            # of a C extension) would corrupt it, so file descriptor 1 is pointed at stderr and the
+            # protocol gets its own duplicate of the original.
+            protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+            os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+            sys.stdout = sys.stderr
+            server.start_io(sys.stdin.buffer, protocol_out)
+    finally:
+        server.engine.kill_leftovers()
+    return 0

@@ -1,0 +1,113 @@
+"""The language server's settings: one typed config, filled from CLI flags, then `initializationOptions`,
+then `workspace/configuration` (section "leanfd"), each later source overriding the keys it sets.
+
+Editors send camelCase keys (`baseUrl`, `maxTokens`); the fields below are their snake_case twins.
+A key set to null or "" leaves the current value; an unknown key is logged and ignored (an editor may
+send keys of a newer extension); a bad value raises `SettingsError`, whose message names the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any, get_args
+
+from leanfd.lean.errors import LeanFDError
+from leanfd.models import BACKEND_KINDS, BackendKind
+
+log = logging.getLogger(__name__)
+
+
+def setting(default: Any, help: str) -> Any:
+    """A field with its help text beside it."""
+    return field(default=default, metadata={"help": help})
+
+
+class SettingsError(LeanFDError):
+    """A setting has a value of the wrong type or out of range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: BackendKind = setting("openai", "model backend: " + ", ".join(BACKEND_KINDS))
+    model: str | None = setting(None, "hub id or path (hf, vllm), or the server's model name (openai, anthropic)")
+    base_url: str | None = setting(None, "URL of the openai/anthropic server (e.g. http://127.0.0.1:8000/v1)")
+    samples: int = setting(8, "candidates sampled per search")
+    timeout: float = setting(60.0, "seconds one search may take: generation and every Lean check")
+    max_tokens: int = setting(256, "most new tokens per candidate")
+    temperature: float = setting(0.8, "sampling temperature (0: greedy)")
+    lean: str | None = setting(None, "path to `lean`, or 'bundled'; default: leanfd's resolution order")
+    lean_jobs: int = setting(2, "Lean server processes checking candidates at once")
+    inline_timeout: float = setting(5.0, "seconds of the quick search behind inline completion; 0: cache only")
+    max_file_chars: int = setting(1_000_000, "documents longer than this get no suggestions")
+
+    def __post_init__(self) -> None:
+        if self.backend not in get_args(BackendKind):
+            raise SettingsError(f"backend must be one of {', '.join(BACKEND_KINDS)}, not {self.backend!r}")
+        for name in ("samples", "max_tokens", "lean_jobs", "max_file_chars"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{camel(name)} must be at least 1, got {getattr(self, name)}")
+        if self.timeout <= 0:
+            raise SettingsError(f"timeout must be positive, got {self.timeout}")
+        if self.temperature < 0:
+            raise SettingsError(f"temperature must be >= 0, got {self.temperature}")
+        if self.inline_timeout < 0:
+            raise SettingsError(f"inlineTimeout must be >= 0, got {self.inline_timeout}")
+
+    def merge(self, values: Any) -> Settings:
+        """These settings updated with an editor's object (camelCase or snake_case keys)."""
+        if values is None:
+            return self
+        if not isinstance(values, dict):
+            raise SettingsError(f"leanfd settings must be an object, got {type(values).__name__}")
+        known = {f.name: f for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for key, value in values.items():
+            name = snake(str(key))
+            if name not in known:
+                log.info("ignoring unknown setting %r", key)
+                continue
+            if value is None or value == "":
+                continue
+            changes[name] = _coerce(key, value, known[name].default)
+        return dataclasses.replace(self, **changes) if changes else self
+
+    @property
+    def model_key(self) -> tuple[Any, ...]:
+        """What a cached result depends on besides the document: the model, how it samples, and Lean."""
+        return (self.backend, self.model, self.base_url, self.samples, self.max_tokens, self.temperature, self.lean)
+
+
+def from_editor(options: Any) -> Any:
+    """The leanfd object in `initializationOptions` or a configuration answer: under "leanfd", or top-level."""
+    if isinstance(options, dict) and isinstance(options.get("leanfd"), dict):
+        return options["leanfd"]
+    return options
+
+
+def snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """The value as the field's type (taken from its default; None defaults are strings)."""
+    if isinstance(default, bool) or default is None or isinstance(default, str):
+        if not isinstance(value, str):
+            raise SettingsError(f"{key} must be a string, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise SettingsError(f"{key} must be an integer, got {value!r}")
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingsError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    return value
