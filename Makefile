@@ -32,3 +32,15 @@ demo: venv
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# The VS Code extension (editor/vscode): `npm ci` when its lock is newer than node_modules, then
+# editor/vscode/leanfd-<version>.vsix (vsce compiles first).
+.PHONY: vsix
+vsix:
+	cd editor/vscode && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } \
+		&& npm run package
+
+# The extension in a real VS Code: code-server + headless Chromium (editor/vscode/e2e/run.sh). Not part
+# of `make test`: the first run installs about 830 MB into .e2e/ and needs Debian's chromium.
+e2e: venv vsix
+	editor/vscode/e2e/run.sh
