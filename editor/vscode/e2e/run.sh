@@ -57,7 +57,8 @@ if ! cmp -s "$HERE/package-lock.json" "$TOOLS/package-lock.json" || [ ! -f "$TOO
     touch "$TOOLS/.installed"
 fi
 CODE_SERVER="$TOOLS/node_modules/.bin/code-server"
-say "$("$CODE_SERVER" --version 2>/dev/null | tail -1)"
+# (Not `code-server --version`: without --config it writes ~/.config/code-server/config.yaml.)
+say "code-server $(node -p "require('$TOOLS/node_modules/code-server/package.json').version"), node $(node --version)"
 
 # -- a fresh profile, workspace and test-only lean4 extension --------------------------------------
 rm -rf "$RUN"
