@@ -30,6 +30,9 @@ demo: venv
 	$(VENV)/bin/leanfd prove --dataset lean_project/toy/toy.jsonl --proofs lean_project/toy/attempts.jsonl --out runs/demo/prove
 	@echo "outputs in runs/demo/: verdicts.jsonl, feedback.jsonl, prove/summary.json, prove/pass_at_k.png"
 
+lint: venv
+	$(VENV)/bin/ruff check leanfd tests bench
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache
 
