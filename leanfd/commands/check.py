@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from leanfd.commands import lean_argument
+from leanfd.commands import lean_argument, report_bad
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.policy import DEFAULT_AXIOMS, Policy
 from leanfd.lean.records import (
@@ -88,7 +88,7 @@ async def check_all(verifier: Verifier, items: Iterator[Item], out: IO[str] | No
             progress.update(task, advance=1, proved=counts["proved"], total=len(seen))
             seen[i] = None  # type: ignore[call-overload]  # release the record once written
         for b in bad:
-            console.print(f"[yellow]skipped[/] {b.path}:{b.line}: {b.error}")
+            report_bad(console, b)
     return counts
 
 

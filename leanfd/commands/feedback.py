@@ -17,12 +17,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from leanfd.commands import lean_argument
+from leanfd.commands import lean_argument, read_good_lines
 from leanfd.feedback.cache import FeedbackCache
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.feedback.critic import LLMCritic
 from leanfd.lean.errors import LeanFDError
-from leanfd.lean.records import KNOWN_FIELDS, BadLine, CheckRecord, Verdict, read_lines
+from leanfd.lean.records import KNOWN_FIELDS, CheckRecord, Verdict
 from leanfd.lean.snippet import attempt_text
 from leanfd.lean.toolchain import cache_dir
 from leanfd.lean.verifier import Verifier, VerifierConfig
@@ -35,13 +35,7 @@ def _verdict_line(d: Any) -> tuple[CheckRecord, Verdict | None]:
 
 def read_inputs(path: str, console: Console) -> list[tuple[CheckRecord, Verdict | None]]:
     """Verdict lines (from `leanfd check --out`) or bare attempts; malformed lines are reported and skipped."""
-    items = []
-    for _, item in read_lines(path, _verdict_line):
-        if isinstance(item, BadLine):
-            console.print(f"[yellow]skipped[/] {item.path}:{item.line}: {item.error}")
-        else:
-            items.append(item)
-    return items
+    return read_good_lines(path, _verdict_line, console)
 
 
 async def run_async(args: argparse.Namespace, console: Console) -> int:

@@ -15,9 +15,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from leanfd.commands import read_good_lines, report_bad
 from leanfd.data.benchmarks import load_problems
 from leanfd.lean.errors import LeanFDError
-from leanfd.lean.records import BadLine, read_lines
+from leanfd.lean.records import BadLine
 from leanfd.lean.verifier import Verifier, VerifierConfig
 from leanfd.prove.report import table
 from leanfd.prove.runner import (
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     bad: list[BadLine] = []
     problems = load_problems(args.dataset, split=args.split, names=args.names, limit=args.limit, bad=bad)
     for b in bad:
-        console.print(f"[yellow]skipped[/] {b.path}:{b.line}: {b.error}")
+        report_bad(console, b)
     if not problems:
         raise LeanFDError(f"--dataset {args.dataset}: no problems (check --split / --names)")
     if args.proofs is None and not args.model:
@@ -114,10 +115,4 @@ def _proof_line(d: Any) -> dict:
 
 
 def _read_proofs(path: str, console: Console) -> list[dict]:
-    rows = []
-    for _, item in read_lines(path, _proof_line):
-        if isinstance(item, BadLine):
-            console.print(f"[yellow]skipped[/] {item.path}:{item.line}: {item.error}")
-        else:
-            rows.append(item)
-    return rows
+    return read_good_lines(path, _proof_line, console)

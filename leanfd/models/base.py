@@ -119,6 +119,21 @@ def check_prompts(prompts: Sequence[Prompt]) -> list[Prompt]:
     return out
 
 
+def encode_with_tokenizer(tokenizer: Any, prompt: Prompt, model_name: str) -> list[int]:
+    """The token ids a local model is fed for `prompt`: a chat prompt goes through the tokenizer's
+    chat template (with the assistant turn opened); a plain string is tokenized as is."""
+    if isinstance(prompt, str):
+        return list(tokenizer(prompt).input_ids)
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelError(
+            f"{model_name}: the tokenizer has no chat template, so chat messages cannot be rendered; "
+            "pass the prompt as a plain string"
+        )
+    text = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+    # The template already writes any BOS it wants; adding special tokens again would double it.
+    return list(tokenizer(text, add_special_tokens=False).input_ids)
+
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """Cut `text` before the earliest occurrence of any stop string; say whether one occurred."""
     positions = [i for i in (text.find(s) for s in stop) if i >= 0]

@@ -36,6 +36,7 @@ from leanfd.models.base import (
     check_prompts,
     copy_completion,
     cut_at_stop,
+    encode_with_tokenizer,
 )
 from leanfd.models.errors import BackendNotInstalled, ModelError
 
@@ -125,18 +126,8 @@ class HFBackend(Backend):
     # -- prompts --------------------------------------------------------------------------------
 
     def encode_prompt(self, prompt: Prompt) -> list[int]:
-        """The token ids the model is fed for `prompt`: a chat prompt goes through the tokenizer's chat
-        template (with the assistant turn opened); a plain string is tokenized as is."""
-        if isinstance(prompt, str):
-            return list(self.tokenizer(prompt).input_ids)
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise ModelError(
-                f"{self.model_name}: the tokenizer has no chat template, so chat messages cannot be rendered; "
-                "pass the prompt as a plain string"
-            )
-        text = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
-        # The template already writes any BOS it wants; adding special tokens again would double it.
-        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+        """The token ids the model is fed for `prompt` (see `encode_with_tokenizer`)."""
+        return encode_with_tokenizer(self.tokenizer, prompt, self.model_name)
 
     # -- sampling -------------------------------------------------------------------------------
 

@@ -20,9 +20,10 @@ from leanfd.models.base import (
     SamplingConfig,
     check_prompts,
     copy_completion,
+    encode_with_tokenizer,
     normalize_finish_reason,
 )
-from leanfd.models.errors import BackendNotInstalled, ModelError
+from leanfd.models.errors import BackendNotInstalled
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +80,8 @@ class VLLMBackend(Backend):
         self.tokenizer = engine.get_tokenizer()
 
     def encode_prompt(self, prompt: Prompt) -> list[int]:
-        if isinstance(prompt, str):
-            return list(self.tokenizer(prompt).input_ids)
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise ModelError(
-                f"{self.model_name}: the tokenizer has no chat template, so chat messages cannot be rendered; "
-                "pass the prompt as a plain string"
-            )
-        text = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
-        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+        """The token ids the model is fed for `prompt` (see `encode_with_tokenizer`)."""
+        return encode_with_tokenizer(self.tokenizer, prompt, self.model_name)
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None) -> list[list[Completion]]:
         s = sampling or SamplingConfig()
