@@ -8,6 +8,7 @@ it applies the same update to identical weights.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -226,7 +227,7 @@ class Trainer:
         """Backward every micro-batch, syncing gradients across processes only on the last one."""
         total = 0.0
         for k, mb in enumerate(batches):
-            ctx = self.accelerator.no_sync(self.model) if k < len(batches) - 1 else _null()
+            ctx = self.accelerator.no_sync(self.model) if k < len(batches) - 1 else contextlib.nullcontext()
             with ctx:
                 loss = loss_of(mb) / len(batches)
                 self.accelerator.backward(loss)
@@ -367,10 +368,3 @@ class Trainer:
         acc.wait_for_everyone()
         return final
 
-
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
