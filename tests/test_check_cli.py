@@ -148,3 +148,12 @@ def lean_pids(exe: str) -> set[int]:
 def test_help(command):
     res = leanfd(command, "--help")
     assert res.returncode == 0 and "--lean" in res.stdout
+
+
+def test_memory_cap_reaches_lean(bundled, toy_header):
+    """`memory_mb` becomes Lean's -M: under a tiny cap the kernel refuses instead of growing."""
+    rec = json.loads((TOY / "attempts.jsonl").read_text().splitlines()[0])
+    with Verifier(backend="cli", toolchain=bundled, timeout=60, memory_mb=20) as v:
+        verdict = v.check(rec)
+    assert verdict.status == "failed"
+    assert any("excessive memory consumption" in m.text for m in verdict.messages)
