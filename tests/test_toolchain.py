@@ -79,3 +79,20 @@ async def test_output_is_bounded(bundled, toy_header):
     run = await OneShotBackend(bundled, jobs=1).run(toy_header, body, timeout=60)
     assert run.outcome == "ok" and len(run.messages) == MAX_MESSAGES and run.truncated
     assert clip("x" * 30_000).endswith("[truncated 10000 characters]")
+
+
+async def test_overlong_output_line_is_skipped_not_held():
+    """A line longer than the reader's limit is discarded to its end; the next lines still arrive."""
+    import asyncio
+
+    from leanfd.lean.oneshot import read_line
+    from leanfd.lean.run import LeanRun
+
+    stream = asyncio.StreamReader(limit=1024)
+    stream.feed_data(b'{"a": 1}\n' + b"x" * 5000 + b"\n" + b'{"b": 2}\n' + b"tail")
+    stream.feed_eof()
+    run = LeanRun("ok")
+    lines = []
+    while line := await read_line(stream, run):
+        lines.append(line)
+    assert lines == [b'{"a": 1}\n', b'{"b": 2}\n', b"tail"] and run.truncated

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # limit is Lean's own cap plus this reservation. `-M` is the cap that bites first.
 ADDRESS_SPACE_RESERVE_MB = 8192
 MAX_STDERR_CHARS = 20_000
+MAX_LINE_BYTES = 1 << 22  # a message longer than 4 MB is dropped, not parsed
 _SEVERITY = {"error": "error", "warning": "warning", "information": "information"}
 
 
@@ -69,6 +70,27 @@ async def drain(stream: asyncio.StreamReader, keep: int) -> str:
     return kept.decode(errors="replace")
 
 
+async def read_line(stream: asyncio.StreamReader, result: LeanRun) -> bytes:
+    """The next line, or b"" at the end. A line longer than the stream's limit (a message of many
+    megabytes) is skipped to its end, never held whole, and the run is marked truncated."""
+    while True:
+        try:
+            return await stream.readuntil(b"\n")
+        except asyncio.IncompleteReadError as e:  # the last line has no newline
+            return e.partial
+        except asyncio.LimitOverrunError as e:
+            result.truncated = True
+            await stream.readexactly(e.consumed)
+            while True:  # discard the rest of that line
+                try:
+                    await stream.readuntil(b"\n")
+                    break
+                except asyncio.LimitOverrunError as more:
+                    await stream.readexactly(more.consumed)
+                except asyncio.IncompleteReadError:
+                    return b""
+
+
 class OneShotBackend:
     """`lean --json` per check; `jobs` checks at once."""
 
@@ -97,7 +119,7 @@ class OneShotBackend:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             cwd=self.toolchain.cwd, env={**os.environ, **self.toolchain.env},
             start_new_session=True, preexec_fn=limit_memory(self.memory_mb),
-            limit=1 << 24,  # one JSON message per line; Lean's lines can be long
+            limit=MAX_LINE_BYTES,  # one JSON message per line; longer lines are skipped (read_line)
         )
         result = LeanRun(outcome="ok")
         try:
@@ -121,7 +143,7 @@ class OneShotBackend:
             pass  # Lean died before reading its input: the exit code below says how
         stderr_task = asyncio.create_task(drain(proc.stderr, MAX_STDERR_CHARS))
         noise: list[str] = []
-        while line := await proc.stdout.readline():
+        while line := await read_line(proc.stdout, result):
             try:
                 d = json.loads(line)
             except json.JSONDecodeError:
