@@ -297,3 +297,16 @@ async def test_aclose_kills_busy_workers_and_leaves_nothing(bundled, toy_header)
     assert lean_alive(pool.marker) == []
     with pytest.raises(LeanProcessError, match="closed"):
         await pool.run(header, PASS, 30)
+
+
+async def test_oversized_lsp_message_ends_the_worker_not_the_process(make_pool, toy_header, monkeypatch):
+    """A message over the cap is never held: the check reports `crashed` and the pool goes on."""
+    import leanfd.lean.server as server
+
+    pool = make_pool(workers=1)
+    body = "#check " + "a" * 5000 + "\n"  # "Unknown identifier `aaa…`": one 5 kB diagnostic
+    monkeypatch.setattr(server, "MAX_MESSAGE_BYTES", 2000)
+    run = await pool.run(toy_header, body, 30)
+    assert run.outcome == "crashed" and "MB message" in run.detail
+    monkeypatch.setattr(server, "MAX_MESSAGE_BYTES", 64 << 20)
+    assert (await pool.run(toy_header, body, 30)).outcome == "ok"

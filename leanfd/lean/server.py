@@ -53,6 +53,7 @@ CLOSE_TIMEOUT = 5.0  # `shutdown` + `exit` before the process group is killed
 KILL_TIMEOUT = 5.0  # waiting for a killed server to be reaped
 RECOVER_TIMEOUT = 3.0  # after a timeout: how long Lean may take to drop the stuck version
 MEMORY_POLL = 0.5  # seconds between two looks at the workers' resident memory
+MAX_MESSAGE_BYTES = 64 << 20  # one LSP message from Lean; larger ones end the worker (checks: crashed)
 STDERR_TAIL = 4_000  # characters of a server's stderr kept for crash reports
 MARKER_VAR = "LEANFD_POOL"  # environment variable inherited by the server and its `--worker` children
 # LSP severities (1 error, 2 warning, 3 information, 4 hint) as `Message.severity`.
@@ -371,6 +372,8 @@ class _Worker:
                 length = int(value)
         if length is None:
             raise LeanProcessError("LSP message without Content-Length")
+        if length > MAX_MESSAGE_BYTES:  # never held whole; the worker is replaced and the check `crashed`
+            raise LeanProcessError(f"Lean sent a {length / 2**20:.0f} MB message (over {MAX_MESSAGE_BYTES >> 20} MB)")
         msg = json.loads(await self.proc.stdout.readexactly(length))
         if not isinstance(msg, dict):
             raise LeanProcessError(f"LSP message is not an object: {msg!r:.200}")
