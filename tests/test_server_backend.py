@@ -182,13 +182,44 @@ async def test_prefers_the_worker_that_has_the_header(make_pool, toy_header):
         assert file_workers(pool) == docs
 
 
-async def test_cancelled_check_destroys_its_worker(make_pool, toy_header):
+async def test_cancelled_check_returns_at_once_and_the_warm_worker_is_kept(make_pool, toy_header):
+    pool = make_pool(workers=1)
+    header = toy_header + LOOP_DEFS
+    assert (await pool.run(header, PASS, 30)).outcome == "ok"
+    old = set(pool.pids())
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(pool.run(header, LOOP, 30), 1.0)
+    assert time.monotonic() - t0 < 2  # the caller does not wait for the recovery
+    await asyncio.gather(*list(pool._background))  # Lean drops the cancelled version
+    assert set(pool.pids()) == old
+    assert (await pool.run(header, PASS, 30)).outcome == "ok"
+    assert set(pool.pids()) == old and len(pool._live) == 1
+
+
+async def test_cancelled_check_of_a_worker_that_does_not_recover_destroys_it(make_pool, toy_header, monkeypatch):
+    import leanfd.lean.server as server
+
+    monkeypatch.setattr(server, "RECOVER_TIMEOUT", 0.0)
     pool = make_pool(workers=1)
     header = toy_header + LOOP_DEFS
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(pool.run(header, LOOP, 30), 1.0)
+    await asyncio.gather(*list(pool._background))
     assert lean_alive(pool.marker) == []
     assert (await pool.run(header, PASS, 30)).outcome == "ok"
+
+
+async def test_a_recovered_worker_never_grows_the_pool(make_pool, toy_header):
+    """A check started while a cancelled worker recovers gets a new worker; afterwards the pool
+    is back to its size."""
+    pool = make_pool(workers=1)
+    header = toy_header + LOOP_DEFS
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(pool.run(header, LOOP, 30), 1.0)
+    assert (await pool.run(header, PASS, 30)).outcome == "ok"
+    await asyncio.gather(*list(pool._background))
+    assert len(pool._live) == 1 and len(pool._idle) == 1
 
 
 async def test_timeout_cancels_the_stuck_version_and_keeps_the_warm_worker(make_pool, toy_header):

@@ -513,7 +513,9 @@ class ServerBackend:
                 log.warning("worker %d crashed: %s", worker.wid, e)
                 return LeanRun("crashed", elapsed=time.monotonic() - t0, detail=str(e)), []
             except BaseException:
-                await asyncio.shield(self._destroy(worker, "check cancelled"))
+                # Cancelled (an editor moved on): the caller returns at once; in the background the
+                # worker gets the chance to drop the cancelled version and stay warm, as after a timeout.
+                self._spawn(self._recover_or_destroy(worker, header, "check cancelled"))
                 raise
             finally:
                 if watch is not None:
@@ -573,8 +575,22 @@ class ServerBackend:
             return False
         return worker.alive
 
+    async def _recover_or_destroy(self, worker: _Worker, header: str, detail: str) -> None:
+        if not self._closed and await self._recover(worker, header):
+            self._give_back(worker)
+        else:
+            await self._destroy(worker, detail)
+
+    def _spawn(self, coro: Any) -> None:
+        """Run `coro` in the background; `aclose` waits for it."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _give_back(self, worker: _Worker) -> None:
-        if self._closed or not worker.alive:
+        if len(self._live) > self.workers:  # a worker recovered while its replacement started
+            self._retire(worker, kill=False)
+        elif self._closed or not worker.alive:
             self._retire(worker, kill=True)
         elif worker.checks >= self.max_checks:
             log.debug("recycling worker %d after %d checks", worker.wid, worker.checks)
@@ -587,9 +603,7 @@ class ServerBackend:
         self._live.discard(worker)
         if kill:
             worker.kill("retired")
-        task = asyncio.create_task(worker.close())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(worker.close())
 
     async def _destroy(self, worker: _Worker, detail: str) -> None:
         self._live.discard(worker)

@@ -243,8 +243,8 @@ class LeanfdServer(LanguageServer):
         best = self.cached(uri, doc, lt, site)
         # Editors ask again on every keystroke and cancel the previous request. A quick search is
         # started only where nobody is typing (a `sorry`, a blank line), one per document at a time,
-        # and shielded: a cancelled request leaves it running into the cache instead of killing Lean
-        # workers (which would then re-elaborate the file's imports).
+        # and shielded: a cancelled request leaves it running into the cache, so the work done so far
+        # is not thrown away (a cancelled check costs the pool a recovery, or a worker and its imports).
         typing = site.insert and site.lead.startswith("\n")
         key = unquote(uri)
         if not best and self.settings.inline_timeout > 0 and not typing and key not in self._quick:
