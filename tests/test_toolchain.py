@@ -71,6 +71,7 @@ def test_doctor_reports_the_bundled_lean():
     assert res.returncode == 0, res.stderr
     assert "4.35.0" in res.stdout and "bundled" in res.stdout
     assert "elaborates a prelude file │ yes" in res.stdout
+    assert "cli: yes, server: yes" in res.stdout  # both backends really ran a check
 
 
 async def test_output_is_bounded(bundled, toy_header):

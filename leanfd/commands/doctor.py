@@ -18,12 +18,21 @@ MATHLIB_PROBE = "import Mathlib\n#check Nat.Prime\n"
 PRELUDE_PROBE = "prelude\ninductive T : Prop where\n  | intro : T\ntheorem t : T := T.intro\n"
 
 
-def _probe(toolchain, text: str) -> str:
-    async def go():
-        backend = OneShotBackend(toolchain, jobs=1)
-        return await backend.run("", text, timeout=300)
+def _probe(toolchain, text: str, backend: str = "cli") -> str:
+    """Elaborate `text` on one backend: "yes", or "no (why)"."""
 
-    res = asyncio.run(go())
+    async def go():
+        if backend == "cli":
+            return await OneShotBackend(toolchain, jobs=1).run("", text, timeout=300)
+        from leanfd.lean.server import ServerBackend
+
+        async with ServerBackend(toolchain, workers=1, timeout=300) as pool:
+            return await pool.run("", text)
+
+    try:
+        res = asyncio.run(go())
+    except LeanFDError as e:
+        return f"no ({e})"
     errors = [m.text for m in res.messages if m.severity == "error"]
     if res.outcome != "ok":
         return f"no ({res.outcome}: {res.detail[:120]})"
@@ -49,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         table.add_row("version", version + pin_note)
         table.add_row("elaborates a prelude file", _probe(tc, PRELUDE_PROBE))
         table.add_row("`import Mathlib` works", "no (bundled runtime)" if tc.bundled else _probe(tc, MATHLIB_PROBE))
-        table.add_row("verifier backends", "cli, server")
+        probe = MATHLIB_PROBE if not tc.bundled else PRELUDE_PROBE
+        table.add_row("verifier backends", ", ".join(f"{b}: {_probe(tc, probe, b)}" for b in ("cli", "server")))
     except LeanFDError as e:
         ok = False
         table.add_row("Lean", f"[red]{e}")
