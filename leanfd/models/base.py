@@ -15,6 +15,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypedDict, TypeVar
 
+from leanfd.lean.aio import BackgroundLoop
 from leanfd.models.errors import ModelError
 
 Role = Literal["system", "user", "assistant"]
@@ -171,25 +172,6 @@ def normalize_finish_reason(reason: object) -> str:
 _RUNNER_LOCK = threading.Lock()
 
 
-class _LoopThread:
-    """A private event loop in a daemon thread, so sync callers can drive async code from anywhere,
-    including from inside a running loop (a notebook, an LSP handler), and reuse one HTTP client."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="leanfd-models-loop", daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        if not self._thread.is_alive():
-            self.loop.close()
-
-
 class Backend(abc.ABC):
     """A generation backend. Subclasses implement `generate` or `agenerate`; the other comes free.
 
@@ -220,11 +202,13 @@ class Backend(abc.ABC):
     async def aclose(self) -> None:
         """Release what the backend holds on the running event loop."""
 
-    def _sync_runner(self) -> _LoopThread:
+    def _sync_runner(self) -> BackgroundLoop:
         with _RUNNER_LOCK:  # two threads calling `generate` first must not start two loops
             runner = self.__dict__.get("_runner")
             if runner is None:
-                runner = self.__dict__["_runner"] = _LoopThread()
+                # sync callers can drive async code from anywhere, including from inside a running
+                # loop (a notebook, an LSP handler), and reuse one HTTP client
+                runner = self.__dict__["_runner"] = BackgroundLoop("leanfd-models-loop")
             return runner
 
     def __enter__(self) -> Backend:
