@@ -28,7 +28,6 @@ from leanfd.prove.runner import (
     Attempt,
     ProveConfig,
     Prover,
-    read_attempts,
 )
 
 
@@ -82,24 +81,25 @@ def run(args: argparse.Namespace) -> int:
         backend = load_backend(args.backend, args.model, **opts)
     proofs = _read_proofs(args.proofs, console) if args.proofs else None
     total = len(proofs) if proofs is not None else len(problems) * args.k
-    done_before = len(read_attempts(__import__("pathlib").Path(args.out) / ATTEMPTS)) if args.resume else 0
     columns = (TextColumn("[bold]proving"), BarColumn(), MofNCompleteColumn(),
                TextColumn("pass {task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
     stats = {"n": 0, "ok": 0}
     with Verifier(vconf) as verifier, Progress(*columns, console=console) as progress:
         console.print(f"Lean: {verifier.lean_version} ({verifier.toolchain.source}); {len(problems)} problems")
-        task = progress.add_task("prove", total=total, completed=done_before, rate="-")
+        prover = Prover(verifier, args.out, config, backend=backend)
+        rows = prover.start(args.resume)
+        task = progress.add_task("prove", total=total, completed=len(rows), rate="-")
 
         def on_attempt(a: Attempt) -> None:
             stats["n"] += 1
             stats["ok"] += a.status == "proved"
             progress.update(task, advance=1, rate=f"{100 * stats['ok'] / stats['n']:.1f}%")
 
-        prover = Prover(verifier, args.out, config, backend=backend, on_attempt=on_attempt)
+        prover.on_attempt = on_attempt
         if proofs is not None:
-            summary = prover.run_proofs(problems, proofs, resume=args.resume)
+            summary = prover.run_proofs(problems, proofs, rows=rows)
         else:
-            summary = prover.run(problems, resume=args.resume)
+            summary = prover.run(problems, rows=rows)
     if backend is not None:
         backend.close()
     Console().print(table({args.out: summary}))

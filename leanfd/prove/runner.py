@@ -63,9 +63,6 @@ class Attempt:
     seconds: float  # generation share + verification
     verdict: dict[str, Any] = field(default_factory=dict)
 
-    def to_line(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
-
 
 def read_attempts(path: Path) -> list[dict[str, Any]]:
     """Lines already written; a torn last line (the run was killed mid-write) is dropped."""
@@ -121,26 +118,37 @@ class Prover:
     def attempts_path(self) -> Path:
         return self.out / ATTEMPTS
 
-    def run(self, problems: list[Problem], resume: bool = False) -> dict[str, Any]:
-        rows = read_attempts(self.attempts_path) if resume else []
-        if not resume and self.attempts_path.exists():
-            self.attempts_path.unlink()
+    def start(self, resume: bool) -> list[dict[str, Any]]:
+        """The attempts already written (kept with `resume`, else the file is emptied)."""
+        if resume:
+            return read_attempts(self.attempts_path)
+        self.attempts_path.unlink(missing_ok=True)
+        return []
+
+    def _record(self, attempts: Iterator[Attempt], rows: list[dict[str, Any]]) -> None:
+        """Append each attempt to attempts.jsonl as soon as it is verified (flushed: a kill loses nothing)."""
+        with open(self.attempts_path, "a", encoding="utf-8") as fh:
+            for attempt in attempts:
+                row = asdict(attempt)
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                fh.flush()
+                rows.append(row)
+                self.on_attempt(attempt)
+
+    def run(self, problems: list[Problem], resume: bool = False,
+            rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Sample and verify what is missing; `rows`: what `start` returned, when the caller read it."""
+        rows = self.start(resume) if rows is None else rows
         done = {(r["problem"], r["sample"]) for r in rows}
         solved = {r["problem"] for r in rows if r["status"] == "proved"}
-        with open(self.attempts_path, "a", encoding="utf-8") as fh:
-            for attempt in self._generate_and_verify(problems, done, solved):
-                fh.write(attempt.to_line() + "\n")
-                fh.flush()
-                rows.append(json.loads(attempt.to_line()))
-                self.on_attempt(attempt)
+        self._record(self._generate_and_verify(problems, done, solved), rows)
         return self.write_summary(problems, rows)
 
-    def run_proofs(self, problems: list[Problem], proofs: list[dict[str, Any]], resume: bool = False) -> dict[str, Any]:
+    def run_proofs(self, problems: list[Problem], proofs: list[dict[str, Any]], resume: bool = False,
+                   rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Verify attempts produced elsewhere (records `name` + `proof` or `code`): same outputs."""
         by_key = {p.uid: p for p in problems} | {p.name: p for p in problems}
-        rows = read_attempts(self.attempts_path) if resume else []
-        if not resume and self.attempts_path.exists():
-            self.attempts_path.unlink()
+        rows = self.start(resume) if rows is None else rows
         done = {(r["problem"], r["sample"]) for r in rows}
         counter: dict[str, int] = {}
         jobs = []
@@ -155,12 +163,7 @@ class Prover:
                 continue
             attempt = {k: rec[k] for k in ("proof", "code") if k in rec}
             jobs.append((problem, sample, attempt, None, None, 0.0))
-        with open(self.attempts_path, "a", encoding="utf-8") as fh:
-            for attempt in self._verify_stream(jobs):
-                fh.write(attempt.to_line() + "\n")
-                fh.flush()
-                rows.append(json.loads(attempt.to_line()))
-                self.on_attempt(attempt)
+        self._record(self._verify_stream(jobs), rows)
         return self.write_summary(problems, rows, k=max(counter.values(), default=1))
 
     def write_summary(self, problems: list[Problem], rows: list[dict[str, Any]],
