@@ -14,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from leanfd.data.benchmarks import Problem
 from leanfd.data.prompts import PromptBuilder, extract_proof
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.feedback.critic import FeedbackConfig, LLMCritic, teacher_feedback
 from leanfd.lean.aio import BackgroundLoop
-from leanfd.lean.records import Verdict
+from leanfd.lean.records import CheckRecord, Verdict
 from leanfd.lean.snippet import attempt_text
 from leanfd.lean.verifier import Verifier
 from leanfd.models.base import Completion, Prompt, SamplingConfig
@@ -50,7 +49,7 @@ class Rollout:
     reward: float = 0.0
     feedback: str | None = None  # privileged text for the FD teacher; None: not distilled
     feedback_source: str | None = None
-    record: dict[str, Any] = field(default_factory=dict)
+    check: CheckRecord | None = None  # what was verified: the problem with the extracted attempt
     parent: "Rollout | None" = None  # the failed attempt this one revises (turns > 1)
 
     @property
@@ -125,7 +124,8 @@ class RolloutEngine:
 
     def _revision_prompt(self, r: Rollout) -> Prompt:
         assert r.verdict is not None
-        fb = render(attempt_text(_check_record(r)), r.verdict, RenderOptions(max_tokens=512))
+        assert r.check is not None
+        fb = render(attempt_text(r.check), r.verdict, RenderOptions(max_tokens=512))
         if isinstance(r.prompt, str):  # the model continues the statement again, as in turn 0
             return r.prompt + r.text + REVISION.format(feedback=fb, statement=r.problem.formal_statement)
         return [*r.prompt, {"role": "assistant", "content": r.text},
@@ -152,9 +152,9 @@ class RolloutEngine:
                                 completion_ids=list(s.token_ids or []), old_logprobs=list(s.logprobs or []),
                                 text=s.text, finish_reason=s.finish_reason, parent=parent)
                     times.generated_tokens += len(r.completion_ids)
-                    r.record = extract_proof(s.text, problem)
+                    r.check = problem.to_check_record(extract_proof(s.text, problem))
                     rollouts.append(r)
-                    futures.append(self.verifier.submit(_check_record(r)))  # Lean starts now
+                    futures.append(self.verifier.submit(r.check))  # Lean starts now
         t = time.monotonic()
         for r, fut in zip(rollouts, futures):
             r.verdict = fut.result()
@@ -165,11 +165,11 @@ class RolloutEngine:
         proved_by_group: dict[int, str] = {}
         for r in rollouts:
             if r.proved:
-                proved_by_group.setdefault(r.group, attempt_text(_check_record(r)))
+                proved_by_group.setdefault(r.group, attempt_text(r.check))
 
         async def one(r: Rollout) -> None:
-            assert r.verdict is not None
-            rec = _check_record(r)
+            rec = r.check
+            assert r.verdict is not None and rec is not None
             text, fb = await teacher_feedback(rec.formal_statement, attempt_text(rec), r.verdict,
                                               self.feedback_config, self.critic, proved_by_group.get(r.group))
             r.feedback, r.feedback_source = text, fb.source if fb else None
@@ -186,6 +186,3 @@ class RolloutEngine:
         if self._loop is not None:
             self._loop.stop()
 
-
-def _check_record(r: Rollout):
-    return r.problem.to_check_record(r.record)
