@@ -17,7 +17,7 @@ from leanfd.lean.oneshot import OneShotBackend
 from leanfd.lean.policy import FILE_ALLOWED, Policy, scan, strip_imports
 from leanfd.lean.records import CheckRecord, LeanFile, Verdict
 from leanfd.lean.run import Backend, LeanRun
-from leanfd.lean.snippet import assemble, assemble_file, attempt_text, declared_theorems, split_file
+from leanfd.lean.snippet import Snippet, assemble, assemble_file, attempt_text, declared_theorems, split_file
 from leanfd.lean.toolchain import Toolchain, resolve
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,6 @@ class Verifier:
         """Check one record. Lean's 'no' is a verdict; only the machinery failing raises."""
         if isinstance(record, LeanFile):
             return await self.acheck_file(record.name, record.text)
-        version = self.lean_version
         attempt = attempt_text(record)
         policy = self.config.policy
         findings = []
@@ -94,33 +93,33 @@ class Verifier:
         result = scan(scanned_text or "", policy)
         findings += [str(v) for v in result.violations]
         if findings:
-            return Verdict(name=record.name, status="rejected", reason="policy: " + "; ".join(findings),
-                           sorry=result.sorry, lean_version=version, backend=self.config.backend)
+            return self._rejected(record.name, "policy: " + "; ".join(findings), result.sorry)
         try:
             snippet = assemble(record, attempt)
         except RecordError as e:
-            return Verdict(name=record.name, status="rejected", reason=f"bad record: {e}",
-                           lean_version=version, backend=self.config.backend)
-        run = await self.backend.run(snippet.header, snippet.body, self.config.timeout)
-        return judge(snippet, run, record.name, policy, sorry_in_text=result.sorry,
-                     lean_version=version, backend=self.config.backend)
+            return self._rejected(record.name, f"bad record: {e}")
+        return await self._run_and_judge(snippet, record.name, result.sorry)
 
     async def acheck_file(self, name: str, text: str) -> Verdict:
         """Check a whole `.lean` file as it is: it is its own reference, so every theorem it declares
         must elaborate without error or sorry and use allowed axioms only."""
-        version = self.lean_version
         header, code = split_file(text)
         result = scan(code, self.config.policy, allow=FILE_ALLOWED)
         if result.violations:
-            return Verdict(name=name, status="rejected",
-                           reason="policy: " + "; ".join(  # lines of the file, not of its body
-                               str(dataclasses.replace(v, line=v.line + header.count("\n")))
-                               for v in result.violations),
-                           sorry=result.sorry, lean_version=version, backend=self.config.backend)
-        snippet = assemble_file(header, code, declared_theorems(code))
+            shift = header.count("\n")  # report lines of the file, not of its body
+            reason = "; ".join(str(dataclasses.replace(v, line=v.line + shift)) for v in result.violations)
+            return self._rejected(name, "policy: " + reason, result.sorry)
+        return await self._run_and_judge(assemble_file(header, code, declared_theorems(code)), name, result.sorry)
+
+    def _rejected(self, name: str, reason: str, sorry: bool = False) -> Verdict:
+        """Refused before Lean runs."""
+        return Verdict(name=name, status="rejected", reason=reason, sorry=sorry,
+                       lean_version=self.lean_version, backend=self.config.backend)
+
+    async def _run_and_judge(self, snippet: Snippet, name: str, sorry_in_text: bool) -> Verdict:
         run = await self.backend.run(snippet.header, snippet.body, self.config.timeout)
-        return judge(snippet, run, name, self.config.policy, sorry_in_text=result.sorry,
-                     lean_version=version, backend=self.config.backend)
+        return judge(snippet, run, name, self.config.policy, sorry_in_text=sorry_in_text,
+                     lean_version=self.lean_version, backend=self.config.backend)
 
     async def check_many(self, records: Iterable[CheckRecord | LeanFile]) -> AsyncIterator[tuple[int, Verdict]]:
         """Yield (index, verdict) in completion order.
