@@ -5,12 +5,19 @@ are rendered to token ids here (chat template through the engine's tokenizer, as
 does) and passed as `prompt_token_ids`, so a template's BOS is never doubled by a second
 tokenization. `logprobs=0` asks vLLM for the sampled token's log-probability only; by vLLM's
 default these are the raw model's (before temperature and top-p), the same as the hf backend's.
+
+`colocated_engine` and `load_weights` serve training: the engine lives in the trainer's process
+on the trainer's GPU (vLLM's `external_launcher` executor, one engine per rank) and takes the
+policy's new weights after every optimizer step. They follow the calls TRL's colocate mode makes;
+vLLM cannot be installed where leanfd's tests run, so this path has not been run by them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+import socket
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from leanfd.models.base import (
@@ -23,7 +30,7 @@ from leanfd.models.base import (
     encode_with_tokenizer,
     normalize_finish_reason,
 )
-from leanfd.models.errors import BackendNotInstalled
+from leanfd.models.errors import BackendNotInstalled, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +113,45 @@ class VLLMBackend(Backend):
             return [[copy_completion(r[0]) for _ in range(s.n)] for r in results]
         return results
 
+    def load_weights(self, weights: Iterable[tuple[str, Any]]) -> int:
+        """Replace the engine's weights in place with `(checkpoint name, tensor)` pairs, one tensor at a
+        time, then drop the prefix cache (its KV entries were computed with the old weights)."""
+        try:
+            model = self.engine.llm_engine.model_executor.driver_worker.model_runner.model
+        except AttributeError as exc:
+            raise ModelError(
+                "this vLLM engine does not run its model in this process, so its weights cannot be "
+                "replaced: build it with `colocated_engine` (distributed_executor_backend='external_launcher')"
+            ) from exc
+        count = 0
+        for name, tensor in weights:
+            model.load_weights([(name, tensor)])
+            count += 1
+        self.engine.reset_prefix_cache()
+        return count
+
     def __repr__(self) -> str:
         return f"VLLMBackend(model={self.model_name!r})"
+
+
+def colocated_engine(model: str, *, rank: int, local_rank: int, world_size: int, gpu_memory_utilization: float,
+                     max_model_len: int | None, dtype: str, seed: int) -> VLLMBackend:
+    """A vLLM engine inside this training process, on its GPU, sharing it with the trainer.
+
+    `external_launcher` makes vLLM use the process group the launcher (accelerate) set up instead of
+    spawning workers, so each rank holds one engine with the whole model (tensor parallel size 1).
+    """
+    os.environ.setdefault("RANK", str(rank))
+    os.environ.setdefault("LOCAL_RANK", str(local_rank))
+    os.environ.setdefault("WORLD_SIZE", str(world_size))
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    if "MASTER_PORT" not in os.environ:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            os.environ["MASTER_PORT"] = str(s.getsockname()[1])
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine core in this process
+    return VLLMBackend(model, dtype=dtype, gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+                       distributed_executor_backend="external_launcher", seed=seed)
 
 
 def _completion(out: Any) -> Completion:

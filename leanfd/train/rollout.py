@@ -24,8 +24,7 @@ from leanfd.lean.aio import BackgroundLoop
 from leanfd.lean.records import CheckRecord, Verdict
 from leanfd.lean.snippet import attempt_text
 from leanfd.lean.verifier import Verifier
-from leanfd.models.base import Completion, Prompt, SamplingConfig
-from leanfd.models.hf import HFBackend
+from leanfd.models.base import Backend, Completion, Prompt, SamplingConfig
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ class StepTimes:
 class RolloutEngine:
     """Turns a list of problems into verified rollouts with feedback."""
 
-    def __init__(self, policy: HFBackend, verifier: Verifier, builder: PromptBuilder, sampling: SamplingConfig,
+    def __init__(self, policy: Backend, verifier: Verifier, builder: PromptBuilder, sampling: SamplingConfig,
                  feedback: FeedbackConfig, critic: LLMCritic | None = None, gen_chunks: int = 1, turns: int = 1,
                  format_reward: float = 0.0, need_feedback: bool = True):
         self.policy = policy

@@ -1,0 +1,72 @@
+"""The policy's weights as a Hugging Face checkpoint names them, for an inference engine to load.
+
+A colocated vLLM engine samples the rollouts; after every optimizer step it must sample from the
+new weights. vLLM's `model.load_weights` reads `(name, tensor)` pairs under the names of the
+model's HF checkpoint, so the trained model's names are mapped back to those: PEFT's
+`base_model.model.` prefix and `.base_layer` infix dropped, each LoRA delta added to its base
+weight in a new tensor (the model itself is left as it is), LoRA's own tensors skipped,
+activation-checkpointing and torch.compile wrappers' prefixes removed.
+
+Sharded training (FSDP, DeepSpeed ZeRO-3) would need a gather first; the trainer refuses that
+combination rather than send shards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+_WRAPPER_PREFIXES = ("_checkpoint_wrapped_module.", "_orig_mod.")
+
+
+def checkpoint_name(name: str) -> str:
+    """A parameter's name as the model's HF checkpoint spells it."""
+    name = name.removeprefix("base_model.model.").replace(".base_layer.", ".")
+    for prefix in _WRAPPER_PREFIXES:
+        name = name.replace(prefix, "")
+    return name.replace("modules_to_save.default.", "")
+
+
+def _adapter_layers(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    """PEFT's adapted layers by module name, whether the model is a PeftModel or transformers
+    attached the adapter itself."""
+    try:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+    except ImportError:
+        return {}
+    return {name: m for name, m in model.named_modules() if isinstance(m, BaseTunerLayer)}
+
+
+def _delta(layer: torch.nn.Module, module_name: str) -> torch.Tensor | None:
+    """The active adapters' contribution to the layer's base weight (None when already merged)."""
+    if getattr(layer, "merged", False):
+        return None
+    if not hasattr(layer, "get_delta_weight"):
+        raise NotImplementedError(f"{module_name}: only LoRA adapters can be sent to the rollout engine")
+    known = getattr(layer, "lora_A", {})
+    deltas = [layer.get_delta_weight(a) for a in layer.active_adapters if a in known]
+    return sum(deltas[1:], deltas[0]) if deltas else None
+
+
+@torch.no_grad()
+def iter_policy_weights(model: torch.nn.Module, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+    """Yield `(checkpoint name, tensor)` for every weight of the (unwrapped) policy.
+
+    LoRA is merged arithmetically into a new tensor (base + B @ A * scale) rather than with
+    `merge_adapter()`/`unmerge_adapter()`: that round trip leaves the base weights off by rounding
+    after every step (seen while writing tests/test_weight_sync.py), and the model is never modified here.
+    A generator: tensors go to the engine one at a time, never a second copy of the whole model.
+    `dtype` casts each tensor as it goes (the engine's dtype, e.g. bf16).
+    """
+    layers = _adapter_layers(model)
+    for name, param in model.named_parameters():
+        if layers and ("lora_" in name or "original_module" in name):
+            continue  # folded into the base weights / the copy that modules_to_save replaces
+        tensor = param.detach()
+        if name.endswith(".base_layer.weight"):
+            module_name = name[: -len(".base_layer.weight")]
+            delta = _delta(layers[module_name], module_name) if module_name in layers else None
+            if delta is not None:
+                tensor = tensor + delta.to(tensor.dtype)
+        yield checkpoint_name(name), tensor if dtype is None else tensor.to(dtype)
