@@ -42,7 +42,12 @@ def dataset(tmp_path_factory, toy_header) -> Path:
 
 @pytest.fixture(scope="module")
 def taught_model(tiny_model_dir, dataset, tmp_path_factory) -> Path:
-    """The tiny model after a few SFT steps on the problems' proofs (+ the closing fence)."""
+    """The tiny model after a few SFT steps on the problems' proofs (+ the closing fence).
+
+    80 steps: sampled 100 times, it proves toy_id about 63% of the time and toy_true almost never
+    (measured), so a GRPO group is mixed whatever the RNG stream. With 40 steps (11% overall) the
+    GRPO test passed on CPU with its seed and failed on an H200, whose CUDA sampler draws other
+    samples."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
@@ -53,7 +58,7 @@ def taught_model(tiny_model_dir, dataset, tmp_path_factory) -> Path:
     problems = load_problems(str(dataset))
     pairs = [(tok(builder.build(p))["input_ids"], tok(proof + "\n```")["input_ids"])
              for p, (_, _, proof) in zip(problems, PROBLEMS)]
-    for _ in range(40):
+    for _ in range(80):
         for prompt, target in pairs:
             ids = torch.tensor([prompt + target])
             labels = torch.tensor([[-100] * len(prompt) + target])
@@ -154,7 +159,7 @@ def test_fd_steps_with_real_verification_and_llm_critic(taught_model, dataset, t
 def test_grpo_learns_from_verified_rewards(taught_model, dataset, tmp_path):
     out = tmp_path / "grpo"
     train(common(taught_model, dataset, out, 2) + ["--method", "grpo", "--kl-beta", "0.02", "--save-every", "2",
-                                                   "--tensorboard"])
+                                                   "--tensorboard", "--group-size", "8"])
     rows = metrics(out)
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert all(r["method"] == "grpo" for r in rows)
