@@ -53,7 +53,8 @@ def run(method: str, model: Path, steps: int, args: argparse.Namespace, workdir:
     cfg = TrainConfig(method=method, model=str(model), dataset=str(ROOT / "lean_project" / "toy" / "toy.jsonl"),
                       output_dir=str(out), max_steps=steps, prompts_per_step=args.prompts, group_size=args.group,
                       max_new_tokens=args.new_tokens, verifier_backend="server", lean=args.lean, bf16=args.bf16,
-                      micro_batch=args.micro_batch, save_every=10**9, live=False, lr=1e-6, resume=False)
+                      micro_batch=args.micro_batch, save_every=10**9, live=False, lr=1e-6, resume=False,
+                      gen_chunks=args.gen_chunks, gradient_checkpointing=args.gradient_checkpointing)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     t = time.monotonic()
@@ -85,6 +86,8 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--micro-batch", type=int, default=8)
     ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--gen-chunks", type=int, default=1)
+    ap.add_argument("--gradient-checkpointing", action="store_true", help="as TRL's GRPOTrainer does by default")
     ap.add_argument("--methods", default="fd,grpo")
     ap.add_argument("--lean", default=None)
     args = ap.parse_args()

@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--group", type=int, default=4)
     ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--micro-batch", type=int, default=8)
+    ap.add_argument("--bf16", action="store_true")
     args = ap.parse_args()
 
     import torch
@@ -69,12 +71,16 @@ def main() -> None:
 
         config = GRPOConfig(
             output_dir=str(Path(tmp) / "out"), learning_rate=1e-6, max_steps=args.steps,
-            per_device_train_batch_size=args.prompts * args.group, num_generations=args.group,
+            per_device_train_batch_size=args.micro_batch, num_generations=args.group,
+            # one optimizer step per generation of prompts x group samples, in micro-batches as leanfd does
+            gradient_accumulation_steps=args.prompts * args.group // args.micro_batch,
             max_completion_length=args.new_tokens, temperature=1.0, beta=0.0, logging_steps=1,
-            report_to="none", use_cpu=not torch.cuda.is_available(), save_strategy="no", bf16=False,
+            report_to="none", use_cpu=not torch.cuda.is_available(), save_strategy="no", bf16=args.bf16,
         )
         trainer = GRPOTrainer(model=str(model), reward_funcs=[proved], args=config, train_dataset=data,
                               callbacks=[Timer()])
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
         t = time.monotonic()
         trainer.train()
         wall = time.monotonic() - t
@@ -86,6 +92,7 @@ def main() -> None:
         "completion_tokens_per_step_s": round(args.prompts * args.group * (sum(lengths) / max(1, len(lengths)))
                                              / (sum(steady) / len(steady)), 1),
         "verify_s_total": round(verify_s[0], 2),
+        "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }))
 
