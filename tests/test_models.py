@@ -146,6 +146,34 @@ def test_hf_stop_strings_cut_text_and_tokens(hf):
             assert after == before
 
 
+def test_hf_reports_each_sample_when_its_row_ends(hf):
+    """on_sample fires mid-generation for rows that end early, with the text generate returns."""
+    prompts = [LEAN_PROMPT, "theorem t : True :="]
+    free = hf.generate(prompts, SamplingConfig(n=4, max_tokens=24, seed=5))
+    # a stop string sampled in the middle of some rows, so some rows end early and others run on
+    stop = next(p for c in free[0] for t in c.token_ids[2:-4]
+                if (p := hf.tokenizer.decode([t])).strip() and p.isascii() and p.isprintable())
+    cfg = SamplingConfig(n=4, max_tokens=24, seed=5, stop=(stop,))
+    reported: dict[tuple[int, int], object] = {}
+    returned = []
+
+    def on_sample(i, j, done):
+        assert not returned, "reported after generate returned"
+        assert (i, j) not in reported
+        reported[(i, j)] = done
+
+    outs = hf.generate(prompts, cfg, on_sample=on_sample)
+    returned.append(True)
+    assert outs == hf.generate(prompts, cfg)  # watching changes nothing
+    ended_early = {(i, j): c for i, cs in enumerate(outs) for j, c in enumerate(cs)
+                   if c.finish_reason == "stop" and len(c.token_ids) < cfg.max_tokens}
+    assert ended_early and len(ended_early) < 8  # some rows ended early, some ran on
+    assert set(reported) == set(ended_early)
+    for key, c in ended_early.items():
+        assert (reported[key].text, reported[key].token_ids) == (c.text, c.token_ids)
+        assert reported[key].logprobs is None
+
+
 def test_hf_chat_prompts_use_the_template(hf):
     rendered = hf.tokenizer.apply_chat_template(CHAT_PROMPT, add_generation_prompt=True, tokenize=False)
     assert rendered.startswith("<|im_start|>system\nYou are a Lean 4 prover.<|im_end|>")

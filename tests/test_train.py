@@ -165,6 +165,8 @@ def test_grpo_learns_from_verified_rewards(taught_model, dataset, tmp_path):
     assert all(r["method"] == "grpo" for r in rows)
     assert any(0 < r["pass_rate"] < 1 for r in rows), rows  # rewards differ within groups: a real signal
     assert any(r["advantage_abs"] > 0 and r["grad_norm"] > 0 for r in rows)
+    # short proofs end before the 8-token limit: Lean got them while the batch was still decoding
+    assert any(r["verified_early"] > 0 for r in rows) and all(r["verified_early"] <= 1 for r in rows)
 
 
 def test_fd_then_grpo_in_one_run_and_init_from(taught_model, dataset, tmp_path):

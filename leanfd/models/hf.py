@@ -18,13 +18,16 @@ Choices, each for a reason:
   `output_scores` would keep (tens of GB for a real vocabulary and batch).
 - A seed seeds a forked RNG: reproducible for the same prompts, config and batch, and the caller's
   global RNG (a training loop's) is left untouched.
+- `on_sample` reports each sample the moment its row ends (an end-of-sequence token or a stop
+  string), while the rest of the batch still decodes: a trainer verifies it meanwhile. The text
+  reported is the one `generate` returns for that sample (its log-probs come only with the return).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,6 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LogprobsMode = Literal["raw", "processed"]
+# (prompt index, sample index, the finished sample without log-probs)
+SampleCallback = Callable[[int, int, Completion], None]
 
 
 def _import_torch_transformers() -> tuple[Any, Any]:
@@ -70,6 +75,7 @@ class HFBackend(Backend):
     """
 
     kind = "hf"
+    streams_samples = True  # generate(..., on_sample=...) reports rows as they end
 
     def __init__(
         self,
@@ -131,7 +137,8 @@ class HFBackend(Backend):
 
     # -- sampling -------------------------------------------------------------------------------
 
-    def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None) -> list[list[Completion]]:
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None, *,
+                 on_sample: SampleCallback | None = None) -> list[list[Completion]]:
         import torch
 
         sampling = sampling or SamplingConfig()
@@ -149,15 +156,22 @@ class HFBackend(Backend):
         flat: list[Completion] = []
         with self._lock, self._eval_mode(), self._seeded(sampling.seed), torch.inference_mode():
             for start in range(0, len(rows), step):
-                flat.extend(self._generate_rows(rows[start : start + step], sampling))
+                notify = None
+                if on_sample is not None:
+                    def notify(row: int, done: Completion, start: int = start) -> None:
+                        prompt_index, sample = divmod(start + row, per_prompt)
+                        for j in range(sampling.n) if per_prompt == 1 else (sample,):
+                            on_sample(prompt_index, j, done)
+                flat.extend(self._generate_rows(rows[start : start + step], sampling, notify))
         if per_prompt == 1:
             return [[copy_completion(c) for _ in range(sampling.n)] for c in flat]
         n = sampling.n
         return [flat[i * n : (i + 1) * n] for i in range(len(prompts))]
 
-    def _generate_rows(self, rows: list[list[int]], sampling: SamplingConfig) -> list[Completion]:
+    def _generate_rows(self, rows: list[list[int]], sampling: SamplingConfig,
+                       notify: Callable[[int, Completion], None] | None = None) -> list[Completion]:
         import torch
-        from transformers import GenerationConfig, LogitsProcessorList
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
         device = _input_device(self.model)
         width = max(len(r) for r in rows)
@@ -203,6 +217,7 @@ class HFBackend(Backend):
                 attention_mask=attention_mask.to(device),
                 generation_config=config,
                 logits_processor=LogitsProcessorList(processors),
+                stopping_criteria=StoppingCriteriaList([_EndWatcher(self, width, sampling, notify)] if notify else []),
                 tokenizer=self.tokenizer if sampling.stop else None,
             )
         new = sequences[:, width:]  # (B, T)
@@ -210,7 +225,7 @@ class HFBackend(Backend):
         new_list, lp_list = new.tolist(), logprobs.tolist()
         return [self._completion(ids, lps, sampling) for ids, lps in zip(new_list, lp_list, strict=True)]
 
-    def _completion(self, ids: list[int], lps: list[float], sampling: SamplingConfig) -> Completion:
+    def _completion(self, ids: list[int], lps: list[float] | None, sampling: SamplingConfig) -> Completion:
         finish = "length"
         end = len(ids)
         for t, tok in enumerate(ids):
@@ -232,7 +247,8 @@ class HFBackend(Backend):
                     else:
                         lo = mid + 1
                 end, finish, text = lo, "stop", cut
-        return Completion(text=text, token_ids=ids[:end], logprobs=lps[:end], finish_reason=finish)
+        return Completion(text=text, token_ids=ids[:end], logprobs=None if lps is None else lps[:end],
+                          finish_reason=finish)
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -265,6 +281,48 @@ class HFBackend(Backend):
 
     def __repr__(self) -> str:
         return f"HFBackend(model={self.model_name!r}, logprobs_mode={self.logprobs_mode!r})"
+
+
+class _EndWatcher:
+    """A stopping criterion that stops nothing: it tells `notify` about each row the step it ends
+    (its newest token is an end-of-sequence id, or its tail holds a stop string), so the row can be
+    verified while the others decode. Rows that run to `max_tokens` end with `generate` itself."""
+
+    def __init__(self, backend: HFBackend, width: int, sampling: SamplingConfig,
+                 notify: Callable[[int, Completion], None]) -> None:
+        self.backend, self.width, self.sampling, self.notify = backend, width, sampling, notify
+        self.eos = set(backend.eos_ids)
+        # a stop string's characters come from at most this many of the newest tokens
+        self.tail = max((len(s) for s in sampling.stop), default=0) + 2
+        self.pending: set[int] | None = None
+        self._completes: dict[int, bool] = {}  # token id -> may it complete a stop string?
+
+    def _may_complete_stop(self, token: int) -> bool:
+        """Whether `token` holds a stop string's last character (or bytes of a partial character):
+        only then is a row's tail decoded, so a step costs a dictionary lookup per row."""
+        known = self._completes.get(token)
+        if known is None:
+            piece = self.backend._decode([token])
+            known = self._completes[token] = "\ufffd" in piece or any(s[-1] in piece for s in self.sampling.stop)
+        return known
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        import torch
+
+        new = input_ids[:, self.width :]
+        if self.pending is None:
+            self.pending = set(range(new.shape[0]))
+        if self.pending and new.shape[1] < self.sampling.max_tokens:  # at the last step generate returns
+            last = new[:, -1].tolist()
+            for i in sorted(self.pending):
+                ended = last[i] in self.eos
+                if not ended and self.sampling.stop and self._may_complete_stop(last[i]):
+                    tail = self.backend._decode(new[i, -self.tail :].tolist())
+                    ended = any(s in tail for s in self.sampling.stop)
+                if ended:
+                    self.pending.discard(i)
+                    self.notify(i, self.backend._completion(new[i].tolist(), None, self.sampling))
+        return torch.zeros(new.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
 class _LogprobRecorder:

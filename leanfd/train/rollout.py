@@ -1,6 +1,7 @@
 """Rollouts: sample G proofs per problem with the live policy, verify them, attach feedback.
 
-Generation runs in chunks; each chunk's attempts go to the verifier pool as soon as they exist,
+Each attempt goes to the verifier pool as soon as it exists: with the hf backend, the moment its
+row of the batch ends, while longer rows still decode; with `gen_chunks > 1`, also chunk by chunk,
 so Lean checks chunk k while the policy samples chunk k+1 (DESIGN.md: rollouts, not losses,
 decide the speed of a step). Every sample of a step is drawn with the same weights: on-policy.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from leanfd.data.benchmarks import Problem
@@ -81,6 +83,7 @@ class StepTimes:
     verify: float = 0.0  # time spent waiting for Lean after generation finished
     feedback: float = 0.0
     generated_tokens: int = 0
+    verified_early: int = 0  # attempts sent to Lean while their batch was still decoding
 
 
 class RolloutEngine:
@@ -141,19 +144,35 @@ class RolloutEngine:
         for c in range(0, len(items), size):
             chunk = items[c : c + size]
             chunk_parents = (parents or [None] * len(items))[c : c + size]
+            early: dict[tuple[int, int], tuple[str, CheckRecord, Future[Verdict]]] = {}
+
+            def on_sample(i: int, j: int, done: Completion, chunk: list = chunk) -> None:
+                problem = chunk[i][1]
+                check = problem.to_check_record(extract_proof(done.text, problem))
+                early[(i, j)] = (done.text, check, self.verifier.submit(check))  # Lean starts now
+
+            streaming = {"on_sample": on_sample} if getattr(self.policy, "streams_samples", False) else {}
             t = time.monotonic()
-            outs: list[list[Completion]] = self.policy.generate([p for _, _, p in chunk], sampling)
+            outs: list[list[Completion]] = self.policy.generate([p for _, _, p in chunk], sampling, **streaming)
             times.generate += time.monotonic() - t
-            for (group, problem, prompt), parent, samples in zip(chunk, chunk_parents, outs):
+            for i, ((group, problem, prompt), parent, samples) in enumerate(zip(chunk, chunk_parents, outs)):
                 prompt_ids = self.policy.encode_prompt(prompt)
-                for s in samples:
+                for j, s in enumerate(samples):
                     r = Rollout(problem=problem, group=group, turn=turn, prompt=prompt, prompt_ids=prompt_ids,
                                 completion_ids=list(s.token_ids or []), old_logprobs=list(s.logprobs or []),
                                 text=s.text, finish_reason=s.finish_reason, parent=parent)
                     times.generated_tokens += len(r.completion_ids)
-                    r.check = problem.to_check_record(extract_proof(s.text, problem))
+                    sent = early.get((i, j))
+                    if sent is not None and sent[0] == s.text:  # the text Lean is checking is the final one
+                        r.check, future = sent[1], sent[2]
+                        times.verified_early += 1
+                    else:
+                        if sent is not None:  # reported text differs from the returned one: check the latter
+                            sent[2].cancel()
+                        r.check = problem.to_check_record(extract_proof(s.text, problem))
+                        future = self.verifier.submit(r.check)
                     rollouts.append(r)
-                    futures.append(self.verifier.submit(r.check))  # Lean starts now
+                    futures.append(future)
         t = time.monotonic()
         for r, fut in zip(rollouts, futures):
             r.verdict = fut.result()

@@ -251,6 +251,7 @@ class Trainer:
             "time_sync": sync_time,
             "time_generate": times.generate,
             "time_verify": times.verify,
+            "verified_early": times.verified_early / len(rollouts),  # share sent to Lean mid-generation
             "time_feedback": times.feedback,
             "time_train": train_time,
             **parts,
