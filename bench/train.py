@@ -72,6 +72,7 @@ def run(method: str, model: Path, steps: int, args: argparse.Namespace, workdir:
         "train_seq_tokens_per_s": round(sequence_tokens / mean("time_train"), 1),
         "train_completion_tokens_per_s": round(completion_tokens / mean("time_train"), 1),
         "step_split_s": {k: round(mean(f"time_{k}"), 3) for k in ("generate", "verify", "feedback", "train")},
+        "verified_early": round(mean("verified_early"), 3),  # share of attempts sent to Lean mid-generation
         "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
