@@ -30,7 +30,7 @@ from leanfd.feedback.critic import FeedbackConfig, LLMCritic
 from leanfd.lean.verifier import Verifier, VerifierConfig
 from leanfd.models.base import SamplingConfig
 from leanfd.models.hf import HFBackend
-from leanfd.models.vllm_backend import VLLMBackend
+from leanfd.models.vllm_backend import VLLMBackend, colocated_engine, import_vllm
 from leanfd.train.batching import completion_logits, mean_entropy, pad_list, token_logprobs
 from leanfd.train.config import TrainConfig
 from leanfd.train.losses import fd_loss, group_advantages, grpo_loss
@@ -70,8 +70,6 @@ class Trainer:
 
         self.config = c = config
         if c.rollout_backend == "vllm":
-            from leanfd.models.vllm_backend import import_vllm
-
             import_vllm()  # "not installed: pip install 'leanfd[vllm]'" before a model is loaded
         self.accelerator = Accelerator(mixed_precision="bf16" if c.bf16 else "no", gradient_accumulation_steps=1)
         self.out = Path(c.output_dir)
@@ -191,10 +189,7 @@ class Trainer:
         replaced by the policy's before every step's sampling (`_sync_rollout_weights`)."""
         from accelerate.utils import DistributedType
 
-        from leanfd.models.vllm_backend import colocated_engine, import_vllm
-
         c, acc = self.config, self.accelerator
-        import_vllm()  # "not installed, install leanfd[vllm]" before any other complaint
         if acc.device.type != "cuda":
             raise ConfigError("--rollout-backend vllm needs a CUDA GPU on every process; use --rollout-backend hf")
         if acc.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
