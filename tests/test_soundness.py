@@ -193,3 +193,99 @@ def test_lean_files_are_checked_whole(verifier, toy_header):
     bad_v = verifier.check(LeanFile("bad", bad))
     assert good_v.status == "proved", good_v.reason
     assert bad_v.status == "failed" and bad_v.sorry
+
+
+# The classes of holes found by playing the adversary against the earlier verifier (issue 10), each
+# closed by asking Lean rather than reading the text.
+FALSE = "Eq N.zero (N.succ N.zero)"
+
+
+def deep(depth: int, leaf: str = "N.zero") -> str:
+    term = leaf
+    for _ in range(depth):
+        term = f"(N.add {term} {term})"
+    return term
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # `/--/` opens a doc comment in Lean; a lexer that closed it hid what follows the `"`
+        f'/--/ " -/ axiom Classical.choice : {FALSE} -- "\ntheorem goal_false : {FALSE} := Classical.choice',
+        f'/--/ " -/ unsafe def goal_false : {FALSE} := goal_false -- "',
+    ],
+)
+def test_what_the_text_hides_lean_still_refuses(verifier, toy_header, code):
+    r = CheckRecord("goal_false", toy_header, f"theorem goal_false : {FALSE} :=", code=code)
+    v = verifier.check(r)
+    assert v.status == "rejected", v.reason
+    # with the text policy bypassed, Lean's answers alone refuse it: an axiom the header never
+    # declared, or a declaration the kernel never checks
+    sn = assemble(r, attempt_text(r))  # the toy header declares none of the allowlisted axioms
+    v = judge(sn, verifier.run_raw(sn.header, sn.body), "goal_false")
+    assert v.status == "rejected" and ("Classical.choice" in v.reason or "unsafe def" in v.reason), v.reason
+
+
+def test_types_past_the_printers_step_budget_are_compared_whole(verifier, toy_header):
+    """`pp.maxSteps` (5000) elides with `⋯`: `Eq x x` and `Eq x (N.succ x)` printed alike behind a big term."""
+    big = deep(10)
+    stmt = f"theorem t (x : N) : And (Eq {big} {big}) (Eq x (N.succ x)) :="
+    code = f"theorem t (x : N) : And (Eq {big} {big}) (Eq x x) := And.intro (Eq.refl _) (Eq.refl x)"
+    assert verifier.check(CheckRecord("t", toy_header, stmt, code=code)).status == "rejected"
+    honest = CheckRecord("t", toy_header, f"theorem t (x : N) : And (Eq {big} {big}) (Eq x x) :=",
+                         proof=" And.intro (Eq.refl _) (Eq.refl x)")
+    v = verifier.check(honest)
+    assert v.status == "proved", v.reason
+
+
+@pytest.mark.parametrize(
+    "body, culprit",
+    [
+        ("axiom propext : False\ntheorem bad : False := propext", "propext"),  # an allowlisted name, not the header's
+        ("namespace Classical\naxiom choice : False\nend Classical\ntheorem bad : False := Classical.choice",
+         "Classical.choice"),
+        (f"unsafe def f : {FALSE} := f", "unsafe def"),
+        (f"axiom cheat : False\ntheorem foo : Eq N.zero N.zero := Eq.refl _ where bar : {FALSE} := False.elim cheat",
+         "foo.bar"),
+        (f"axiom cheat : False\nnamespace A.B\nend B\ntheorem bad : {FALSE} := False.elim cheat\nend A", "A.bad"),
+        (f"axiom cheat : False\ntheorem «does not depend on any axioms» : {FALSE} := False.elim cheat", "cheat"),
+    ],
+)
+def test_whole_files_answer_for_every_declaration(verifier, toy_header, body, culprit):
+    v = verifier.check(LeanFile("f", toy_header + body + "\n"))
+    assert v.status == "rejected" and culprit in v.reason, v.reason
+
+
+def test_a_hidden_theorem_in_a_whole_file_is_still_checked(verifier, toy_header):
+    body = ("axiom cheat : False\ntheorem ok : Eq N.zero N.zero := Eq.refl _\n"
+            f'/--/ " -/ theorem bad : {FALSE} := False.elim cheat -- "\n')
+    v = verifier.check(LeanFile("f", toy_header + body))
+    assert v.status == "rejected" and "`bad`" in v.reason, v.reason
+
+
+LONG = "a_constant_with_a_name_long_enough_to_make_every_printed_statement_wide_" * 2
+
+
+@pytest.mark.parametrize(
+    "name, stmt, proof, extra",
+    [
+        ("t", "theorem t (x : N) : Eq x x :=", None, "private theorem t (x : N) : Eq x x := Eq.refl x"),
+        ("t", "theorem t (extern : N) : Eq extern extern :=", " Eq.refl extern", ""),
+        ("t" * 90, f"theorem {'t' * 90} (a b c d : N) : And (Eq (N.add a b) (N.add a b)) (And (Eq (N.add c d) "
+         "(N.add c d)) (Eq (N.mul a (N.add b c)) (N.mul a (N.add b c)))) :=",
+         " And.intro (Eq.refl _) (And.intro (Eq.refl _) (Eq.refl _))", ""),
+        ("t", "theorem t.{w1, w2} {α : Sort w1} {β : Sort w2} (a : α) (b : β) : And (Eq a a) (Eq b b) :=",
+         " And.intro (Eq.refl a) (Eq.refl b)", ""),
+        ("t", f"theorem t : Eq {deep(8, LONG)} {deep(8, LONG)} :=", " Eq.refl _",
+         f"noncomputable def {LONG} : N := N.zero\n"),
+    ],
+    ids=["private", "binder-named-extern", "wider-than-120", "universe-params", "type-over-20000-chars"],
+)
+def test_genuine_proofs_are_proved(verifier, toy_header, name, stmt, proof, extra):
+    header = toy_header + (extra if extra.startswith("noncomputable") else "")
+    if proof is None:
+        r = CheckRecord(name, header, stmt, code=extra)
+    else:
+        r = CheckRecord(name, header, stmt, proof=proof)
+    v = verifier.check(r)
+    assert v.status == "proved", v.reason

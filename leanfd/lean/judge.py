@@ -1,23 +1,25 @@
 """Turn Lean's messages about an assembled file into a verdict. Pure: no process, no Lean.
 
-`proved` requires all of: no error anywhere, no `sorry`, the reference's and the candidate's
-elaborated types (under `pp.all`) identical, every axiom in the allowlist, and every verifier
-command's output present at its own line (a missing output means something swallowed it).
+`proved` requires all of: no error anywhere, no `sorry`, and for every target, answers from Lean at
+the verifier's own lines that say
+- what it is: a theorem or a safe definition (`#print`; never an axiom, `opaque`, `partial` or `unsafe`);
+- its type: the reference's, printed identically under pinned `pp.all` and raw (records only);
+- its axioms: each allowlisted and pinned, i.e. declared by the header and not redefined since;
+and the end marker. A missing or unreadable answer means something hid it: `rejected`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 
+from leanfd.lean import printed
 from leanfd.lean.policy import Policy
 from leanfd.lean.records import Verdict
-from leanfd.lean.run import LeanRun, Message
-from leanfd.lean.snippet import Snippet
+from leanfd.lean.run import LeanRun, Message, clip
+from leanfd.lean.snippet import Snippet, Target
 
-_AXIOMS = re.compile(r"depends on axioms: \[(?P<list>[^\]]*)\]", re.S)
-_NO_AXIOMS = "does not depend on any axioms"
-_SORRY_WARNING = re.compile(r"declaration uses [`']sorry[`']")  # Lean 4.35 quotes with backticks
+NOTHING_TO_CHECK = "there is no declaration to check"
+_SORRY_WARNING = ("declaration uses `sorry`", "declaration uses 'sorry'")  # Lean 4.35 quotes with backticks
 
 
 def goals_of(messages: list[Message]) -> list[str]:
@@ -29,32 +31,34 @@ def goals_of(messages: list[Message]) -> list[str]:
     return goals
 
 
-def parse_axioms(text: str) -> list[str] | None:
-    if _NO_AXIOMS in text:
-        return []
-    m = _AXIOMS.search(text)
-    if not m:
-        return None
-    return [a.strip() for a in m.group("list").replace("\n", " ").split(",") if a.strip()]
+def _at(messages: list[Message], line: int) -> str | None:
+    """The text of the one information message at `line`; None when there is none or several."""
+    found = [m.text for m in messages if m.line == line and m.severity == "information"]
+    return found[0] if len(found) == 1 else None
 
 
-def _signature_type(output: str, name: str) -> str | None:
-    """`NAME.{u} : T` (as `#check @NAME` prints a constant) -> `.{u} : T`, with the name cut off.
-
-    Lean prefixes the name with `@` when the constant has implicit arguments."""
-    output = output.removeprefix("@")
-    for prefix in (name, name.removeprefix("_root_.")):
-        if output.startswith(prefix) and output[len(prefix) : len(prefix) + 2] in (" :", ".{"):
-            return output[len(prefix) :]
-    return None
-
-
-def _shown(sig: str | None, raw: str) -> str:
-    return sig.removeprefix(" : ") if sig is not None else raw
+def allowed_axioms(snippet: Snippet, raw: list[Message], policy: Policy) -> set[str]:
+    """The allowlisted axioms that the header declared and the attempt left as they were."""
+    allowed = set()
+    for pin in snippet.pins:
+        first, last = _at(raw, pin.first_line), _at(raw, pin.last_line)
+        kind = printed.kind(first) if first is not None else None
+        if pin.name in policy.allowed_axioms and kind is not None and kind.is_axiom and first == last:
+            allowed.add(pin.name)
+    return allowed
 
 
-def _at(messages: list[Message], line: int, severity: str) -> Message | None:
-    return next((m for m in messages if m.line == line and m.severity == severity), None)
+def axioms_found(run: LeanRun, lines: dict[int, str]) -> tuple[str, ...]:
+    """The axioms a header probe (`snippet.axiom_probe`) found declared as axioms."""
+    if run.outcome != "ok":
+        return ()
+    return tuple(a for line, a in lines.items() if (t := _at(run.messages, line)) is not None
+                 and (k := printed.kind(t)) is not None and k.is_axiom)
+
+
+def _kind(raw: list[Message], target: Target) -> printed.Kind | None:
+    text = _at(raw, target.kind_line)
+    return printed.kind(text) if text is not None else None
 
 
 def judge(
@@ -67,28 +71,25 @@ def judge(
     backend: str = "",
 ) -> Verdict:
     """The verdict for one run of an assembled snippet."""
-    located = [_relocate(snippet, m) for m in run.messages]
+    raw = run.messages
+    located = [_relocate(snippet, m) for m in raw]
     # The verifier's own commands print information; only their errors belong to the attempt.
-    attempt_msgs = [m for m in located if m.region in ("header", "attempt") or m.severity == "error"]
-    v = Verdict(
-        name=name,
-        status="failed",
-        messages=attempt_msgs,
-        elapsed=run.elapsed,
-        lean_version=lean_version,
-        backend=backend,
-        truncated=run.truncated,
-    )
-    errors = [m for m in located if m.severity == "error"]
+    attempt_msgs = [dataclasses.replace(m, text=clip(m.text)) for m in located
+                    if m.region in ("header", "attempt") or m.severity == "error"]
+    v = Verdict(name=name, status="failed", messages=attempt_msgs, elapsed=run.elapsed,
+                lean_version=lean_version, backend=backend, truncated=run.truncated)
+    errors = [m for m in attempt_msgs if m.severity == "error"]
     v.first_error = next((m for m in errors if m.region == "attempt"), errors[0] if errors else None)
     v.goals = goals_of(errors)
-    raw = run.messages
-    per_target = [_at(raw, line, "information") for line in snippet.axioms_lines]
-    parsed = [parse_axioms(m.text) if m else None for m in per_target]
-    v.axioms = None if any(p is None for p in parsed) else sorted({a for p in parsed for a in p or []})
+    # An axiom a whole file declares lists itself; it counts where a declaration uses it.
+    kinds = [_kind(raw, target) for target in snippet.targets]
+    answers = [printed.axioms(t) if (t := _at(raw, target.axioms_line)) is not None else None
+               for target, kind in zip(snippet.targets, kinds) if kind is None or not kind.is_axiom]
+    v.axioms = None if any(a is None for a in answers) else sorted({a for p in answers for a in p or []})
     v.sorry = (
         sorry_in_text
-        or any(_SORRY_WARNING.search(m.text) for m in located if m.region == "attempt")
+        or any(m.severity == "warning" and any(w in m.text for w in _SORRY_WARNING)
+               for m in located if m.region == "attempt")
         or "sorryAx" in (v.axioms or [])
     )
     if run.outcome != "ok":
@@ -98,11 +99,12 @@ def judge(
     if any(m.region == "header" for m in errors):
         v.reason = "the header does not elaborate"
         return v
-    if any(m.region == "reference" for m in errors):
+    if any(m.region in ("pins", "reference") for m in errors):
         v.reason = "the reference statement does not elaborate"
         return v
     if errors and all(m.region == "checks" for m in errors):
-        v.reason = "no theorem named " + ", ".join(f"`{t}`" for t in snippet.targets) + " at the root"
+        names = ", ".join(f"`{t.name}`" for t in snippet.targets)
+        v.reason = f"no theorem named {names} at the root" if snippet.statement else "the file's checks failed"
         return v
     if errors:
         v.reason = "Lean reported errors"
@@ -110,56 +112,86 @@ def judge(
     if v.sorry:
         v.reason = "the proof uses sorry"
         return v
-    return _checks(v, snippet, raw, policy)
+    return _checks(v, snippet, run, policy)
 
 
-def _checks(v: Verdict, snippet: Snippet, raw: list[Message], policy: Policy) -> Verdict:
-    """The error-free case: everything now rests on the verifier's own commands."""
-    end_out = _at(raw, snippet.end_line, "information")
-    missing = ["axioms"] if v.axioms is None else []
+def _reject(v: Verdict, reason: str) -> Verdict:
+    v.status, v.reason = "rejected", reason
+    return v
+
+
+def _checks(v: Verdict, snippet: Snippet, run: LeanRun, policy: Policy) -> Verdict:
+    """The error-free case: everything now rests on Lean's answers to the verifier's own commands."""
+    raw = run.messages
+    hidden = " (Lean's output was truncated)" if run.truncated else ": the attempt hid them"
+    if _at(raw, snippet.end_line) != snippet.end_marker:
+        return _reject(v, f"the verifier's checks produced no output (end marker){hidden}")
     if not snippet.targets:
-        missing.append("a theorem to check")
-    if end_out is None or end_out.text.strip() != snippet.end_marker:
-        missing.append("end marker")
+        return _reject(v, NOTHING_TO_CHECK)
     if snippet.statement is not None:
-        assert snippet.ref_check_line is not None and snippet.type_check_line is not None
-        ref_out = _at(raw, snippet.ref_check_line, "information")
-        cand_out = _at(raw, snippet.type_check_line, "information")
-        if ref_out is None or cand_out is None:
-            missing.append("types")
-        else:
-            ref_type = _signature_type(ref_out.text, snippet.ref_name)
-            cand_type = _signature_type(cand_out.text, snippet.statement.name)
-            if ref_type is None or cand_type is None or ref_type != cand_type:
-                v.status = "rejected"
-                v.reason = (
-                    f"`{snippet.statement.name}` does not have the reference statement's type:\n"
-                    f"  reference: {_shown(ref_type, ref_out.text)}\n  candidate: {_shown(cand_type, cand_out.text)}"
-                )
-                return v
-    if missing:
-        v.status = "rejected"
-        v.reason = "the verifier's checks produced no output (" + ", ".join(missing) + "): the attempt hid them"
-        return v
-    assert v.axioms is not None
-    bad = [a for a in v.axioms if a not in policy.allowed_axioms]
-    if bad:
-        v.status = "rejected"
-        v.reason = "uses axioms outside the allowlist: " + ", ".join(bad)
-        return v
+        mismatch = _type_mismatch(snippet, raw, hidden)
+        if mismatch is not None:
+            return _reject(v, mismatch)
+    allowed = allowed_axioms(snippet, raw, policy)
+    theorems = 0
+    for target in snippet.targets:
+        kind = _kind(raw, target)
+        if kind is None:
+            return _reject(v, f"the verifier's checks produced no output (what `{target.name}` is){hidden}")
+        if snippet.statement is None and kind.is_axiom:
+            continue  # a whole file may declare axioms; the allowlist refuses them wherever they are used
+        if (snippet.statement is not None and not kind.checked) or kind.unchecked_code:
+            return _reject(v, f"`{target.name}` is {_article(kind)}, whose value the kernel does not check: "
+                              "it proves nothing")
+        theorems += kind.keyword == "theorem"
+        used = printed.axioms(t) if (t := _at(raw, target.axioms_line)) is not None else None
+        if used is None:
+            return _reject(v, f"the verifier's checks produced no output (axioms of `{target.name}`){hidden}")
+        bad = [a for a in used if a not in allowed]
+        if bad:
+            return _reject(v, f"`{target.name}` uses axioms outside the allowlist or not declared by the header: "
+                              + ", ".join(bad))
+    if snippet.statement is None and not theorems:
+        return _reject(v, "the file declares no theorem")
     v.status = "proved"
     v.reason = ""
     return v
 
 
+def _type_mismatch(snippet: Snippet, raw: list[Message], hidden: str) -> str | None:
+    """Why the candidate's type is not the reference's (both `pp.all` and raw forms must agree), or None."""
+    assert snippet.ref_type_lines is not None and snippet.statement is not None
+    target = snippet.targets[0]
+    assert target.type_lines is not None
+    ref = [_at(raw, line) for line in snippet.ref_type_lines]
+    cand = [_at(raw, line) for line in target.type_lines]
+    if None in ref or None in cand:
+        return f"the verifier's checks produced no output (types){hidden}"
+    ref_types = [printed.signature_type(t, snippet.ref_name) for t in ref if t is not None]
+    cand_types = [printed.signature_type(t, target.name) for t in cand if t is not None]
+    if None not in ref_types and None not in cand_types and all(
+        printed.unbroken(a) == printed.unbroken(b) for a, b in zip(ref_types, cand_types)  # type: ignore[arg-type]
+    ):
+        return None
+    shown = [(t or "").removeprefix(" : ") or text for t, text in ((ref_types[0], ref[0]), (cand_types[0], cand[0]))]
+    return (f"`{target.name}` does not have the reference statement's type:\n"
+            f"  reference: {clip(shown[0] or '', 2000)}\n  candidate: {clip(shown[1] or '', 2000)}")
+
+
+def _article(kind: printed.Kind) -> str:
+    word = str(kind)
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
 def _relocate(snippet: Snippet, m: Message) -> Message:
-    """Tag a message with its region; attempt lines become relative to the attempt's first line."""
+    """Tag a message with its region and give it a line the user can find: a record's attempt counts
+    from its own first line, a whole file's lines are the file's, the checks count from their first."""
     region = snippet.region(m.line)
+    pins = snippet.ref_start - snippet.pins_start
     if region == "attempt":
-        # A record's attempt counts from its own first line; a whole file keeps the file's lines.
-        shift = snippet.attempt_start - 1 if snippet.statement is not None else 0
-    elif region == "reference":
-        shift = snippet.ref_start - 1
+        shift = snippet.attempt_start - 1 if snippet.statement is not None else pins
+    elif region in ("pins", "reference"):
+        shift = snippet.pins_start - 1
     elif region == "checks":
         shift = snippet.attempt_start + snippet.attempt_lines - 1
     else:

@@ -14,9 +14,11 @@ import logging
 import os
 import resource
 import signal
+import tempfile
 import time
+from pathlib import Path
 
-from leanfd.lean.run import MAX_MESSAGES, LeanRun, Message, clip
+from leanfd.lean.run import LeanRun, Message, clip
 from leanfd.lean.toolchain import Toolchain
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,22 @@ def limit_memory(memory_mb: int | None):
     return apply
 
 
+def declared(ilean: str) -> tuple[str, ...]:
+    """Every constant a file declared, from the .ilean Lean wrote for it (format version 5, Lean 4.35):
+    the keys of `decls` and every constant of the file's own module with a `definition` among the
+    `references` (this is where auxiliaries such as a `where` clause's `foo.bar` appear). A private
+    name `_private.<module>.0.X` is given as `X`, the name it has inside the file. Sorted, unique."""
+    data = json.loads(ilean)
+    module = data.get("module")
+    names = set(data.get("decls", {}))
+    for key, ref in data.get("references", {}).items():
+        ident = json.loads(key)
+        if "c" in ident and ident["c"].get("m") == module and ref.get("definition"):
+            names.add(ident["c"]["n"])
+    prefix = f"_private.{module}.0."
+    return tuple(sorted({n.removeprefix(prefix) for n in names}))
+
+
 def kill_group(proc: asyncio.subprocess.Process) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -57,7 +75,7 @@ def message_from_json(d: dict) -> Message:
         column=int(pos.get("column", 0)),
         end_line=end.get("line"),
         end_column=end.get("column"),
-        text=clip(str(d.get("data", ""))),
+        text=str(d.get("data", "")),
     )
 
 
@@ -103,12 +121,21 @@ class OneShotBackend:
         self.threads = threads
         self._sem = asyncio.Semaphore(jobs or os.cpu_count() or 1)
 
-    async def run(self, header: str, body: str, timeout: float) -> LeanRun:
+    async def run(self, header: str, body: str, timeout: float, declarations: bool = False) -> LeanRun:
+        """Elaborate `header + body`; with `declarations`, also have Lean write its .ilean (only written
+        for a file without errors) and report what the file declared."""
         async with self._sem:
-            return await self._run(header + body, timeout)
+            if not declarations:
+                return await self._run(header + body, timeout)
+            with tempfile.TemporaryDirectory(prefix="leanfd-ilean-") as tmp:
+                ilean = Path(tmp) / "out.ilean"
+                result = await self._run(header + body, timeout, ["-i", str(ilean)])
+                if result.outcome == "ok" and ilean.exists():
+                    result.declarations = declared(ilean.read_text(encoding="utf-8"))
+                return result
 
-    async def _run(self, text: str, timeout: float) -> LeanRun:
-        args = ["--json", "--stdin"]
+    async def _run(self, text: str, timeout: float, extra: list[str] = ()) -> LeanRun:  # type: ignore[assignment]
+        args = ["--json", "--stdin", *extra]
         if self.memory_mb:
             args.append(f"-M{self.memory_mb}")
         if self.threads:
@@ -150,10 +177,7 @@ class OneShotBackend:
                 if len(noise) < 20:
                     noise.append(line.decode(errors="replace").rstrip()[:2000])
                 continue
-            if len(result.messages) < MAX_MESSAGES:
-                result.messages.append(message_from_json(d))
-            else:
-                result.truncated = True
+            result.add(message_from_json(d))
         rc = await proc.wait()
         stderr = (await stderr_task).strip()
         # Lean exits 1 when the file has errors; anything else without messages is a crash.

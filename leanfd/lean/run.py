@@ -6,15 +6,19 @@ Backends know nothing of soundness: they elaborate `header + body` and report. T
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 Severity = Literal["error", "warning", "information"]
 Outcome = Literal["ok", "timeout", "crashed"]
 
 # Lean can print megabytes (a huge `#print`, a runaway `#reduce`): keep each message and the
-# whole run bounded so a bad attempt never holds the process' memory.
+# whole run bounded so a bad attempt never holds the process' memory. Backends keep messages whole up
+# to MAX_RAW_MESSAGE_CHARS (the verifier compares its own outputs in full, never clipped) and, once a
+# run has kept MAX_RUN_CHARS, clip further ones; verdicts carry messages clipped to MAX_MESSAGE_CHARS.
 MAX_MESSAGE_CHARS = 20_000
+MAX_RAW_MESSAGE_CHARS = 4_000_000
+MAX_RUN_CHARS = 32_000_000
 MAX_MESSAGES = 500
 
 
@@ -55,7 +59,21 @@ class LeanRun:
     messages: list[Message] = field(default_factory=list)
     elapsed: float = 0.0
     detail: str = ""  # why a run timed out or crashed, in words
-    truncated: bool = False  # messages were dropped past MAX_MESSAGES
+    truncated: bool = False  # messages were dropped past MAX_MESSAGES, or clipped past MAX_RUN_CHARS
+    declarations: tuple[str, ...] | None = None  # what the file declared, from Lean's .ilean (when asked)
+    _kept: int = field(default=0, repr=False)
+
+    def add(self, message: Message) -> None:
+        """Keep a message within the run's bounds (count, and characters kept whole)."""
+        if len(self.messages) >= MAX_MESSAGES:
+            self.truncated = True
+            return
+        limit = MAX_RAW_MESSAGE_CHARS if self._kept < MAX_RUN_CHARS else MAX_MESSAGE_CHARS
+        if len(message.text) > limit:
+            self.truncated = True
+            message = replace(message, text=clip(message.text, limit))
+        self._kept += len(message.text)
+        self.messages.append(message)
 
 
 class Backend(Protocol):

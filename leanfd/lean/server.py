@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from leanfd.lean.errors import LeanProcessError
-from leanfd.lean.run import MAX_MESSAGES, LeanRun, Message, Severity, clip
+from leanfd.lean.run import MAX_MESSAGES, LeanRun, Message, Severity
 from leanfd.lean.toolchain import Toolchain
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ def utf16_to_index(line: str, units: int) -> int:
 
 
 def to_messages(diagnostics: list[dict[str, Any]], text: str) -> tuple[list[Message], bool]:
-    """LSP diagnostics of `text` as `Message`s (1-based lines), clipped and capped; True when some were dropped.
+    """LSP diagnostics of `text` as `Message`s (1-based lines), bounded as `LeanRun.add` bounds them;
+    True when some were dropped or clipped.
 
     `fullRange` is the range `lean --json` reports (`range` may be cut to the first line).
     Order: the server reports an asynchronously elaborated theorem's messages when it finishes, so a
@@ -109,14 +110,14 @@ def to_messages(diagnostics: list[dict[str, Any]], text: str) -> tuple[list[Mess
         pos = (d.get("fullRange") or d["range"])["end"]
         return pos["line"], pos["character"]
 
-    messages = []
-    for d in sorted(diagnostics, key=end)[:MAX_MESSAGES]:
+    kept = LeanRun("ok")
+    for d in sorted(diagnostics, key=end)[: MAX_MESSAGES + 1]:
         rng = d.get("fullRange") or d["range"]
         line, column = position(rng["start"])
         end_line, end_column = position(rng["end"])
         severity = SEVERITIES.get(d.get("severity", 1), "error")
-        messages.append(Message(severity, line, column, end_line, end_column, clip(str(d.get("message", "")))))
-    return messages, len(diagnostics) > MAX_MESSAGES
+        kept.add(Message(severity, line, column, end_line, end_column, str(d.get("message", ""))))
+    return kept.messages, kept.truncated
 
 
 def _environ_has(pid: int, needle: bytes) -> bool:

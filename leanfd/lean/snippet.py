@@ -27,14 +27,6 @@ from leanfd.lean.records import CheckRecord
 # `def`/`abbrev` statements occur in ProofNet (data-carrying results such as `CommGroup G`): proving
 # one means giving a term of its type, checked exactly like a theorem's proof.
 DECL_KEYWORDS = ("theorem", "lemma", "def", "abbrev")
-# Printing options for the type comparison. `pp.all` alone is not enough: an option the candidate
-# set explicitly (say `pp.explicit false`) overrides what `pp.all` implies, so the ones that hide
-# information are pinned one by one. The policy also forbids `pp.*` options in attempts.
-PP_PINNED = (
-    "set_option pp.all true in set_option pp.explicit true in set_option pp.universes true in "
-    "set_option pp.notation false in set_option pp.fullNames true in set_option pp.funBinderTypes true in "
-    "set_option pp.proofs true in set_option pp.coercions false in set_option pp.instances true in"
-)
 _TRAILING_PROOF = re.compile(r"\s*(?:by)?\s*(?:sorry)?\s*", re.S)
 
 
@@ -92,6 +84,40 @@ def attempt_text(record: CheckRecord) -> str:
     return stmt + proof
 
 
+# Printing options under which two elaborated types are compared. Each check prints the type twice:
+# - under `pp.all` with every option that abbreviates, hides or rewrites pinned one by one (an
+#   option the candidate set explicitly overrides what `pp.all` implies, and `pp.maxSteps`, default
+#   5000, elides past its budget with `⋯`): names are escaped (`«N.add»` is not `N.add`) and private
+#   names shown mangled;
+# - raw (`pp.raw`: `Expr`'s own printer, no delaborator, no elision, no line breaks), which does
+#   not escape names but shows every binder and constant exactly.
+# Lean 4.35 breaks `#check` output at 120 columns whatever `format.width` says, so the `pp.all`
+# form is compared with its line breaks read as spaces; the raw form has none. Each form covers the
+# other's blind spot, and both must agree. The policy also forbids `pp.*` options in attempts.
+_HUGE = 10**9
+PP_ALL = (
+    "pp.all true", "pp.explicit true", "pp.universes true", "pp.notation false", "pp.fullNames true",
+    "pp.privateNames true", "pp.funBinderTypes true", "pp.piBinderTypes true", "pp.letVarTypes true",
+    "pp.proofs true", "pp.proofs.withType true", "pp.proofs.threshold 0", "pp.coercions false",
+    "pp.coercions.types true", "pp.instances true", "pp.instanceTypes true", f"pp.maxSteps {_HUGE}",
+    "pp.deepTerms true", f"pp.deepTerms.threshold {_HUGE}", "pp.oneline false", "pp.beta false",
+    "pp.structureInstances false", "pp.structureInstanceTypes true", "pp.fieldNotation false",
+    "pp.fieldNotation.generalized false", "pp.mvars true", "pp.mvars.anonymous true", "pp.mvars.levels true",
+    "pp.safeShadowing false", "pp.sanitizeNames false", "pp.natLit true", "pp.numericTypes true",
+    "pp.unicode.fun false", "pp.match false", "pp.motives.all true", "pp.tagAppFns false",
+    "pp.showLetValues true", f"pp.showLetValues.threshold {_HUGE}", "pp.piBinderNames.hygienic true",
+    "pp.mdata true", "pp.raw false", "pp.exprSizes false", "pp.analyze false", "pp.instantiateMVars true",
+)
+PP_RAW = ("pp.raw true", f"pp.raw.maxDepth {_HUGE}")
+# `#print` of a declaration, for its kind only: its first line is `[@[attrs]] [modifiers] kind NAME`.
+# One step of the delaborator keeps the rest (type, value) to a few characters.
+PP_KIND = ("pp.oneline true", "pp.maxSteps 1", "pp.raw false", "pp.all false", "pp.privateNames false")
+
+
+def pinned(options: tuple[str, ...], command: str) -> str:
+    return "".join(f"set_option {o} in " for o in options) + command
+
+
 def root_name(name: str) -> str:
     return name if name.startswith("_root_.") else "_root_." + name
 
@@ -104,26 +130,47 @@ def ref_name(name: str, nonce: str) -> str:
 
 
 @dataclass(frozen=True)
+class Target:
+    """A declaration the verifier asks Lean about, and the line of each answer."""
+
+    name: str  # as written, without `_root_.`
+    kind_line: int  # `#print`: what kind of declaration it is
+    axioms_line: int  # `#print axioms`
+    type_lines: tuple[int, int] | None = None  # `#check` under pp.all, then raw (records only)
+
+
+@dataclass(frozen=True)
+class Pin:
+    """An allowlisted axiom the header declares, printed right after the header and again after the
+    attempt: it counts only if both prints agree (the attempt did not change what the name means)."""
+
+    name: str
+    first_line: int
+    last_line: int
+
+
+@dataclass(frozen=True)
 class Snippet:
     """The assembled file and the line of each verifier command (1-based, from the header's start).
 
     With a reference (a record), the candidate's type is compared with it; without one (a whole
-    `.lean` file checked as it is), the file is its own reference and only axioms are checked.
+    `.lean` file checked as it is), the file is its own reference and every declaration Lean reports
+    for it is a target.
     """
 
     header: str
     body: str
     nonce: str
-    targets: tuple[str, ...]  # theorems whose axioms are printed
-    ref_start: int  # first line after the header
+    targets: tuple[Target, ...]
+    pins: tuple[Pin, ...]
+    pins_start: int  # first line after the header
+    ref_start: int  # first line of the reference block (records; == attempt_start for files)
     attempt_start: int  # line where the attempt's first line lies
     attempt_lines: int
-    axioms_lines: tuple[int, ...]
     end_line: int
     statement: Statement | None = None
     ref_name: str = ""
-    ref_check_line: int | None = None
-    type_check_line: int | None = None
+    ref_type_lines: tuple[int, int] | None = None
 
     @property
     def text(self) -> str:
@@ -134,8 +181,10 @@ class Snippet:
         return f"leanfd-end-{self.nonce}"
 
     def region(self, line: int) -> str:
-        if line < self.ref_start:
+        if line < self.pins_start:
             return "header"
+        if line < self.ref_start:
+            return "pins"
         if line < self.attempt_start:
             return "reference"
         if line < self.attempt_start + self.attempt_lines:
@@ -147,51 +196,98 @@ def _header(text: str) -> str:
     return text + "\n" if text and not text.endswith("\n") else text
 
 
-def _checks(first_line: int, names: list[str], nonce: str, type_check: str | None) -> tuple[str, dict]:
-    lines: list[str] = []
-    where: dict = {}
-    if type_check is not None:
-        lines += [PP_PINNED, f"#check @{type_check}"]
-        where["type_check_line"] = first_line + 1
-    axioms_lines = []
+class _Lines:
+    """Lines of verifier commands, each remembered by its 1-based line in the whole file."""
+
+    def __init__(self, first_line: int) -> None:
+        self.first_line = first_line
+        self.lines: list[str] = []
+
+    def add(self, command: str) -> int:
+        self.lines.append(command)
+        return self.first_line + len(self.lines) - 1
+
+    @property
+    def text(self) -> str:
+        return "".join(line + "\n" for line in self.lines)
+
+    @property
+    def next_line(self) -> int:
+        return self.first_line + len(self.lines)
+
+
+def _first_pins(first_line: int, axioms: tuple[str, ...]) -> tuple[_Lines, list[int]]:
+    block = _Lines(first_line)
+    return block, [block.add(pinned(PP_ALL, f"#print {root_name(a)}")) for a in axioms]
+
+
+def axiom_probe(header: str, axioms: tuple[str, ...]) -> tuple[str, str, dict[int, str]]:
+    """(header, body, line of each axiom's print): a file that prints each allowlisted axiom after the
+    header. Run once per header: only the axioms it finds are pinned in checks (a pin of a missing one
+    would be an error, and Lean writes no .ilean for a file with errors)."""
+    header = _header(header)
+    block, lines = _first_pins(header.count("\n") + 1, axioms)
+    return header, block.text, dict(zip(lines, axioms))
+
+
+def _checks(block: _Lines, names: list[str], typed: bool, axioms: tuple[str, ...], first_pins: list[int],
+            nonce: str) -> tuple[tuple[Target, ...], tuple[Pin, ...], int]:
+    targets = []
     for n in names:
-        axioms_lines.append(first_line + len(lines))
-        lines.append(f"#print axioms {n}")
-    where["axioms_lines"] = tuple(axioms_lines)
-    where["end_line"] = first_line + len(lines)
-    lines.append(f'#print "leanfd-end-{nonce}"')
-    return "\n".join(lines) + "\n", where
+        root = root_name(n)
+        type_lines = None
+        if typed:
+            type_lines = (block.add(pinned(PP_ALL, f"#check @{root}")), block.add(pinned(PP_RAW, f"#check @{root}")))
+        kind_line = block.add(pinned(PP_KIND, f"#print {root}"))
+        axioms_line = block.add(f"#print axioms {root}")
+        targets.append(Target(n.removeprefix("_root_."), kind_line, axioms_line, type_lines))
+    pins = tuple(Pin(a, first, block.add(pinned(PP_ALL, f"#print {root_name(a)}")))
+                 for a, first in zip(axioms, first_pins))
+    end_line = block.add(f'#print "leanfd-end-{nonce}"')
+    return tuple(targets), pins, end_line
 
 
-def assemble(record: CheckRecord, attempt: str, nonce: str | None = None) -> Snippet:
-    """Build the checking file for `record` whose candidate text (after import stripping) is `attempt`."""
+def assemble(record: CheckRecord, attempt: str, axioms: tuple[str, ...] = (), nonce: str | None = None) -> Snippet:
+    """Build the checking file for `record` whose candidate text (after import stripping) is `attempt`;
+    `axioms` are the allowlisted ones, pinned after the header."""
     nonce = nonce or secrets.token_hex(6)
     stmt = parse_statement(record.formal_statement)
     header = _header(record.header)
+    pins_start = header.count("\n") + 1
+    pre, first_pins = _first_pins(pins_start, axioms)
+    ref_start = pre.next_line
     rname = ref_name(stmt.name, nonce)
     ref_axiom = stmt.as_axiom(rname)
-    ref_block = f"{ref_axiom}\n{PP_PINNED}\n#check @{root_name(rname)}\n"
-    ref_start = header.count("\n") + 1
-    attempt_start = ref_start + ref_block.count("\n")
+    ref = _Lines(ref_start + ref_axiom.count("\n") + 1)
+    ref_type_lines = (ref.add(pinned(PP_ALL, f"#check @{root_name(rname)}")),
+                      ref.add(pinned(PP_RAW, f"#check @{root_name(rname)}")))
+    attempt_start = ref.next_line
     attempt_lines = attempt.count("\n") + 1
-    target = root_name(stmt.name)
-    checks, where = _checks(attempt_start + attempt_lines, [target], nonce, type_check=target)
+    post = _Lines(attempt_start + attempt_lines)
+    targets, pins, end_line = _checks(post, [stmt.name], True, axioms, first_pins, nonce)
+    body = pre.text + ref_axiom + "\n" + ref.text + attempt + "\n" + post.text
     return Snippet(
-        header=header, body=ref_block + attempt + "\n" + checks, nonce=nonce, targets=(stmt.name,),
-        ref_start=ref_start, attempt_start=attempt_start, attempt_lines=attempt_lines,
-        statement=stmt, ref_name=rname, ref_check_line=ref_start + ref_axiom.count("\n") + 2, **where,
+        header=header, body=body, nonce=nonce, targets=targets, pins=pins, pins_start=pins_start,
+        ref_start=ref_start, attempt_start=attempt_start, attempt_lines=attempt_lines, end_line=end_line,
+        statement=stmt, ref_name=rname, ref_type_lines=ref_type_lines,
     )
 
 
-def assemble_file(header: str, code: str, names: list[str], nonce: str | None = None) -> Snippet:
-    """Build the checking file for a whole `.lean` file: `names` are its theorems."""
+def assemble_file(header: str, code: str, names: list[str], axioms: tuple[str, ...] = (),
+                  nonce: str | None = None) -> Snippet:
+    """Build the checking file for a whole `.lean` file: `names` are the declarations Lean reported
+    for it (none on the first run, which only asks Lean what the file declares)."""
     nonce = nonce or secrets.token_hex(6)
     header = _header(header)
-    start = header.count("\n") + 1
+    pins_start = header.count("\n") + 1
+    pre, first_pins = _first_pins(pins_start, axioms)
+    start = pre.next_line
     attempt_lines = code.count("\n") + 1
-    checks, where = _checks(start + attempt_lines, names, nonce, type_check=None)
-    return Snippet(header=header, body=code + "\n" + checks, nonce=nonce, targets=tuple(names),
-                   ref_start=start, attempt_start=start, attempt_lines=attempt_lines, **where)
+    post = _Lines(start + attempt_lines)
+    targets, pins, end_line = _checks(post, names, False, axioms, first_pins, nonce)
+    return Snippet(header=header, body=pre.text + code + "\n" + post.text, nonce=nonce, targets=targets,
+                   pins=pins, pins_start=pins_start, ref_start=start, attempt_start=start,
+                   attempt_lines=attempt_lines, end_line=end_line)
 
 
 def declared_theorems(code: str) -> list[str]:

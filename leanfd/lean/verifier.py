@@ -12,12 +12,12 @@ from typing import AsyncIterator, Iterable, Literal
 
 from leanfd.lean.aio import BackgroundLoop
 from leanfd.lean.errors import RecordError
-from leanfd.lean.judge import judge
+from leanfd.lean.judge import NOTHING_TO_CHECK, axioms_found, judge
 from leanfd.lean.oneshot import OneShotBackend
 from leanfd.lean.policy import FILE_ALLOWED, Policy, scan, strip_imports
 from leanfd.lean.records import CheckRecord, LeanFile, Verdict
 from leanfd.lean.run import Backend, LeanRun
-from leanfd.lean.snippet import Snippet, assemble, assemble_file, attempt_text, declared_theorems, split_file
+from leanfd.lean.snippet import Snippet, assemble, assemble_file, attempt_text, axiom_probe, split_file
 from leanfd.lean.toolchain import Toolchain, resolve
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,14 @@ class VerifierConfig:
             raise ValueError("jobs must be at least 1")
 
 
+class _ProbeFailed(Exception):
+    """Lean timed out or crashed on the header alone; every check with that header ends the same way."""
+
+    def __init__(self, run: LeanRun) -> None:
+        super().__init__(run.detail)
+        self.run = run
+
+
 class Verifier:
     """Checks records soundly. Use as a context manager (sync or async) so Lean processes are closed.
 
@@ -55,6 +63,8 @@ class Verifier:
         self.toolchain = toolchain or resolve(self.config.lean)
         self._version: str | None = None
         self._backend: Backend | None = None
+        self._files: OneShotBackend | None = None
+        self._header_axioms: dict[str, asyncio.Future[tuple[str, ...]]] = {}
         self._loop: BackgroundLoop | None = None
 
     @property
@@ -79,10 +89,50 @@ class Verifier:
             self._backend = self._make_backend()
         return self._backend
 
+    @property
+    def files_backend(self) -> OneShotBackend:
+        """Whole files go through one-shot `lean -i`, whatever the backend: Lean's server sends a
+        document's .ilean data to its watchdog only, never to the client, and `documentSymbol` gives
+        the names as written, not the declarations Lean made."""
+        if isinstance(self.backend, OneShotBackend):
+            return self.backend
+        if self._files is None:
+            c = self.config
+            self._files = OneShotBackend(self.toolchain, jobs=c.jobs or os.cpu_count() or 1, memory_mb=c.memory_mb)
+        return self._files
+
+    async def header_axioms(self, header: str) -> tuple[str, ...]:
+        """The allowlisted axioms `header` declares, asked of Lean once per header: only these can be
+        allowed, so an axiom the attempt or a checked file declares never is, whatever its name."""
+        if header not in self._header_axioms:
+            self._header_axioms[header] = asyncio.ensure_future(self._probe(header))
+        try:
+            return await asyncio.shield(self._header_axioms[header])
+        except Exception:
+            self._header_axioms.pop(header, None)  # a crash or timeout is not an answer: ask again next time
+            raise
+
+    async def _probe(self, header: str) -> tuple[str, ...]:
+        axioms = self.config.policy.allowed_axioms
+        if not axioms:
+            return ()
+        header, body, lines = axiom_probe(header, axioms)
+        run = await self.backend.run(header, body, self.config.timeout)
+        if run.outcome != "ok":
+            raise _ProbeFailed(run)
+        return axioms_found(run, lines)
+
     async def acheck(self, record: CheckRecord | LeanFile) -> Verdict:
         """Check one record. Lean's 'no' is a verdict; only the machinery failing raises."""
-        if isinstance(record, LeanFile):
-            return await self.acheck_file(record.name, record.text)
+        try:
+            if isinstance(record, LeanFile):
+                return await self.acheck_file(record.name, record.text)
+            return await self._acheck_record(record)
+        except _ProbeFailed as e:
+            return Verdict(name=record.name, status=e.run.outcome, reason=f"on the header alone: {e.run.detail}",
+                           elapsed=e.run.elapsed, lean_version=self.lean_version, backend=self.config.backend)
+
+    async def _acheck_record(self, record: CheckRecord) -> Verdict:
         attempt = attempt_text(record)
         policy = self.config.policy
         findings = []
@@ -95,7 +145,7 @@ class Verifier:
         if findings:
             return self._rejected(record.name, "policy: " + "; ".join(findings), result.sorry)
         try:
-            snippet = assemble(record, attempt)
+            snippet = assemble(record, attempt, await self.header_axioms(record.header))
         except RecordError as e:
             return self._rejected(record.name, f"bad record: {e}")
         return await self._run_and_judge(snippet, record.name, result.sorry)
@@ -109,7 +159,23 @@ class Verifier:
             shift = header.count("\n")  # report lines of the file, not of its body
             reason = "; ".join(str(dataclasses.replace(v, line=v.line + shift)) for v in result.violations)
             return self._rejected(name, "policy: " + reason, result.sorry)
-        return await self._run_and_judge(assemble_file(header, code, declared_theorems(code)), name, result.sorry)
+        # Twice: first Lean says what the file declares (its .ilean), then it answers for each one.
+        axioms = await self.header_axioms(header)
+        first = assemble_file(header, code, [], axioms)
+        run = await self.files_backend.run(first.header, first.body, self.config.timeout, declarations=True)
+        verdict = self._judge(first, run, name, result.sorry, backend="cli")
+        if verdict.reason != NOTHING_TO_CHECK:
+            return verdict  # an error, a sorry, a timeout: decided without asking about declarations
+        if run.declarations is None:
+            return dataclasses.replace(verdict, status="crashed",
+                                       reason="Lean wrote no .ilean for a file without errors")
+        second = assemble_file(header, code, list(run.declarations), axioms)
+        again = await self.files_backend.run(second.header, second.body, self.config.timeout, declarations=True)
+        verdict = self._judge(second, again, name, result.sorry, backend="cli")
+        if verdict.proved and again.declarations != run.declarations:
+            return dataclasses.replace(verdict, status="rejected",
+                                       reason="the file declared other things when its checks were appended")
+        return verdict
 
     def _rejected(self, name: str, reason: str, sorry: bool = False) -> Verdict:
         """Refused before Lean runs."""
@@ -118,8 +184,11 @@ class Verifier:
 
     async def _run_and_judge(self, snippet: Snippet, name: str, sorry_in_text: bool) -> Verdict:
         run = await self.backend.run(snippet.header, snippet.body, self.config.timeout)
+        return self._judge(snippet, run, name, sorry_in_text)
+
+    def _judge(self, snippet: Snippet, run: LeanRun, name: str, sorry_in_text: bool, backend: str = "") -> Verdict:
         return judge(snippet, run, name, self.config.policy, sorry_in_text=sorry_in_text,
-                     lean_version=self.lean_version, backend=self.config.backend)
+                     lean_version=self.lean_version, backend=backend or self.config.backend)
 
     async def check_many(self, records: Iterable[CheckRecord | LeanFile]) -> AsyncIterator[tuple[int, Verdict]]:
         """Yield (index, verdict) in completion order.
@@ -148,6 +217,7 @@ class Verifier:
                 t.cancel()
 
     async def aclose(self) -> None:
+        self._files = None  # holds no process between checks
         if self._backend is not None:
             await self._backend.aclose()
             self._backend = None
