@@ -1,0 +1,548 @@
+"""Attacks on the verifier and honest proofs it must keep accepting, as data for test_adversarial.py.
+
+Everything is term mode over the toy prelude (lean_project/toy/Prelude.lean): the bundled Lean has no
+`Init`, so no tactics, no numerals, no `macro`. A case is one attempt: `proof` (the text after the
+reference statement), `code` (the model's whole body; the statement is only the reference), `file`
+(a whole `.lean` file, its own reference: the toy prelude is put in front), or `nonce` (code checked
+through `assemble` with a nonce the attempt knows, the policy bypassed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["proof", "code", "file", "nonce"]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    mode: Mode
+    attempt: str
+    statement: str = ""  # the reference (proof, code and nonce modes)
+    header: str = ""  # appended to the toy prelude (proof, code and nonce modes)
+    why: str = ""  # what the attempt tries, or what honest habit it stands for
+    first_line: str = ""  # file mode: replaces the toy prelude's first line (`prelude`)
+
+
+ZA = "theorem t_zero_add (n : N) : Eq (N.add N.zero n) n :="
+ZA_PROOF = "\n  N.rec (motive := fun n => Eq (N.add N.zero n) n) (Eq.refl N.zero) (fun _ ih => congrArg N.succ ih) n"
+ZA_CODE = ZA + ZA_PROOF
+GF = "theorem goal_false : Eq N.zero (N.succ N.zero) :="  # false: its proofs are all cheats
+GF_SIG = GF.removesuffix(" :=")
+FALSE_TY = "Eq N.zero (N.succ N.zero)"
+SORRY = "sorryAx _ Bool.false"
+NONCE = "abc123abc123"
+
+
+def tree(depth: int, leaf: str, fn: str) -> str:
+    """A complete binary tree of `fn` applications over `leaf`, as Lean text."""
+    return leaf if depth == 0 else f"({fn} {tree(depth - 1, leaf, fn)} {tree(depth - 1, leaf, fn)})"
+
+
+def and_chain(k: int) -> tuple[str, str]:
+    """`And (Eq a_{k-1} a_{k-1}) (... (And (Eq a0 a0) True))` and its proof."""
+    ty, pf = "True", "True.intro"
+    for i in range(k):
+        ty, pf = f"(And (Eq a{i} a{i}) {ty})", f"(And.intro (Eq.refl a{i}) {pf})"
+    return ty, pf
+
+
+# Lean prints `#check` output at width 120. Here `name : type` fits on one line for `t_w` but not
+# for `t_w_leanfdref_<nonce>` (23 characters longer), so the reference's line breaks elsewhere.
+W3_TY, W3_PF = and_chain(3)
+WIDE_BREAKS = f"theorem t_w (a0 a1 a2 a3 a4 a5 a6 a7 a8 : N) : {W3_TY} :="
+W6_TY, W6_PF = and_chain(6)
+WIDE_BOTH = f"theorem t_w (a0 a1 a2 a3 a4 a5 a6 a7 a8 : N) : {W6_TY} :="
+
+# Lean's delaborator stops after `pp.maxSteps` (default 5000) visits and prints the rest as `⋯`;
+# `pp.all` does not lift it. Two depth-10 trees of a bound `f` use up the budget, so the second
+# conjunct is never printed and the reference and a weaker candidate print alike.
+BIG_F = tree(10, "x", "f")
+ELIDED_REF = f"theorem t_big (f : N → N → N) (x : N) : And (Eq {BIG_F} {BIG_F}) (Eq x (N.succ x)) :="
+ELIDED_TRUE = f"theorem t_big (f : N → N → N) (x : N) : And (Eq {BIG_F} {BIG_F}) (Eq x x) :="
+# Printed under pp.all this type is about 27,000 characters, past the 20,000 a message keeps.
+BIG_ADD = tree(10, "x", "N.add")
+HUGE = f"theorem t_huge (x : N) : Eq {BIG_ADD} {BIG_ADD} :="
+# The same tree at depth 9 prints in under 20,000 characters.
+BIG_ADD9 = tree(9, "x", "N.add")
+LARGE = f"theorem t_large (x : N) : Eq {BIG_ADD9} {BIG_ADD9} :="
+
+
+def succ_chain(k: int) -> str:
+    return "N.zero" if k == 0 else f"(N.succ {succ_chain(k - 1)})"
+
+
+# Nested terms are indented one more step per level: at depth 200 the printed type passes 20,000
+# characters, at depth 60 it stays well under.
+DEEP_200 = f"theorem t_deep : Eq {succ_chain(200)} {succ_chain(200)} :="
+DEEP_60 = f"theorem t_deep : Eq {succ_chain(60)} {succ_chain(60)} :="
+
+FAKE_EQ = "inductive Eq {α : Sort u} : α → α → Prop where\n  | any (a b : α) : Eq a b\n"
+FAKE_N = (  # noncomputable: the bundled Lean has no runtime to compile against
+    "noncomputable def N : Type := Bool\n"
+    "noncomputable def N.zero : N := Bool.true\n"
+    "noncomputable def N.succ (_ : N) : N := Bool.true\n"
+)
+# `/--` opens a doc comment in Lean, whose body `/ " ` ends at `-/`; a scanner that reads `/--/` as a
+# complete block comment sees a string from `"` to the `"` after `--` instead, and misses the axiom.
+DOC_TRICK = '/--/ " -/ {} -- "\n'
+# A doc comment must be followed by a declaration, so `#exit` comes after one.
+HIDDEN_EXIT = "theorem helper : True := True.intro\n#exit"
+
+CHEATS: list[Case] = [
+    # -- text the policy's lexer reads differently from Lean ---------------------------------------
+    Case("doc_comment_lexer_hides_axiom_propext", "code",
+         DOC_TRICK.format(f"axiom propext : {FALSE_TY}") + f"{GF_SIG} := propext", GF,
+         why="an axiom named like an allowlisted one, hidden from the scanner by `/--/`"),
+    Case("doc_comment_lexer_hides_axiom_classical_choice", "code",
+         f'/--/ " -/ axiom Classical.choice : {FALSE_TY} -- "\n'
+         f"theorem goal_false : {FALSE_TY} := Classical.choice", GF,
+         why="the brief's example: `Classical.choice` declared by the attempt"),
+    Case("doc_comment_lexer_hides_axiom_quot_sound", "code",
+         DOC_TRICK.format("axiom Quot.sound : False") + f"{GF_SIG} := False.elim Quot.sound", GF,
+         why="`Quot.sound` declared by the attempt, hidden by `/--/`"),
+    Case("doc_comment_lexer_multiline", "code",
+         f'/--/ "\n-/\naxiom propext : {FALSE_TY}\n-- "\n{GF_SIG} := propext', GF,
+         why="the same lexer gap spread over lines"),
+    Case("doc_comment_lexer_hides_exit", "code",
+         "theorem goal_false : Eq N.zero N.zero := Eq.refl _\n" + DOC_TRICK.format(HIDDEN_EXIT), GF,
+         why="another statement, and `#exit` hidden from the scanner so the type check never runs"),
+    Case("doc_comment_lexer_hides_unsafe", "code",
+         DOC_TRICK.format(f"unsafe def cheat : {FALSE_TY} := cheat") + f"{GF_SIG} := cheat", GF,
+         why="an unsafe definition used by a theorem: Lean itself refuses"),
+    Case("digit_before_char_literal", "code",
+         f"#check_failure 2'\"'\naxiom propext : {FALSE_TY}\n{GF_SIG} := propext\n-- \"", GF,
+         why="the scanner reads `2'` as a prime and opens a string; Lean needs a space before an argument"),
+    Case("nested_comment_closes_once", "code",
+         f"/- /- -/ axiom propext : {FALSE_TY} -/\n{GF_SIG} := propext", GF,
+         why="comments nest: the axiom is inside the comment for Lean too"),
+    Case("zero_width_space_splits_axiom", "code",
+         f"ax\u200biom propext : {FALSE_TY}\n{GF_SIG} := propext", GF,
+         why="U+200B inside `axiom`: the scanner sees two words, Lean an error"),
+    Case("zero_width_space_in_name", "code", f"theorem goal\u200b_false : {FALSE_TY} := {SORRY}", GF,
+         why="U+200B inside the theorem's name"),
+    Case("bom_between_tokens", "code", f"theorem\ufeffgoal_false : {FALSE_TY} := Eq.refl _", GF,
+         why="U+FEFF instead of a space"),
+    Case("lone_cr_inside_line_comment", "code",
+         f"-- harmless\raxiom propext : {FALSE_TY}\n{GF_SIG} := propext", GF,
+         why="a lone CR does not end a line comment, in Lean or in the scanner"),
+    Case("lone_cr_line_endings_with_sorry", "code", f"{GF_SIG} :=\r  {SORRY}\r", GF,
+         why="isolated carriage returns"),
+    Case("crlf_does_not_hide_axiom", "code", f"-- x\r\naxiom propext : {FALSE_TY}\r\n{GF_SIG} := propext\r\n", GF,
+         why="CRLF line endings around an axiom"),
+    Case("guillemets_unsafe_is_an_identifier", "code",
+         f"«unsafe» def cheat : {FALSE_TY} := cheat\n{GF_SIG} := cheat", GF,
+         why="`«unsafe»` is a name, not the keyword: a parse error"),
+    Case("guillemets_axiom_is_an_identifier", "code", f"«axiom» propext : {FALSE_TY}\n{GF_SIG} := propext", GF,
+         why="`«axiom»` is a name, not the keyword"),
+    Case("unterminated_block_comment", "proof", ZA_PROOF + "\n/- swallow the checks", ZA,
+         why="an unterminated comment would swallow the checks"),
+    Case("unterminated_string", "code", ZA_CODE + '\n#print "swallow the checks', ZA,
+         why="an unterminated string would swallow the checks"),
+    Case("unterminated_guillemet", "code", ZA_CODE + "\ntheorem «swallow : True := True.intro", ZA,
+         why="an unterminated «name»"),
+    Case("unterminated_doc_comment", "code", ZA_CODE + "\n/-- swallow", ZA,
+         why="an unterminated doc comment"),
+    Case("trailing_doc_comment_before_checks", "code", f"{GF_SIG} := {SORRY}\n/-- doc for the checks -/", GF,
+         why="a doc comment that attaches to the verifier's first check"),
+    # -- forged output ----------------------------------------------------------------------------
+    Case("forged_print_axioms_text", "code",
+         f"#print \"'goal_false' does not depend on any axioms\"\n{GF_SIG} := {SORRY}", GF,
+         why="prints the text the axiom check looks for"),
+    Case("forged_check_in_doc_comment", "code",
+         f"/-- goal_false : @Eq.{{1}} N N.zero (N.succ N.zero) -/\n{GF_SIG} := {SORRY}", GF,
+         why="a doc comment holding the expected `#check` output"),
+    Case("forged_end_marker", "code", f'{GF_SIG} := {SORRY}\n#print "leanfd-end-000000000000"', GF,
+         why="prints an end marker of its own"),
+    Case("helper_named_does_not_depend_on_any_axioms", "code",
+         f"theorem «does not depend on any axioms» : {FALSE_TY} := {SORRY}\n"
+         f"{GF_SIG} := «does not depend on any axioms»", GF,
+         why="a helper whose name is the text of a clean axiom report"),
+    Case("theorem_named_like_check_output", "code",
+         f"theorem «goal_false : {FALSE_TY}» : True := True.intro", GF,
+         why="no theorem `goal_false`, only one named like its `#check` line"),
+    # -- names, namespaces, sections --------------------------------------------------------------
+    Case("namespaced_theorem_not_at_root", "code",
+         f"namespace Foo\n{FAKE_EQ}{GF_SIG} := Eq.any _ _\nend Foo", GF,
+         why="`Foo.goal_false` about `Foo.Eq`; no root theorem"),
+    Case("root_prefix_with_namespaced_eq", "code",
+         f"namespace Foo\n{FAKE_EQ}theorem _root_.goal_false : {FALSE_TY} := Eq.any _ _\nend Foo", GF,
+         why="`_root_.goal_false` stated with `Foo.Eq`"),
+    Case("open_in_namespaced_eq", "code",
+         f"namespace Fake\n{FAKE_EQ}end Fake\nopen Fake in\n{GF_SIG} := Eq.any _ _", GF,
+         why="`open Fake in` to make `Eq` mean `Fake.Eq`"),
+    Case("export_namespaced_eq", "code",
+         f"namespace Fake\n{FAKE_EQ}end Fake\nexport Fake (Eq)\n{GF_SIG} := Eq.any _ _", GF,
+         why="`export Fake (Eq)` at the root"),
+    Case("export_alias_of_namespaced_theorem", "code",
+         f"namespace Foo\n{FAKE_EQ}{GF_SIG} := Eq.any _ _\nend Foo\nexport Foo (goal_false)", GF,
+         why="an `export` alias named like the target is not a root constant"),
+    Case("namespaced_N_redefined", "code",
+         f"namespace Fake\n{FAKE_N}theorem _root_.goal_false : {FALSE_TY} := Eq.refl _\nend Fake", GF,
+         why="`Fake.N.zero` and `Fake.N.succ` are equal by definition"),
+    Case("namespaced_False_redefined", "code",
+         "namespace Fake\ndef False : Prop := True\ntheorem _root_.t_false : False := True.intro\nend Fake",
+         "theorem t_false : False :=", why="`Fake.False` is `True`"),
+    Case("binder_named_False_shadows_constant", "code",
+         "theorem t_sh (False : Prop) (h : False) : False := h",
+         "theorem t_sh (False : Prop) (h : False) : _root_.False :=",
+         why="a binder named `False` where the reference means the constant"),
+    Case("end_with_another_name", "code", f"namespace A\n{GF_SIG} := {SORRY}\nend B", GF,
+         why="`end` of a different name"),
+    Case("section_variable_include_hypothesis", "code",
+         f"section\nvariable (h : {FALSE_TY})\ninclude h\n{GF_SIG} := h\nend", GF,
+         why="the false statement as a section hypothesis"),
+    Case("variable_makes_binder_implicit", "code",
+         "section\nvariable {n : N}\ntheorem t_zero_add : Eq (N.add N.zero n) n :=" + ZA_PROOF + "\nend", ZA,
+         why="`variable {n}`: an implicit binder where the reference has an explicit one"),
+    Case("trailing_open_in_wraps_checks", "code",
+         f"namespace Fake\n{FAKE_EQ}end Fake\ntheorem goal_false : Fake.Eq N.zero (N.succ N.zero) := Fake.Eq.any _ _\n"
+         "open Fake in", GF, why="`open Fake in` left open so it applies to the verifier's check"),
+    Case("trailing_set_option_in_wraps_checks", "code", f"{GF_SIG} := {SORRY}\nset_option maxHeartbeats 1 in", GF,
+         why="an allowed option left open so it applies to the verifier's check"),
+    Case("max_rec_depth_breaks_checks", "code", f"{GF_SIG} := {SORRY}\nset_option maxRecDepth 1", GF,
+         why="an allowed option that makes the checks themselves fail"),
+    Case("look_alike_greek_Eq", "code",
+         "inductive Εq {α : Sort u} : α → α → Prop where\n  | any (a b : α) : Εq a b\n"
+         "theorem goal_false : Εq N.zero (N.succ N.zero) := Εq.any _ _", GF,
+         why="Greek capital epsilon in `Εq`"),
+    Case("look_alike_greek_N", "code",
+         "noncomputable def Ν : Type := Bool\nnoncomputable def Ν.zero : Ν := Bool.true\n"
+         "noncomputable def Ν.succ (_ : Ν) : Ν := Bool.true\n"
+         "theorem goal_false : Eq Ν.zero (Ν.succ Ν.zero) := Eq.refl _", GF,
+         why="Greek capital nu in `Ν`"),
+    Case("look_alike_greek_omicron_in_name", "code", "theorem gοal_false : Eq N.zero N.zero := Eq.refl _", GF,
+         why="Greek omicron in the theorem's name: another theorem"),
+    Case("look_alike_cyrillic_in_name", "code", f"theorem gоal_false : {FALSE_TY} := {SORRY}", GF,
+         why="Cyrillic o in the theorem's name"),
+    # -- universes ----------------------------------------------------------------------------------
+    Case("universe_swapped_order", "code",
+         "theorem t_swap.{b, a} {α : Sort a} {β : Sort b} (x : α) (y : β) : True := True.intro",
+         "theorem t_swap.{a, b} {α : Sort a} {β : Sort b} (x : α) (y : β) : True :=",
+         why="the same universe names in the other order: `t_swap.{0, 1}` means something else"),
+    Case("universe_command_specialises", "code",
+         "universe w\ntheorem t_id {α : Sort (w+1)} (a : α) : Eq a a := Eq.refl a",
+         "theorem t_id {α : Sort u} (a : α) : Eq a a :=", why="a new `universe` that only covers `Type w`"),
+    Case("universe_explicit_instance", "code", "theorem t_id {α : Sort 1} (a : α) : Eq.{1} a a := Eq.refl a",
+         "theorem t_id {α : Sort u} (a : α) : Eq a a :=", why="`Eq.{1}`: the universe fixed"),
+    # -- declaration kinds and modifiers -----------------------------------------------------------
+    Case("local_instance_with_sorry", "code",
+         "class Holds (p : Prop) : Prop where\n  proof : p\n"
+         f"noncomputable def cheat : Holds ({FALSE_TY}) := Holds.mk ({SORRY})\n"
+         f"attribute [local instance] cheat\n{GF_SIG} := Holds.proof", GF,
+         why="`sorryAx` behind a local instance"),
+    Case("mutual_circular", "code",
+         f"mutual\ntheorem goal_false : {FALSE_TY} := helper\ntheorem helper : {FALSE_TY} := goal_false\nend", GF,
+         why="two theorems that prove each other"),
+    Case("self_reference", "code", f"{GF_SIG} := goal_false", GF, why="a theorem that uses itself"),
+    Case("termination_by_no_argument", "code", f"{GF_SIG} := goal_false\ntermination_by N.zero", GF,
+         why="`termination_by` on a recursion that does not terminate"),
+    Case("decreasing_by_sorry", "code",
+         f"def loop (n : N) : {FALSE_TY} := loop (N.succ n)\ndecreasing_by exact {SORRY}\n{GF_SIG} := loop N.zero", GF,
+         why="`decreasing_by` closed by sorry"),
+    Case("partial_def", "code", f"partial def goal_false : {FALSE_TY} := goal_false", GF,
+         why="`partial`: an opaque constant with an unchecked implementation"),
+    Case("opaque_without_value", "code", f"opaque goal_false : {FALSE_TY}", GF,
+         why="`opaque` with no value needs an inhabitant"),
+    Case("deriving_then_sorry", "code",
+         f"structure Box where\n  val : N\nderiving Inhabited\n{GF_SIG} := {SORRY}", GF, why="a `deriving` clause"),
+    Case("noncomputable_def_with_sorry", "code", f"noncomputable def goal_false : {FALSE_TY} := {SORRY}", GF,
+         why="`noncomputable def` in place of the theorem"),
+    Case("private_theorem_with_sorry", "code", f"private {GF_SIG} := {SORRY}", GF, why="`private`"),
+    Case("protected_fake_eq_not_opened", "code",
+         "namespace Fake\nprotected def Eq (a b : N) : Prop := True\nend Fake\nopen Fake\n"
+         f"{GF_SIG} := True.intro", GF, why="`open` does not bring a protected name into scope"),
+    Case("where_auxiliary_with_sorry", "code", f"{GF_SIG} := aux\nwhere aux : {FALSE_TY} := {SORRY}", GF,
+         why="`sorryAx` in a `where` auxiliary"),
+    Case("instance_keyword_for_theorem", "code", f"instance goal_false : {FALSE_TY} := {SORRY}", GF,
+         why="`instance` in place of `theorem`"),
+    Case("unsafe_def_plain", "code", f"unsafe def cheat : {FALSE_TY} := cheat\n{GF_SIG} := cheat", GF,
+         why="`unsafe`"),
+    Case("implemented_by_attribute", "code",
+         "noncomputable def good : N := N.zero\n@[implemented_by good] noncomputable def bad : N := N.zero\n"
+         f"{GF_SIG} := {SORRY}",
+         GF, why="`@[implemented_by]`"),
+    Case("extern_attribute", "code", f'@[extern "lean_cheat"] opaque cheat : N\n{GF_SIG} := {SORRY}', GF,
+         why="`@[extern]`"),
+    Case("axiom_plain", "code", f"axiom propext : {FALSE_TY}\n{GF_SIG} := propext", GF,
+         why="an axiom named like an allowlisted one"),
+    Case("axiom_in_namespace_classical", "code",
+         f"namespace Classical\naxiom choice : {FALSE_TY}\nend Classical\n{GF_SIG} := Classical.choice", GF,
+         why="`Classical.choice` declared in its namespace"),
+    Case("exit_plain", "proof", f" {SORRY}\n#exit", GF, why="`#exit`"),
+    Case("prelude_in_code", "code", f"prelude\n{GF_SIG} := {SORRY}", GF, why="`prelude`"),
+    Case("set_option_in_pp_all", "code", f"set_option pp.all false in\n{GF_SIG} := {SORRY}", GF, why="a `pp.*` option"),
+    Case("set_option_skip_kernel", "code", f"set_option debug.skipKernelTC true in\n{GF_SIG} := {SORRY}", GF,
+         why="`debug.skipKernelTC`"),
+    # -- sorry reached indirectly ------------------------------------------------------------------
+    Case("sorry_through_helper_def", "code",
+         f"noncomputable def hole (α : Sort u) : α := sorryAx α Bool.false\n{GF_SIG} := hole _", GF,
+         why="`sorryAx` behind a helper"),
+    Case("sorry_explicit_universe", "proof", " @sorryAx.{0} _ Bool.true", GF, why="`@sorryAx.{0}`, synthetic flag set"),
+    Case("sorry_root_prefix", "proof", f" _root_.{SORRY}", GF, why="`_root_.sorryAx`"),
+    Case("sorry_through_let", "proof", " let x := sorryAx False Bool.false; False.elim x", GF,
+         why="`sorryAx` in a `let`"),
+    Case("nonce_axiom_guessed", "code", f"{GF_SIG} := goal_false_leanfdref_000000000000", GF,
+         why="a guess at the reference's nonce axiom"),
+    Case("nonce_axiom_known", "nonce", f"{GF_SIG} := goal_false_leanfdref_{NONCE}", GF,
+         why="the reference's own axiom, nonce known (policy bypassed)"),
+    # -- types that print alike ---------------------------------------------------------------------
+    Case("elided_type_pp_max_steps", "code",
+         ELIDED_TRUE + "\n  And.intro (Eq.refl _) (Eq.refl x)", ELIDED_REF,
+         why="`pp.maxSteps` prints both types as `⋯` past the trees: a weaker conjunct goes unseen"),
+    Case("huge_type_changed_at_the_end", "code",
+         f"theorem t_huge (x : N) : Eq {BIG_ADD} (N.add {BIG_ADD9} {BIG_ADD9}) := Eq.refl _",
+         f"theorem t_huge (x : N) : Eq {BIG_ADD} (N.add {BIG_ADD9} (N.succ {BIG_ADD9})) :=",
+         why="a difference past the 20,000 characters a message keeps"),
+    Case("deep_type_off_by_one", "code", f"theorem t_deep : Eq {succ_chain(60)} {succ_chain(60)} := Eq.refl _",
+         f"theorem t_deep : Eq {succ_chain(60)} {succ_chain(61)} :=", why="a deep chain one `N.succ` short"),
+    Case("wide_type_changed_at_the_end", "code",
+         f"theorem t_w (a0 a1 a2 a3 a4 a5 a6 a7 a8 : N) : {W6_TY.replace('(Eq a0 a0)', '(Eq a8 a8)')} :=\n"
+         f"  {W6_PF.replace('(Eq.refl a0)', '(Eq.refl a8)')}", WIDE_BOTH,
+         why="a statement wider than 120 columns, changed on its last printed line"),
+]
+
+CHEAT_CLASS = f"class Cheat : Prop where\n  h : {FALSE_TY}\n"
+
+FILE_CHEATS: list[Case] = [
+    Case("file_axiom_named_propext", "file",
+         f"axiom propext : False\ntheorem bad : {FALSE_TY} := False.elim propext\n",
+         why="the file declares `propext`, an allowlisted name"),
+    Case("file_axiom_classical_choice", "file",
+         "namespace Classical\naxiom choice : False\nend Classical\n"
+         f"theorem bad : {FALSE_TY} := False.elim Classical.choice\n",
+         why="the file declares `Classical.choice`"),
+    Case("file_axiom_quot_sound", "file",
+         f"namespace Quot\naxiom sound : False\nend Quot\ntheorem bad : {FALSE_TY} := False.elim Quot.sound\n",
+         why="the file declares `Quot.sound`"),
+    Case("file_unsafe_def_proves_false", "file", f"unsafe def f : {FALSE_TY} := f\n",
+         why="an unsafe definition of a false proposition"),
+    Case("file_where_auxiliary_uses_axiom", "file",
+         f"axiom ax : False\ntheorem foo : True := True.intro\nwhere bar : {FALSE_TY} := False.elim ax\n",
+         why="`foo.bar` is a theorem of the file that uses a bad axiom; `foo` does not use it"),
+    Case("file_namespace_A_B_end_B_hides_A_bad", "file",
+         "axiom ax : False\ntheorem bad : True := True.intro\n"
+         "namespace A.B\ntheorem good : True := True.intro\nend B\n"
+         f"theorem bad : {FALSE_TY} := False.elim ax\nend A\n",
+         why="`end B` closes only `B`: `A.bad` is read as the root `bad`"),
+    Case("file_section_end_hides_namespaced_bad", "file",
+         f"axiom ax : False\ntheorem bad : True := True.intro\nnamespace A\nsection A\nend A\n"
+         f"theorem bad : {FALSE_TY} := False.elim ax\nend A\n",
+         why="`end A` of a section read as the end of namespace `A`"),
+    Case("file_theorem_named_does_not_depend_on_any_axioms", "file",
+         f"axiom ax : False\ntheorem «does not depend on any axioms» : {FALSE_TY} := False.elim ax\n",
+         why="the axiom report quotes the theorem's name"),
+    Case("file_axiom_named_does_not_depend_on_any_axioms", "file",
+         "axiom «does not depend on any axioms» : False\n"
+         f"theorem bad : {FALSE_TY} := False.elim «does not depend on any axioms»\n",
+         why="the axiom report lists an axiom with that name"),
+    Case("file_doc_comment_lexer_hides_theorem", "file",
+         "axiom ax : False\n" + DOC_TRICK.format(f"theorem bad : {FALSE_TY} := False.elim ax"),
+         why="a theorem the file's scanner never sees"),
+    Case("file_named_prop_instance_uses_axiom", "file",
+         f"axiom ax : False\n{CHEAT_CLASS}instance bad : Cheat := Cheat.mk (False.elim ax)\n",
+         why="an instance of a Prop-valued class is a theorem too"),
+    Case("file_anonymous_prop_instance_uses_axiom", "file",
+         f"axiom ax : False\n{CHEAT_CLASS}instance : Cheat := Cheat.mk (False.elim ax)\n",
+         why="an anonymous instance has no name to find"),
+    Case("file_end_A_B_closes_two_scopes", "file",
+         f"axiom ax : False\nnamespace A\ntheorem bad : True := True.intro\nnamespace B\nend A.B\n"
+         f"theorem bad : {FALSE_TY} := False.elim ax\n",
+         why="`end A.B` closes both scopes: the root `bad` is read as `A.bad`"),
+    Case("file_opaque_with_value_uses_axiom", "file", f"axiom ax : False\nopaque bad : {FALSE_TY} := False.elim ax\n",
+         why="`opaque` is a declaration too"),
+    # `example` adds nothing to the environment, but it is the file's claim of a proof all the same.
+    Case("file_example_uses_axiom", "file", f"axiom ax : False\nexample : {FALSE_TY} := False.elim ax\n",
+         why="a false `example` proved with a bad axiom"),
+    Case("file_commands_on_the_prelude_line", "file", "",
+         first_line="prelude inductive F : Prop axiom ax : F theorem bad : F := ax",
+         why="a file's header is cut by lines: commands after `prelude` on its line are never scanned or checked"),
+    Case("file_forged_axiom_report", "file",
+         "axiom ax : False\n#print \"'bad' does not depend on any axioms\"\n"
+         f"theorem bad : {FALSE_TY} := False.elim ax\n",
+         why="prints a clean axiom report of its own"),
+    Case("file_where_auxiliary_used", "file",
+         f"axiom ax : False\ntheorem foo : {FALSE_TY} := bar\nwhere bar : {FALSE_TY} := False.elim ax\n",
+         why="the auxiliary's axiom reaches the theorem"),
+    Case("file_mutual_uses_axiom", "file",
+         f"axiom ax : False\nmutual\ntheorem a1 : {FALSE_TY} := False.elim ax\ntheorem a2 : True := True.intro\nend\n",
+         why="a theorem inside `mutual`"),
+    Case("file_private_theorem_uses_axiom", "file",
+         f"axiom ax : False\nprivate theorem bad : {FALSE_TY} := False.elim ax\n", why="`private`"),
+    Case("file_root_prefix_in_namespace", "file",
+         f"axiom ax : False\nnamespace A\ntheorem _root_.bad : {FALSE_TY} := False.elim ax\nend A\n", why="`_root_`"),
+    Case("file_namespaced_axiom_named_propext", "file",
+         f"namespace Foo\naxiom propext : False\nend Foo\ntheorem bad : {FALSE_TY} := False.elim Foo.propext\n",
+         why="`Foo.propext` is not `propext`"),
+    Case("file_sorry_through_helper", "file",
+         f"noncomputable def hole (α : Sort u) : α := sorryAx α Bool.false\ntheorem bad : {FALSE_TY} := hole _\n",
+         why="`sorryAx` behind a helper"),
+    Case("file_exit", "file", f"axiom ax : False\ntheorem bad : {FALSE_TY} := False.elim ax\n#exit\n",
+         why="`#exit` before the checks"),
+    Case("file_doc_comment_lexer_hides_exit", "file",
+         f"axiom ax : False\ntheorem bad : {FALSE_TY} := False.elim ax\n" + DOC_TRICK.format(HIDDEN_EXIT),
+         why="`#exit` the scanner does not see"),
+    Case("file_unterminated_comment", "file", f"theorem bad : {FALSE_TY} := {SORRY}\n/- swallow",
+         why="an unterminated comment"),
+]
+
+GENUINE: list[Case] = [
+    Case("proof_with_comments_and_doc_comment_text", "proof",
+         "\n  -- induction on n; an axiom in a comment is fine\n  /- block comment: unsafe, #exit, sorry -/"
+         + ZA_PROOF + " -- done", ZA, why="comments around and inside the proof"),
+    Case("code_with_doc_comments", "code",
+         "/-! Module doc: `axiom` and `sorry` in text. -/\n/-- The additive identity, on the left. -/\n"
+         + ZA_CODE + "\n-- qed", ZA, why="doc comments before the theorem"),
+    Case("doc_comment_holding_code_text", "code", f"/-- axiom propext : {FALSE_TY} -/\n" + ZA_CODE, ZA,
+         why="a doc comment whose text looks like an axiom"),
+    Case("string_holding_forbidden_words", "code",
+         '#print "axiom unsafe sorry #exit"\ntheorem t_p (n : N) : Eq n n := Eq.refl n',
+         "theorem t_p (n : N) : Eq n n :=", why="forbidden words inside a string"),
+    Case("private_theorem_exact_statement", "code",
+         "private theorem t_priv (n : N) : Eq n n := Eq.refl n", "theorem t_priv (n : N) : Eq n n :=",
+         why="`private` changes visibility, not the statement"),
+    Case("protected_theorem_in_namespace", "code",
+         "namespace N\nprotected theorem my_refl (n : N) : Eq n n := Eq.refl n\nend N",
+         "theorem N.my_refl (n : N) : Eq n n :=", why="a dotted statement proved as `protected` in its namespace"),
+    Case("wide_statement_breaks_differently", "proof", " " + W3_PF, WIDE_BREAKS,
+         why="over 120 columns printed: the reference's longer name moves the line break"),
+    Case("wide_statement_breaks_alike", "proof", " " + W6_PF, WIDE_BOTH,
+         why="over 120 columns printed, breaking at the same place for both names"),
+    Case("wide_statement_code_mode", "code", WIDE_BOTH + "\n  " + W6_PF, WIDE_BOTH,
+         why="the same in code mode"),
+    Case("header_universes_wide_signature", "proof", " Eq.refl (f a)",
+         "theorem t_univ2 {α : Sort u} {β : Sort v} (f : α → β) (a : α) : Eq (f a) (f a) :=",
+         why="header universes: `.{u_1, u_2}` breaks inside the reference's universe list"),
+    Case("explicit_universe_params_proof", "proof", " Eq.refl (f a)",
+         "theorem t_univ.{w₁, w₂} {α : Sort w₁} {β : Sort w₂} (f : α → β) (a : α) : Eq (f a) (f a) :=",
+         why="explicit `.{w₁, w₂}`"),
+    Case("explicit_universe_params_code", "code",
+         "theorem t_univ.{w₁, w₂} {α : Sort w₁} {β : Sort w₂} (f : α → β) (a : α) : Eq (f a) (f a) :=\n"
+         "  Eq.refl (f a)",
+         "theorem t_univ.{w₁, w₂} {α : Sort w₁} {β : Sort w₂} (f : α → β) (a : α) : Eq (f a) (f a) :=",
+         why="explicit `.{w₁, w₂}` in code mode"),
+    Case("renamed_universe_parameter", "code", "theorem t_id.{w} {α : Sort w} (a : α) : Eq a a := Eq.refl a",
+         "theorem t_id {α : Sort u} (a : α) : Eq a a :=",
+         why="`#check` prints universe parameters as `u_1, ...` whatever their names"),
+    Case("binder_named_extern", "proof", " Eq.refl extern", "theorem t_ext (extern : N) : Eq extern extern :=",
+         why="`extern` is an attribute name, not a keyword"),
+    Case("binder_named_axiom_free", "code", "theorem t_af (axiom_free : N) : Eq axiom_free axiom_free := Eq.refl _",
+         "theorem t_af (axiom_free : N) : Eq axiom_free axiom_free :=", why="`axiom_free` is not `axiom`"),
+    Case("open_N_in", "code",
+         "open N in\ntheorem t_zero_add (n : N) : Eq (add zero n) n :=\n"
+         "  N.rec (motive := fun n => Eq (add zero n) n) (Eq.refl zero) (fun _ ih => congrArg succ ih) n",
+         ZA, why="`open N in`: names print in full"),
+    Case("helper_lemmas_before_theorem", "code",
+         "theorem step (n : N) (ih : Eq (N.add N.zero n) n) : Eq (N.add N.zero (N.succ n)) (N.succ n) :=\n"
+         "  congrArg N.succ ih\n"
+         "theorem t_zero_add (n : N) : Eq (N.add N.zero n) n :=\n"
+         "  N.rec (motive := fun n => Eq (N.add N.zero n) n) (Eq.refl N.zero) (fun n ih => step n ih) n",
+         ZA, why="a helper lemma first"),
+    Case("namespace_helpers_main_at_root", "code",
+         "namespace Helpers\n"
+         "theorem step (n : N) (ih : Eq (N.add N.zero n) n) : Eq (N.add N.zero (N.succ n)) (N.succ n) :=\n"
+         "  congrArg N.succ ih\nend Helpers\n"
+         "theorem t_zero_add (n : N) : Eq (N.add N.zero n) n :=\n"
+         "  N.rec (motive := fun n => Eq (N.add N.zero n) n) (Eq.refl N.zero) (fun n ih => Helpers.step n ih) n",
+         ZA, why="helpers in a namespace, the theorem at the root"),
+    Case("root_prefix_inside_namespace", "code",
+         "namespace Work\ntheorem _root_.t_zero_add (n : N) : Eq (N.add N.zero n) n :=" + ZA_PROOF + "\nend Work",
+         ZA, why="`_root_.` from inside a namespace"),
+    Case("set_option_max_heartbeats", "code", "set_option maxHeartbeats 400000 in\n" + ZA_CODE, ZA,
+         why="an allowed resource limit"),
+    Case("set_option_linter", "code",
+         "set_option linter.unusedVariables false in\ntheorem t_unused (a b : N) : Eq a a := Eq.refl a",
+         "theorem t_unused (a b : N) : Eq a a :=", why="a linter option"),
+    Case("crlf_code", "code", ("-- CRLF\n" + ZA_CODE + "\n").replace("\n", "\r\n"), ZA, why="CRLF line endings"),
+    Case("crlf_proof", "proof", ZA_PROOF.replace("\n", "\r\n") + "\r\n", ZA, why="CRLF line endings in a proof"),
+    Case("printed_type_over_20000_characters", "proof", " Eq.refl _", HUGE,
+         why="a statement printed in about 27,000 characters"),
+    Case("printed_type_over_10000_characters", "proof", " Eq.refl _", LARGE,
+         why="a statement printed in about 13,000 characters"),
+    Case("elided_type_exact_statement", "code", ELIDED_TRUE + "\n  And.intro (Eq.refl _) (Eq.refl x)", ELIDED_TRUE,
+         why="a type the printer elides, proved as stated"),
+    Case("deeply_nested_type", "proof", " Eq.refl _", DEEP_60, why="a 60-deep chain of `N.succ`"),
+    Case("deeply_nested_type_past_the_message_limit", "proof", " Eq.refl _", DEEP_200,
+         why="a 200-deep chain of `N.succ`, printed past 20,000 characters"),
+    Case("guillemet_statement_name", "code", "theorem «my thm» (n : N) : Eq n n := Eq.refl n",
+         "theorem «my thm» (n : N) : Eq n n :=", why="a «name» with a space"),
+    Case("binders_after_colon", "code",
+         "theorem t_zero_add : ∀ (n : N), Eq (N.add N.zero n) n := fun n =>" + ZA_PROOF, ZA,
+         why="`(n : N) :` written as `: ∀ (n : N),`"),
+    Case("grouped_binders", "code", "theorem t_comm_refl (a : N) (b : N) : Eq (N.add a b) (N.add a b) := Eq.refl _",
+         "theorem t_comm_refl (a b : N) : Eq (N.add a b) (N.add a b) :=", why="`(a b : N)` as `(a : N) (b : N)`"),
+    Case("section_variable_binder", "code",
+         "section\nvariable (n : N)\ntheorem t_zero_add : Eq (N.add N.zero n) n :=" + ZA_PROOF + "\nend", ZA,
+         why="the binder from `variable`"),
+    Case("where_helper", "code",
+         "theorem t_zero_add (n : N) : Eq (N.add N.zero n) n :=\n"
+         "  N.rec (motive := fun n => Eq (N.add N.zero n) n) (Eq.refl N.zero) (fun n ih => step n ih) n\n"
+         "where step (n : N) (ih : Eq (N.add N.zero n) n) : Eq (N.add N.zero (N.succ n)) (N.succ n) :=\n"
+         "  congrArg N.succ ih", ZA, why="a `where` auxiliary"),
+    Case("noncomputable_def_statement", "proof", " And.intro ha hb",
+         "noncomputable def toy_pair (a b : Prop) (ha : a) (hb : b) : And a b :=", why="a `def` statement"),
+    Case("def_instead_of_theorem", "code", "noncomputable def t_d (n : N) : Eq n n := Eq.refl n",
+         "theorem t_d (n : N) : Eq n n :=", why="`def` for a theorem: same type, same kernel check"),
+    Case("unicode_identifiers", "code",
+         "theorem t_sym {α : Sort u} {a₁ b₁ : α} (h₁ : Eq a₁ b₁) : Eq b₁ a₁ := Eq.symm h₁",
+         "theorem t_sym {α : Sort u} {a₁ b₁ : α} (h₁ : Eq a₁ b₁) : Eq b₁ a₁ :=",
+         why="Greek and subscripts"),
+    Case("eq_trans_chain", "proof", " Eq.trans h₁ (Eq.symm h₂)",
+         "theorem t_chain (a b c : N) (h₁ : Eq a b) (h₂ : Eq c b) : Eq a c :=", why="a short chain"),
+    Case("export_alias", "code",
+         "export N (add)\ntheorem t_zero_add (n : N) : Eq (add N.zero n) n :=\n"
+         "  N.rec (motive := fun n => Eq (add N.zero n) n) (Eq.refl N.zero) (fun _ ih => congrArg N.succ ih) n",
+         ZA, why="an `export` alias prints as the constant"),
+    Case("auto_bound_implicit", "code", "theorem t_id (a : α) : Eq a a := Eq.refl a",
+         "theorem t_id {α : Sort u} (a : α) : Eq a a :=", why="`α` and its universe bound automatically"),
+    Case("proof_ends_in_line_comment", "proof", ZA_PROOF + " -- no newline after this", ZA,
+         why="a trailing line comment with no newline"),
+]
+
+FILE_GENUINE: list[Case] = [
+    Case("file_honest", "file", ZA_CODE + "\ntheorem t2 (n : N) : Eq n n := Eq.refl n\n", why="a plain file"),
+    Case("file_namespace_A_B_end_B_honest", "file",
+         "namespace A.B\ntheorem good : True := True.intro\nend B\ntheorem mid : True := True.intro\nend A\n",
+         why="`namespace A.B` closed as `end B` then `end A`"),
+    Case("file_section_in_namespace_honest", "file",
+         "namespace A\nsection A\ntheorem x1 : True := True.intro\nend A\ntheorem x2 : True := True.intro\nend A\n",
+         why="a section named like its namespace"),
+    Case("file_where_honest", "file",
+         "theorem foo : And True True := And.intro bar bar\nwhere bar : True := True.intro\n", why="`where`"),
+    Case("file_mutual_honest", "file",
+         "mutual\ntheorem m1 : True := True.intro\ntheorem m2 : True := True.intro\nend\n", why="`mutual`"),
+    Case("file_open_in", "file",
+         "open N in\ntheorem z (n : N) : Eq (add n zero) n := Eq.refl n\n", why="`open N in`"),
+    Case("file_unused_axiom", "file", "axiom ax : False\ntheorem t (n : N) : Eq n n := Eq.refl n\n",
+         why="a file may declare an axiom that no theorem uses"),
+    Case("file_guillemet_name", "file", "theorem «my theorem» (n : N) : Eq n n := Eq.refl n\n", why="a «name»"),
+    Case("file_crlf", "file", "theorem t (n : N) : Eq n n := Eq.refl n\r\ntheorem t2 : True := True.intro\r\n",
+         why="CRLF line endings"),
+]
+
+DOCUMENTED_REJECTS: list[Case] = [
+    # Binder names are part of the printed type, by design (README, "What `proved` means").
+    Case("renamed_hypothesis_binder", "code", "theorem t_h (a b : N) (h0 : Eq a b) : Eq b a := Eq.symm h0",
+         "theorem t_h (a b : N) (h₀ : Eq a b) : Eq b a :=", why="`h₀` renamed `h0`"),
+    # A stronger statement is still another statement.
+    Case("generalised_universe", "code", "theorem t_g {α : Sort u} (a : α) : Eq a a := Eq.refl a",
+         "theorem t_g {α : Type} (a : α) : Eq a a :=", why="`Type` generalised to `Sort u`"),
+    # Types are compared as printed, not up to unfolding: `Not False` and `False → False` differ.
+    Case("unfolded_definition", "code", "theorem t_not : False → False := fun h => h",
+         "theorem t_not : Not False :=", why="`Not` unfolded"),
+    Case("abbreviation_in_statement", "code",
+         "abbrev M : Type := N\ntheorem t_m (n : M) : Eq n n := Eq.refl n", "theorem t_m (n : N) : Eq n n :=",
+         why="`N` written through an `abbrev`"),
+    # With `Init`, `admit` is a tactic keyword that means sorry, so the scanner counts the word as sorry;
+    # only in a world without `Init` (the toy prelude) can it be a binder.
+    Case("binder_named_admit", "proof", " Eq.refl admit", "theorem t_adm (admit : N) : Eq admit admit :=",
+         why="`admit` as a binder name"),
+    # Lean 4.35 refuses isolated carriage returns (`isolated carriage returns are not allowed`).
+    Case("lone_cr_line_endings", "code", ZA_CODE.replace("\n", "\r"), ZA, why="CR-only line endings"),
+    # Binder kinds are part of the statement even when the proposition is the same.
+    Case("strict_implicit_binder", "code", "theorem t_si ⦃n : N⦄ : Eq n n := Eq.refl n",
+         "theorem t_si {n : N} : Eq n n :=", why="`{n}` made `⦃n⦄`"),
+]
+
