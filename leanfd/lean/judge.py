@@ -173,7 +173,8 @@ def _type_mismatch(snippet: Snippet, raw: list[Message], hidden: str) -> str | N
         printed.unbroken(a) == printed.unbroken(b) for a, b in zip(ref_types, cand_types)  # type: ignore[arg-type]
     ):
         return None
-    shown = [(t or "").removeprefix(" : ") or text for t, text in ((ref_types[0], ref[0]), (cand_types[0], cand[0]))]
+    shown = [printed.unbroken(t).removeprefix(" : ") if t is not None else text
+             for t, text in ((ref_types[0], ref[0]), (cand_types[0], cand[0]))]
     return (f"`{target.name}` does not have the reference statement's type:\n"
             f"  reference: {clip(shown[0] or '', 2000)}\n  candidate: {clip(shown[1] or '', 2000)}")
 

@@ -79,8 +79,10 @@ def signature_type(text: str, name: str) -> str | None:
     """`#check @X` prints `[@]X[.{u, v}] : T`; return what follows the name (`.{u, v} : T`).
 
     The printed name is `name` itself or, for a private declaration, its mangled form
-    `_private.<module>.0.name` (under `pp.privateNames` and in raw printing)."""
-    for prefix in dict.fromkeys((name, name.removeprefix("_root_."))):
+    `_private.<module>.0.name` (under `pp.privateNames` and in raw printing), and raw printing
+    drops the guillemets of `«my thm»`."""
+    plain = name.removeprefix("_root_.")
+    for prefix in dict.fromkeys((name, plain, plain.replace("«", "").replace("»", ""))):
         m = re.match(rf"@?(?:_private\.\S*?\.0\.)?{re.escape(prefix)}(?=\.\{{| :)", text)
         if m:
             return text[m.end() :]
