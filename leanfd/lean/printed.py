@@ -18,7 +18,7 @@ _NAME_LIST = re.compile(rf"(?:{_NAME}(?:,\s+{_NAME})*)?\]")
 _DEPENDS = "' depends on axioms: ["
 _INDEPENDENT = "' does not depend on any axioms"
 _KIND = re.compile(
-    r"(?:@\[[^\]\n]*\]\s+)?"
+    r"(?:@\[[^\]\n]*\]\s+)*"
     r"(?P<modifiers>(?:(?:private|protected|unsafe|partial|noncomputable|nonrec)\s+)*)"
     r"(?P<keyword>theorem|def|axiom|opaque|inductive|constructor|recursor|quot|instance|abbrev|structure|class)\s"
 )
