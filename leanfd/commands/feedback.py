@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from leanfd.feedback.cache import FeedbackCache
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.feedback.critic import LLMCritic
 from leanfd.lean.errors import LeanFDError
-from leanfd.lean.records import KNOWN_FIELDS, CheckRecord, Verdict
+from leanfd.lean.records import KNOWN_FIELDS, CheckRecord, JsonlWriter, Verdict
 from leanfd.lean.snippet import attempt_text
 from leanfd.lean.toolchain import cache_dir
 from leanfd.lean.verifier import Verifier, VerifierConfig
@@ -71,7 +70,7 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
             fb = await critic.afeedback(rec.formal_statement, attempt, verdict)
         return {"source": fb.source, "feedback": fb.text, "model": fb.model, "error": fb.error}
 
-    with open(out_path, "w", encoding="utf-8") as out, Progress(
+    with JsonlWriter(out_path) as out, Progress(
         TextColumn("[bold]feedback"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
     ) as progress:
         task = progress.add_task("feedback", total=len(items))
@@ -80,7 +79,7 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
             res = await fut
             assert verdict is not None
             counts[res["source"]] = counts.get(res["source"], 0) + 1
-            out.write(json.dumps({"name": rec.name, "status": verdict.status, **res}, ensure_ascii=False) + "\n")
+            out.write({"name": rec.name, "status": verdict.status, **res})
             progress.advance(task)
     if critic is not None:
         await critic.backend.aclose()
