@@ -1,0 +1,69 @@
+"""SIGTERM and SIGHUP stop a leanfd command the way Ctrl-C does, so that all three clean up.
+
+Ctrl-C raises KeyboardInterrupt (inside `asyncio.run` it first cancels the main task, which then
+raises it): `with` blocks and `finally` clauses close the verifier, which kills its Lean processes.
+By default SIGTERM (`kill`, `timeout`, a scheduler) and SIGHUP (the terminal went away) end Python
+at once instead, and every Lean process, each in a session of its own, keeps running. While
+`Interrupts` is active they are handed to whatever handles SIGINT at that moment, and
+`exit_code` is 128 + the signal's number, what a shell reports for a process that signal ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+STOPPING = (signal.SIGINT, *FORWARDED)
+
+
+class Interrupts:
+    """Install the forwarding (main thread only, where Python runs signal handlers) for a `with` block."""
+
+    def __init__(self) -> None:
+        self.signum: int = signal.SIGINT  # a KeyboardInterrupt without a forwarded signal is Ctrl-C
+        self._forwarded = False
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> "Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            for sig in FORWARDED:
+                self._saved[sig] = signal.signal(sig, self._forward)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        self._saved.clear()
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    def _forward(self, signum: int, frame: FrameType | None) -> None:
+        if not self._forwarded:
+            self.signum, self._forwarded = signum, True
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):  # Python's (raises KeyboardInterrupt) or asyncio.run's (cancels the main task)
+            handler(signal.SIGINT, frame)
+        else:  # SIGINT ignored (a background job of a script) or left to the OS: stop all the same
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """None of the three signals interrupts the block (the last cleanup before exiting)."""
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOPPING}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
