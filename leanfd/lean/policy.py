@@ -126,8 +126,10 @@ def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> S
     except LexError as e:
         result.violations.append(Violation(str(e), line_of(text, e.offset), "would swallow the verifier's checks"))
         return result
+    counted, line = 0, 1  # newlines counted up to offset `counted`: linear in the text, not quadratic
     for k, tok in enumerate(toks):
-        line = line_of(text, tok.start)
+        line += text.count("\n", counted, tok.start)
+        counted = tok.start
         if tok.kind == "hash" and tok.text in FORBIDDEN_COMMANDS:
             result.violations.append(Violation(tok.text, line, FORBIDDEN_COMMANDS[tok.text]))
         elif tok.kind == "ident":
