@@ -112,8 +112,6 @@ class OneShotBackend:
 
     async def run(self, header: str, body: str, timeout: float) -> LeanRun:
         async with self._sem:
-            if self._closed:  # a check that waited for a slot while the run was being stopped
-                raise LeanProcessError("the cli backend was closed")
             return await self._run(header + body, timeout)
 
     async def _run(self, text: str, timeout: float) -> LeanRun:
@@ -122,6 +120,8 @@ class OneShotBackend:
             args.append(f"-M{self.memory_mb}")
         if self.threads:
             args.append(f"-j{self.threads}")
+        if self._closed:  # a check that waited for a slot while the run was being stopped
+            raise LeanProcessError("the cli backend was closed")
         start = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             *self.toolchain.command(*args),
