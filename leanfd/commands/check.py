@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from leanfd.commands import lean_argument, report_bad
+from leanfd.commands import lean_argument, max_attempt_chars_argument, report_bad
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.policy import DEFAULT_AXIOMS, Policy
 from leanfd.lean.records import (
@@ -124,6 +124,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-axiom", action="append", default=None, metavar="NAME",
                    help="allowed axiom (repeatable); default: propext, Classical.choice, Quot.sound")
     p.add_argument("--out", help="write one JSON line per record: name, status, the verdict, the input fields")
+    max_attempt_chars_argument(p)
     lean_argument(p)
 
 
@@ -131,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     policy = Policy(allowed_axioms=tuple(args.allow_axiom) if args.allow_axiom else DEFAULT_AXIOMS)
     config = VerifierConfig(backend=args.backend, jobs=args.jobs, timeout=args.timeout,
-                            memory_mb=args.memory, lean=args.lean, policy=policy)
+                            memory_mb=args.memory, lean=args.lean, policy=policy,
+                            max_attempt_chars=args.max_attempt_chars)
     bad: list[BadLine] = []
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

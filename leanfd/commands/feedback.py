@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from leanfd.commands import lean_argument, read_good_lines
+from leanfd.commands import lean_argument, max_attempt_chars_argument, read_good_lines
 from leanfd.feedback.cache import FeedbackCache
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.feedback.critic import LLMCritic
@@ -42,7 +42,9 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
     todo = [i for i, (_, v) in enumerate(items) if v is None]
     if todo:
         console.print(f"verifying {len(todo)} attempts without a verdict first")
-        async with Verifier(VerifierConfig(backend=args.backend, lean=args.lean, timeout=args.timeout)) as verifier:
+        config = VerifierConfig(backend=args.backend, lean=args.lean, timeout=args.timeout,
+                                max_attempt_chars=args.max_attempt_chars)
+        async with Verifier(config) as verifier:
             async for k, verdict in verifier.check_many(items[i][0] for i in todo):
                 items[todo[k]] = (items[todo[k]][0], verdict)
     critic = None
@@ -105,6 +107,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="always ask the critic")
     p.add_argument("--backend", choices=["cli", "server"], default="server", help="verifier backend for bare attempts")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per check for bare attempts")
+    max_attempt_chars_argument(p)
     lean_argument(p)
 
 

@@ -14,7 +14,7 @@ from leanfd.lean.aio import BackgroundLoop
 from leanfd.lean.errors import RecordError
 from leanfd.lean.judge import judge
 from leanfd.lean.oneshot import OneShotBackend
-from leanfd.lean.policy import FILE_ALLOWED, Policy, scan, strip_imports
+from leanfd.lean.policy import FILE_ALLOWED, Policy, refusal, scan, strip_imports
 from leanfd.lean.records import CheckRecord, LeanFile, Verdict
 from leanfd.lean.run import Backend, LeanRun
 from leanfd.lean.snippet import Snippet, assemble, assemble_file, attempt_text, declared_theorems, split_file
@@ -32,12 +32,17 @@ class VerifierConfig:
     timeout: float = 60.0  # wall-clock seconds per check
     memory_mb: int | None = 8192  # per Lean process: Lean's -M plus an OS limit (server: plus a resident-memory watch)
     max_checks: int = 200  # server: recycle a process after this many checks
+    # Longest proof, code or .lean file, in characters; a longer one is rejected unread. The policy
+    # scan (about 1 s per MB) and Lean's parse grow with it; a model's attempt is far below this.
+    max_attempt_chars: int = 1_000_000
     lean: str | None = None  # path to `lean`, or "bundled"; default: resolution order
     policy: Policy = field(default_factory=Policy)
 
     def __post_init__(self) -> None:
         if self.backend not in ("cli", "server"):
             raise ValueError(f"backend must be 'cli' or 'server', not {self.backend!r}")
+        if self.max_attempt_chars < 1:
+            raise ValueError("max_attempt_chars must be at least 1")
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
         if self.jobs is not None and self.jobs < 1:
@@ -86,11 +91,15 @@ class Verifier:
         attempt = attempt_text(record)
         policy = self.config.policy
         findings = []
+        fields = {"header": record.header, "formal_statement": record.formal_statement,
+                  record.mode: record.code if record.code is not None else record.proof or ""}
+        if why := refusal(fields, record.mode, self.config.max_attempt_chars):
+            return self._rejected(record.name, why)
         if record.code is not None:
             attempt, missing = strip_imports(attempt, record.header)
             findings = [f"line 1: `import {m}` is not in the header" for m in missing]
         scanned_text = record.proof if record.code is None else attempt
-        result = scan(scanned_text or "", policy)
+        result = await asyncio.to_thread(scan, scanned_text or "", policy)  # a big attempt stalls no other check
         findings += [str(v) for v in result.violations]
         if findings:
             return self._rejected(record.name, "policy: " + "; ".join(findings), result.sorry)
@@ -103,8 +112,10 @@ class Verifier:
     async def acheck_file(self, name: str, text: str) -> Verdict:
         """Check a whole `.lean` file as it is: it is its own reference, so every theorem it declares
         must elaborate without error or sorry and use allowed axioms only."""
+        if why := refusal({"file": text}, "file", self.config.max_attempt_chars):
+            return self._rejected(name, why)
         header, code = split_file(text)
-        result = scan(code, self.config.policy, allow=FILE_ALLOWED)
+        result = await asyncio.to_thread(scan, code, self.config.policy, allow=FILE_ALLOWED)
         if result.violations:
             shift = header.count("\n")  # report lines of the file, not of its body
             reason = "; ".join(str(dataclasses.replace(v, line=v.line + shift)) for v in result.violations)
