@@ -19,6 +19,7 @@ from typing import Any
 
 FORWARDED = (signal.SIGTERM, signal.SIGHUP)
 STOPPING = (signal.SIGINT, *FORWARDED)
+_active: "Interrupts | None" = None
 
 
 class Interrupts:
@@ -26,19 +27,24 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.signum: int = signal.SIGINT  # a KeyboardInterrupt without a forwarded signal is Ctrl-C
-        self._forwarded = False
+        self._stopped = False  # a signal was recorded (forwarded ones, and SIGINT inside `recording_sigint`)
         self._saved: dict[int, Any] = {}
 
     def __enter__(self) -> "Interrupts":
+        global _active
         if threading.current_thread() is threading.main_thread():
             for sig in FORWARDED:
                 self._saved[sig] = signal.signal(sig, self._forward)
+            _active = self
         return self
 
     def __exit__(self, *exc: object) -> None:
+        global _active
         for sig, handler in self._saved.items():
             signal.signal(sig, handler)
         self._saved.clear()
+        if _active is self:
+            _active = None
 
     @property
     def exit_code(self) -> int:
@@ -49,13 +55,40 @@ class Interrupts:
         return signal.Signals(self.signum).name
 
     def _forward(self, signum: int, frame: FrameType | None) -> None:
-        if not self._forwarded:
-            self.signum, self._forwarded = signum, True
+        self._record(signum)
         handler = signal.getsignal(signal.SIGINT)
         if callable(handler):  # Python's (raises KeyboardInterrupt) or asyncio.run's (cancels the main task)
             handler(signal.SIGINT, frame)
         else:  # SIGINT ignored (a background job of a script) or left to the OS: stop all the same
             raise KeyboardInterrupt
+
+    def _record(self, signum: int) -> None:
+        if not self._stopped:  # the first signal is the one the exit code reports
+            self.signum, self._stopped = signum, True
+
+    def _record_sigint(self, signum: int, frame: FrameType | None) -> None:
+        self._record(signum)
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def recording_sigint() -> Iterator[None]:
+    """Within the block SIGINT is recorded too, and raises KeyboardInterrupt at once (so `asyncio.run`
+    installs no handler of its own): for a library that swallows KeyboardInterrupt (pygls) and
+    returns as if it had ended normally; `stopped()` then tells."""
+    if _active is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = signal.signal(signal.SIGINT, _active._record_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, saved)
+
+
+def stopped() -> bool:
+    """Whether a signal was recorded: SIGTERM or SIGHUP, or SIGINT inside `recording_sigint`."""
+    return _active is not None and _active._stopped
 
 
 @contextlib.contextmanager

@@ -127,3 +127,28 @@ def test_signal_mid_check_leaves_nothing_running(kind, sig, backend, tmp_path, r
         rows = [json.loads(x) for x in raw.decode().splitlines()]
         assert [(r.get("name", r.get("problem")), r["status"]) for r in rows][:1] == [(FAST["name"], "proved")]
         assert all(r["status"] == "proved" for r in rows)  # no check stopped by the signal is reported as done
+
+
+def lsp_message(payload: dict) -> bytes:
+    body = json.dumps(payload).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_language_server_exit_code_on_signal(sig, run_tag):
+    """pygls ends quietly on KeyboardInterrupt; the exit code still says which signal stopped it."""
+    env = {**os.environ, "LEANFD_LEAN": "bundled", TAG: run_tag}
+    proc = subprocess.Popen([sys.executable, "-m", "leanfd", "lsp"], cwd=REPO, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdin and proc.stdout
+        proc.stdin.write(lsp_message({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                      "params": {"processId": None, "rootUri": None, "capabilities": {}}}))
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith(b"Content-Length")  # answered: the server loop runs
+        proc.send_signal(getattr(signal, sig))
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + getattr(signal, sig), stderr
+    assert b"Traceback" not in stderr and f"leanfd: stopped by {sig}".encode() in stderr
