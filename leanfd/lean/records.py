@@ -150,7 +150,7 @@ def _surrogate_at(text: str) -> int | None:
 def not_text(value: Any, where: str = "") -> str | None:
     """Why parsed JSON `value` is not text, or None: a string in it (a key or a value, at any depth)
     holds a lone surrogate, which JSON's `\\u` escapes allow but UTF-8 cannot encode, so Lean could
-    never be given it and no output line could hold it."""
+    never be given it."""
     if isinstance(value, str):
         i = _surrogate_at(value)
         if i is None:
