@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import TOY
 
+from leanfd.lean.owner import owned_pids
 from leanfd.lean.records import CheckRecord
 from leanfd.lean.verifier import Verifier
 
@@ -99,22 +100,22 @@ def test_out_directory_is_created(tmp_path):
 
 def test_timeout_kills_the_process_group(bundled, toy_header):
     r = CheckRecord.from_dict({"name": "slow", "header": toy_header + SLOW_TAIL, **SLOW_PROOF})
-    before = lean_pids(bundled.argv[0])
+    before = lean_pids()
     with Verifier(backend="cli", toolchain=bundled, timeout=3) as v:
         t = time.monotonic()
         verdict = v.check(r)
     assert verdict.status == "timeout" and time.monotonic() - t < 20
-    assert lean_pids(bundled.argv[0]) == before  # nothing left running
+    assert lean_pids() == before  # nothing left running
 
 
 def test_crash_is_a_verdict(bundled, toy_header):
     """Lean killed from outside mid-check: the verdict says crashed, and the next check works."""
     r = CheckRecord.from_dict({"name": "slow", "header": toy_header + SLOW_TAIL, **SLOW_PROOF})
-    before = lean_pids(bundled.argv[0])
+    before = lean_pids()
 
     def killer() -> None:
         for _ in range(200):
-            new = lean_pids(bundled.argv[0]) - before
+            new = lean_pids() - before
             if new:
                 for pid in new:
                     os.kill(pid, 9)
@@ -132,16 +133,10 @@ def test_crash_is_a_verdict(bundled, toy_header):
         assert v.check(ok).status == "proved"
 
 
-def lean_pids(exe: str) -> set[int]:
-    pids = set()
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                if os.readlink(p / "exe") == exe:
-                    pids.add(int(p.name))
-            except OSError:
-                pass
-    return pids
+def lean_pids() -> set[int]:
+    """The live Lean processes this test process started (by leanfd's owner marker): never another
+    run's, which may share the machine."""
+    return set(owned_pids())
 
 
 @pytest.mark.parametrize("command", ["check", "doctor"])

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from leanfd.lean.records import BadLine, read_lines
+from leanfd.lean.verifier import VerifierConfig
 
 T = TypeVar("T")
 
@@ -16,6 +17,12 @@ T = TypeVar("T")
 def lean_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lean", help="path to `lean`, or 'bundled'; default: LEANFD_LEAN, `lake env lean`, "
                    "`lean` on PATH, then the bundled runtime")
+
+
+def max_attempt_chars_argument(p: argparse.ArgumentParser) -> None:
+    default = VerifierConfig.__dataclass_fields__["max_attempt_chars"].default
+    p.add_argument("--max-attempt-chars", type=int, default=default, metavar="N",
+                   help=f"reject unread a proof, code or .lean file longer than N characters (default: {default:,})")
 
 
 def report_bad(console: Console, bad: BadLine) -> None:

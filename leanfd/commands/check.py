@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from collections import Counter
 from pathlib import Path
-from typing import IO, Iterator
+from typing import Any, Iterator
 
 from rich.console import Console
 from rich.progress import (
@@ -20,15 +19,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from leanfd.commands import lean_argument, report_bad
+from leanfd.commands import lean_argument, max_attempt_chars_argument, report_bad
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.policy import DEFAULT_AXIOMS, Policy
 from leanfd.lean.records import (
     STATUSES,
     BadLine,
     CheckRecord,
+    JsonlWriter,
     LeanFile,
     Verdict,
+    decode_utf8,
     read_jsonl,
 )
 from leanfd.lean.verifier import Verifier, VerifierConfig
@@ -44,9 +45,9 @@ def iter_inputs(paths: list[str], bad: list[BadLine]) -> Iterator[Item]:
             raise LeanFDError(f"{raw}: no such file or directory")
         if path.is_dir():
             for f in sorted(path.rglob("*.lean")):
-                yield LeanFile(name=str(f.relative_to(path).with_suffix("")), text=f.read_text(), path=str(f))
+                yield from lean_file(f, str(f.relative_to(path).with_suffix("")), bad)
         elif path.suffix == ".lean":
-            yield LeanFile(name=path.stem, text=path.read_text(), path=str(path))
+            yield from lean_file(path, path.stem, bad)
         elif path.suffix in (".jsonl", ".json"):
             for _, rec in read_jsonl(path):
                 if isinstance(rec, BadLine):
@@ -57,16 +58,24 @@ def iter_inputs(paths: list[str], bad: list[BadLine]) -> Iterator[Item]:
             raise LeanFDError(f"{raw}: expected a .jsonl file, a .lean file or a directory")
 
 
-def output_line(verdict: Verdict, item: Item) -> str:
+def lean_file(path: Path, name: str, bad: list[BadLine]) -> Iterator[LeanFile]:
+    """The file as a LeanFile, or a BadLine (line 0: the whole file) when it is not UTF-8."""
+    try:
+        yield LeanFile(name=name, text=decode_utf8(path.read_bytes()), path=str(path))
+    except ValueError as e:
+        bad.append(BadLine(str(path), 0, str(e)))
+
+
+def output_line(verdict: Verdict, item: Item) -> dict[str, Any]:
     """`name` and `status` first, then the verdict, then the input's own fields."""
     out = {"name": verdict.name, "status": verdict.status}
     out.update(verdict.to_dict())
     for k, v in item.to_dict().items():
         out.setdefault(k, v)
-    return json.dumps(out, ensure_ascii=False)
+    return out
 
 
-async def check_all(verifier: Verifier, items: Iterator[Item], out: IO[str] | None, console: Console,
+async def check_all(verifier: Verifier, items: Iterator[Item], out: JsonlWriter | None, console: Console,
                     bad: list[BadLine]) -> Counter:
     counts: Counter = Counter()
     seen: list[Item] = []
@@ -83,8 +92,7 @@ async def check_all(verifier: Verifier, items: Iterator[Item], out: IO[str] | No
         async for i, verdict in verifier.check_many(remember()):
             counts[verdict.status] += 1
             if out is not None:
-                out.write(output_line(verdict, seen[i]) + "\n")
-                out.flush()  # an interrupted run keeps every verdict already written
+                out.write(output_line(verdict, seen[i]))  # at once and whole: an interrupted run keeps it
             progress.update(task, advance=1, proved=counts["proved"], total=len(seen))
             seen[i] = None  # type: ignore[call-overload]  # release the record once written
         for b in bad:
@@ -116,6 +124,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-axiom", action="append", default=None, metavar="NAME",
                    help="allowed axiom (repeatable); default: propext, Classical.choice, Quot.sound")
     p.add_argument("--out", help="write one JSON line per record: name, status, the verdict, the input fields")
+    max_attempt_chars_argument(p)
     lean_argument(p)
 
 
@@ -123,11 +132,12 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     policy = Policy(allowed_axioms=tuple(args.allow_axiom) if args.allow_axiom else DEFAULT_AXIOMS)
     config = VerifierConfig(backend=args.backend, jobs=args.jobs, timeout=args.timeout,
-                            memory_mb=args.memory, lean=args.lean, policy=policy)
+                            memory_mb=args.memory, lean=args.lean, policy=policy,
+                            max_attempt_chars=args.max_attempt_chars)
     bad: list[BadLine] = []
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    out = open(args.out, "w", encoding="utf-8") if args.out else None
+    out = JsonlWriter(args.out) if args.out else None
     try:
         verifier = Verifier(config)
         console.print(f"Lean: {verifier.lean_version} ({verifier.toolchain.source}), backend {config.backend}")

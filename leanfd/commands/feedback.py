@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from leanfd.commands import lean_argument, read_good_lines
+from leanfd.commands import lean_argument, max_attempt_chars_argument, read_good_lines
 from leanfd.feedback.cache import FeedbackCache
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.feedback.critic import LLMCritic
 from leanfd.lean.errors import LeanFDError
-from leanfd.lean.records import KNOWN_FIELDS, CheckRecord, Verdict
+from leanfd.lean.records import KNOWN_FIELDS, CheckRecord, JsonlWriter, Verdict
 from leanfd.lean.snippet import attempt_text
 from leanfd.lean.toolchain import cache_dir
 from leanfd.lean.verifier import Verifier, VerifierConfig
@@ -43,7 +42,9 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
     todo = [i for i, (_, v) in enumerate(items) if v is None]
     if todo:
         console.print(f"verifying {len(todo)} attempts without a verdict first")
-        async with Verifier(VerifierConfig(backend=args.backend, lean=args.lean, timeout=args.timeout)) as verifier:
+        config = VerifierConfig(backend=args.backend, lean=args.lean, timeout=args.timeout,
+                                max_attempt_chars=args.max_attempt_chars)
+        async with Verifier(config) as verifier:
             async for k, verdict in verifier.check_many(items[i][0] for i in todo):
                 items[todo[k]] = (items[todo[k]][0], verdict)
     critic = None
@@ -71,7 +72,7 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
             fb = await critic.afeedback(rec.formal_statement, attempt, verdict)
         return {"source": fb.source, "feedback": fb.text, "model": fb.model, "error": fb.error}
 
-    with open(out_path, "w", encoding="utf-8") as out, Progress(
+    with JsonlWriter(out_path) as out, Progress(
         TextColumn("[bold]feedback"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
     ) as progress:
         task = progress.add_task("feedback", total=len(items))
@@ -80,7 +81,7 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
             res = await fut
             assert verdict is not None
             counts[res["source"]] = counts.get(res["source"], 0) + 1
-            out.write(json.dumps({"name": rec.name, "status": verdict.status, **res}, ensure_ascii=False) + "\n")
+            out.write({"name": rec.name, "status": verdict.status, **res})
             progress.advance(task)
     if critic is not None:
         await critic.backend.aclose()
@@ -106,6 +107,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="always ask the critic")
     p.add_argument("--backend", choices=["cli", "server"], default="server", help="verifier backend for bare attempts")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per check for bare attempts")
+    max_attempt_chars_argument(p)
     lean_argument(p)
 
 

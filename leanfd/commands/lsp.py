@@ -8,6 +8,7 @@ import os
 import sys
 
 from leanfd.commands import lean_argument
+from leanfd.interrupts import recording_sigint, stopped
 from leanfd.lean.errors import LeanFDError
 from leanfd.lsp.settings import Settings
 from leanfd.models import BACKEND_KINDS
@@ -47,16 +48,19 @@ def run(args: argparse.Namespace) -> int:
         raise LeanFDError(f"the language server needs pygls ({e.name} is missing): pip install 'leanfd[lsp]'") from e
     server = build(settings)
     try:
-        if tcp is not None:
-            server.start_tcp(*tcp)
-        else:
-            # stdout carries the protocol: anything else written to it (a library's print, a warning
-            # of a C extension) would corrupt it, so file descriptor 1 is pointed at stderr and the
-            # protocol gets its own duplicate of the original.
-            protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-            os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-            sys.stdout = sys.stderr
-            server.start_io(sys.stdin.buffer, protocol_out)
+        with recording_sigint():  # pygls ends quietly on KeyboardInterrupt: remember which signal it was
+            if tcp is not None:
+                server.start_tcp(*tcp)
+            else:
+                # stdout carries the protocol: anything else written to it (a library's print, a warning
+                # of a C extension) would corrupt it, so file descriptor 1 is pointed at stderr and the
+                # protocol gets its own duplicate of the original.
+                protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+                os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+                sys.stdout = sys.stderr
+                server.start_io(sys.stdin.buffer, protocol_out)
     finally:
         server.engine.kill_leftovers()
+    if stopped():
+        raise KeyboardInterrupt  # so that the exit code says which signal stopped the server
     return 0

@@ -15,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from leanfd.commands import read_good_lines, report_bad
+from leanfd.commands import max_attempt_chars_argument, read_good_lines, report_bad
 from leanfd.data.benchmarks import load_problems
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.records import BadLine
@@ -57,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, help="Lean processes (default: CPU count)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per check")
     p.add_argument("--lean", help="path to lean, or 'bundled'")
+    max_attempt_chars_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     config = ProveConfig(k=args.k, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                          seed=args.seed, problems_per_batch=args.problems_per_batch, stop_at_first=args.stop_at_first,
                          prompt_style=args.prompt_style, few_shot=args.few_shot, num_few_shot=args.num_few_shot)
-    vconf = VerifierConfig(backend=args.verifier_backend, jobs=args.jobs, timeout=args.timeout, lean=args.lean)
+    vconf = VerifierConfig(backend=args.verifier_backend, jobs=args.jobs, timeout=args.timeout, lean=args.lean,
+                           max_attempt_chars=args.max_attempt_chars)
     backend = None
     if args.proofs is None:
         from leanfd.models import load_backend

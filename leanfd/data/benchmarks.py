@@ -48,7 +48,7 @@ from typing import Any, Union
 from leanfd.data.errors import DataError
 from leanfd.lean.errors import RecordError
 from leanfd.lean.lexer import LexError, tokenize
-from leanfd.lean.records import BadLine, CheckRecord
+from leanfd.lean.records import BadLine, CheckRecord, decode_utf8, not_text, read_lines
 
 logger = logging.getLogger(__name__)
 
@@ -299,16 +299,8 @@ def split_lean_text(text: str) -> tuple[str, str, str]:
 
 def iter_jsonl(path: str | Path) -> Iterator[Item]:
     """Problems of a JSONL file, and a BadLine for each line that is not one; read line by line."""
-    with open(path, encoding="utf-8-sig") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                yield Problem.from_dict(json.loads(raw))
-            except json.JSONDecodeError as e:
-                yield BadLine(str(path), lineno, f"not valid JSON: {e.msg} at column {e.colno}")
-            except RecordError as e:
-                yield BadLine(str(path), lineno, str(e))
+    for _, item in read_lines(path, Problem.from_dict):
+        yield item
 
 
 def iter_json(path: str | Path) -> Iterator[Item]:
@@ -317,7 +309,11 @@ def iter_json(path: str | Path) -> Iterator[Item]:
     A BadLine's `line` is then the 1-based position of the record in the array.
     """
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+        text = decode_utf8(Path(path).read_bytes()).removeprefix("\ufeff")
+    except ValueError as e:  # one bad byte spoils the whole array
+        raise DataError(f"{path}: {e}") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); a .json source must "
                         "hold one array of records, a .jsonl source one record a line") from None
@@ -325,6 +321,8 @@ def iter_json(path: str | Path) -> Iterator[Item]:
         raise DataError(f"{path}: a .json source must hold an array of records, got {type(data).__name__}")
     for index, d in enumerate(data, start=1):
         try:
+            if why := not_text(d):
+                raise RecordError(why)
             yield Problem.from_dict(d)
         except RecordError as e:
             yield BadLine(str(path), index, str(e))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -29,10 +30,23 @@ class BackgroundLoop:
         """Run `coro` on the loop and wait for its result."""
         return self.submit(coro).result()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel what still runs on the loop (a check nobody waits for after an interrupt), give it
+        `timeout` seconds to finish, then stop the loop."""
         if self.loop.is_closed():
             return
+        if self._thread.is_alive():
+            with contextlib.suppress(concurrent.futures.TimeoutError):
+                self.submit(_cancel_others(timeout)).result(timeout + 1)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+async def _cancel_others(timeout: float) -> None:
+    tasks = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)

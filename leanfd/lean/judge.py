@@ -38,7 +38,8 @@ def _at(messages: list[Message], line: int) -> str | None:
 
 
 def allowed_axioms(snippet: Snippet, raw: list[Message], policy: Policy) -> set[str]:
-    """The allowlisted axioms that the header declared and the attempt left as they were."""
+    """The allowlisted axioms that the header declared (printed as axioms after it) and the attempt left
+    as they were (printed alike after it)."""
     allowed = set()
     for pin in snippet.pins:
         first, last = _at(raw, pin.first_line), _at(raw, pin.last_line)
@@ -46,14 +47,6 @@ def allowed_axioms(snippet: Snippet, raw: list[Message], policy: Policy) -> set[
         if pin.name in policy.allowed_axioms and kind is not None and kind.is_axiom and first == last:
             allowed.add(pin.name)
     return allowed
-
-
-def axioms_found(run: LeanRun, lines: dict[int, str]) -> tuple[str, ...]:
-    """The axioms a header probe (`snippet.axiom_probe`) found declared as axioms."""
-    if run.outcome != "ok":
-        return ()
-    return tuple(a for line, a in lines.items() if (t := _at(run.messages, line)) is not None
-                 and (k := printed.kind(t)) is not None and k.is_axiom)
 
 
 def _kind(raw: list[Message], target: Target) -> printed.Kind | None:
@@ -72,7 +65,8 @@ def judge(
 ) -> Verdict:
     """The verdict for one run of an assembled snippet."""
     raw = run.messages
-    located = [_relocate(snippet, m) for m in raw]
+    # A pinned axiom the header lacks is an error at its pins: expected, and only means "not allowed".
+    located = [_relocate(snippet, m) for m in raw if not (m.severity == "error" and snippet.is_pin_line(m.line))]
     # The verifier's own commands print information; only their errors belong to the attempt.
     attempt_msgs = [dataclasses.replace(m, text=clip(m.text)) for m in located
                     if m.region in ("header", "attempt") or m.severity == "error"]

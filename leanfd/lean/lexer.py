@@ -19,6 +19,10 @@ _ID_START = r"[^\W\d]"
 _ID_REST = r"[\w'!?\u2080-\u209c\u1d62-\u1d6a\u2071\u207f]"
 _IDENT = re.compile(rf"(?:{_ID_START}{_ID_REST}*|«[^»]*»)(?:\.(?:{_ID_START}{_ID_REST}*|«[^»]*»))*")
 _HASH = re.compile(r"#[A-Za-z_][\w!?]*")
+# Matched at an offset (`pattern.match(src, i)`), never on `src[i:]`: a copy of the rest of the text
+# at every `r` or `'` would make tokenising quadratic in the length of the text.
+_RAW_OPEN = re.compile(r'r(#*)"')
+_CHAR_LITERAL = re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)|[^\\'\n])'")
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ def tokenize(src: str) -> list[Token]:
             i = _skip_block_comment(src, i)
         elif c == '"':
             i = _skip_string(src, i)
-        elif c == "r" and re.match(r'r#*"', src[i:]):
+        elif c == "r" and _RAW_OPEN.match(src, i):
             i = _skip_raw_string(src, i)
         elif c == "'" and not _after_ident(src, i) and _char_literal_end(src, i) is not None:
             i = _char_literal_end(src, i)  # type: ignore[assignment]
@@ -108,10 +112,10 @@ def _skip_string(src: str, i: int) -> int:
 
 
 def _skip_raw_string(src: str, i: int) -> int:
-    m = re.match(r'r(#*)"', src[i:])
+    m = _RAW_OPEN.match(src, i)
     assert m
     close = '"' + m.group(1)
-    j = src.find(close, i + m.end())
+    j = src.find(close, m.end())
     if j < 0:
         raise LexError("unterminated raw string literal", i)
     return j + len(close)
@@ -123,8 +127,8 @@ def _after_ident(src: str, i: int) -> bool:
 
 
 def _char_literal_end(src: str, i: int) -> int | None:
-    m = re.match(r"'(?:\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)|[^\\'\n])'", src[i:])
-    return i + m.end() if m else None
+    m = _CHAR_LITERAL.match(src, i)
+    return m.end() if m else None
 
 
 def line_of(src: str, offset: int) -> int:

@@ -2,8 +2,8 @@
 
 Simple and isolated: nothing survives a check, so nothing can leak between checks. Each process
 runs in its own process group with a wall-clock deadline, Lean's `-M` memory cap and an OS
-address-space limit; the whole group is killed on timeout. Output is read line by line and
-bounded, never held whole.
+address-space limit; the whole group is killed on timeout, on cancellation and when the backend
+closes. Output is read line by line and bounded, never held whole.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from leanfd.lean.errors import LeanProcessError
+from leanfd.lean.owner import owner_env
 from leanfd.lean.run import LeanRun, Message, clip
 from leanfd.lean.toolchain import Toolchain
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 ADDRESS_SPACE_RESERVE_MB = 8192
 MAX_STDERR_CHARS = 20_000
 MAX_LINE_BYTES = 1 << 22  # a message longer than 4 MB is dropped, not parsed
+KILL_TIMEOUT = 5.0  # waiting for killed processes to be reaped when the backend closes
 _SEVERITY = {"error": "error", "warning": "warning", "information": "information"}
 
 
@@ -120,6 +123,10 @@ class OneShotBackend:
         self.memory_mb = memory_mb
         self.threads = threads
         self._sem = asyncio.Semaphore(jobs or os.cpu_count() or 1)
+        # Each running Lean and the task that talks to it; the task outlives a cancelled check until the
+        # killed Lean has closed its pipes, so that no process or pipe is left open behind the event loop.
+        self._running: dict[asyncio.Task[None], asyncio.subprocess.Process] = {}
+        self._closed = False
 
     async def run(self, header: str, body: str, timeout: float, declarations: bool = False) -> LeanRun:
         """Elaborate `header + body`; with `declarations`, also have Lean write its .ilean (only written
@@ -129,34 +136,39 @@ class OneShotBackend:
                 return await self._run(header + body, timeout)
             with tempfile.TemporaryDirectory(prefix="leanfd-ilean-") as tmp:
                 ilean = Path(tmp) / "out.ilean"
-                result = await self._run(header + body, timeout, ["-i", str(ilean)])
+                result = await self._run(header + body, timeout, ("-i", str(ilean)))
                 if result.outcome == "ok" and ilean.exists():
                     result.declarations = declared(ilean.read_text(encoding="utf-8"))
                 return result
 
-    async def _run(self, text: str, timeout: float, extra: list[str] = ()) -> LeanRun:  # type: ignore[assignment]
+    async def _run(self, text: str, timeout: float, extra: tuple[str, ...] = ()) -> LeanRun:
         args = ["--json", "--stdin", *extra]
         if self.memory_mb:
             args.append(f"-M{self.memory_mb}")
         if self.threads:
             args.append(f"-j{self.threads}")
+        if self._closed:  # a check that waited for a slot while the run was being stopped
+            raise LeanProcessError("the cli backend was closed")
         start = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             *self.toolchain.command(*args),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            cwd=self.toolchain.cwd, env={**os.environ, **self.toolchain.env},
+            cwd=self.toolchain.cwd, env={**os.environ, **self.toolchain.env, **owner_env()},
             start_new_session=True, preexec_fn=limit_memory(self.memory_mb),
             limit=MAX_LINE_BYTES,  # one JSON message per line; longer lines are skipped (read_line)
         )
         result = LeanRun(outcome="ok")
+        talk = asyncio.ensure_future(self._communicate(proc, text.encode(), result))
+        self._running[talk] = proc
+        talk.add_done_callback(self._running.pop)
         try:
-            await asyncio.wait_for(self._communicate(proc, text.encode(), result), timeout)
+            await asyncio.wait_for(asyncio.shield(talk), timeout)
         except asyncio.TimeoutError:
             kill_group(proc)
-            await proc.wait()
+            await asyncio.wait([talk], timeout=KILL_TIMEOUT)  # the killed Lean closes its output at once
             result.outcome, result.detail = "timeout", f"no answer within {timeout:g} s"
         finally:
-            kill_group(proc)  # Lean may have started helpers in its group
+            kill_group(proc)  # also on cancellation; Lean may have started helpers in its group
         result.elapsed = time.monotonic() - start
         return result
 
@@ -188,4 +200,10 @@ class OneShotBackend:
             result.detail = f"Lean {why}" + (f": {clip(tail, 2000)}" if tail else "")
 
     async def aclose(self) -> None:
-        return None
+        """Kill the process group of every check still running and wait (bounded) until each is reaped
+        and its pipes closed; their checks report `crashed`, and no new one starts."""
+        self._closed = True
+        for proc in self._running.values():
+            kill_group(proc)
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=KILL_TIMEOUT)

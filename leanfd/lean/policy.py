@@ -17,14 +17,19 @@ model wrote (the proof, or the whole `code`) is scanned. Rules, each with a reas
   already has are dropped from `code`).
 - unterminated comments and strings: they would swallow the checks appended after the candidate.
 `sorry` and `admit` are not violations but mark the attempt as unproved.
+
+Before any of that (`refusal`), an attempt longer than the size limit is refused unread, and so is a
+record holding a lone surrogate, which is not text: UTF-8, and so Lean, cannot take it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from leanfd.lean.lexer import LexError, Token, line_of, tokenize
+from leanfd.lean.records import not_text
 
 DEFAULT_AXIOMS = ("propext", "Classical.choice", "Quot.sound")
 DEFAULT_OPTIONS = (
@@ -126,8 +131,10 @@ def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> S
     except LexError as e:
         result.violations.append(Violation(str(e), line_of(text, e.offset), "would swallow the verifier's checks"))
         return result
+    counted, line = 0, 1  # newlines counted up to offset `counted`: linear in the text, not quadratic
     for k, tok in enumerate(toks):
-        line = line_of(text, tok.start)
+        line += text.count("\n", counted, tok.start)
+        counted = tok.start
         if tok.kind == "hash" and tok.text in FORBIDDEN_COMMANDS:
             result.violations.append(Violation(tok.text, line, FORBIDDEN_COMMANDS[tok.text]))
         elif tok.kind == "ident":
@@ -143,6 +150,16 @@ def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> S
                         Violation(f"set_option {name}".strip(), line, "changes an option outside the allowlist")
                     )
     return result
+
+
+def refusal(fields: Mapping[str, str], attempt: str, max_chars: int) -> str | None:
+    """Why a record is refused before it is scanned or sent to Lean, or None: `fields[attempt]` (the
+    proof, the code, the file) is longer than `max_chars`, or a field is not text (see `not_text`)."""
+    size = len(fields[attempt])
+    if size > max_chars:
+        return (f"the {attempt} has {size:,} characters, over the limit of {max_chars:,} "
+                "(max_attempt_chars, --max-attempt-chars)")
+    return not_text(dict(fields))
 
 
 def strip_imports(code: str, header: str) -> tuple[str, list[str]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, TypeVar
@@ -126,18 +128,100 @@ class BadLine:
     error: str
 
 
+def decode_utf8(raw: bytes) -> str:
+    """`raw` as text; a ValueError that names the first byte UTF-8 cannot hold and where it is."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not valid UTF-8: byte 0x{raw[e.start]:02x} at byte {e.start + 1}") from None
+
+
+def _surrogate_at(text: str) -> int | None:
+    """Index of the first lone surrogate of `text` (a JSON `"\\ud800"` decodes to one), or None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return e.start
+    return None
+
+
+def not_text(value: Any, where: str = "") -> str | None:
+    """Why parsed JSON `value` is not text, or None: a string in it (a key or a value, at any depth)
+    holds a lone surrogate, which JSON's `\\u` escapes allow but UTF-8 cannot encode, so Lean could
+    never be given it."""
+    if isinstance(value, str):
+        i = _surrogate_at(value)
+        if i is None:
+            return None
+        return f"{f'field {where!r}' if where else 'the value'} holds a lone surrogate \\u{ord(value[i]):04x} " \
+               f"at character {i + 1}, which is not text (UTF-8 cannot encode it)"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            place = f"{where}.{k}" if where else k
+            if why := not_text(k, place) or not_text(v, place):
+                return why
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if why := not_text(v, f"{where}[{i}]"):
+                return why
+    return None
+
+
+class JsonlWriter:
+    """Writes one JSON object a line, each line with one `write(2)` straight to the file (no
+    buffer): a line on disk is always whole, even when a signal ends the run between two lines.
+
+    Non-ASCII text is written as it is, except in a line holding a lone surrogate (UTF-8 cannot
+    encode one): that line is written with ASCII escapes instead, so writing never fails.
+    """
+
+    def __init__(self, path: str | Path, mode: Literal["w", "a"] = "w"):
+        self._fh = open(path, mode + "b", buffering=0)
+
+    def write(self, obj: Any) -> None:
+        try:
+            data = (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+        except UnicodeEncodeError:
+            data = (json.dumps(obj) + "\n").encode("ascii")
+        view = memoryview(data)
+        while view:  # a regular file takes the whole line at once, short of a full disk
+            view = view[self._fh.write(view):]
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# A lone surrogate can only come from a `\\uD800`-`\\uDFFF` escape: raw UTF-8 cannot encode one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def read_lines(path: str | Path, parse: Callable[[Any], T]) -> Iterator[tuple[int, T | BadLine]]:
     """Yield (line number, parse(json) or BadLine) for each non-empty line; a malformed line never
     stops the rest. `parse` raises ValueError (RecordError is one) for a line it cannot use.
 
-    Reads line by line so a large file is never held whole.
+    Lines are split on `\\n` only (JSON Lines) and decoded one by one, so a byte that is not UTF-8
+    or a lone surrogate (see `not_text`) makes only its own line malformed. A UTF-8 byte order
+    mark before the first line is ignored. Reads line by line so a large file is never held whole.
     """
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
+            if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
             if not raw.strip():
                 continue
             try:
-                yield lineno, parse(json.loads(raw))
+                value = json.loads(decode_utf8(raw))
+                if _SURROGATE_ESCAPE.search(raw) and (why := not_text(value)):
+                    raise ValueError(why)
+                yield lineno, parse(value)
             except json.JSONDecodeError as e:
                 yield lineno, BadLine(str(path), lineno, f"not valid JSON: {e.msg} at column {e.colno}")
             except (ValueError, KeyError, TypeError) as e:

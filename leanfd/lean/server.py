@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from leanfd.lean.errors import LeanProcessError
+from leanfd.lean.owner import owner_env, pids_with_env
 from leanfd.lean.run import MAX_MESSAGES, LeanRun, Message, Severity
 from leanfd.lean.toolchain import Toolchain
 
@@ -120,28 +121,13 @@ def to_messages(diagnostics: list[dict[str, Any]], text: str) -> tuple[list[Mess
     return kept.messages, kept.truncated
 
 
-def _environ_has(pid: int, needle: bytes) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return needle in b"\0" + f.read()
-    except OSError:  # gone, or another user's process
-        return False
-
-
 def marked_pids(marker: str, prefix: bool = False) -> list[int]:
     """Live processes whose environment has `LEANFD_POOL=<marker>` (or `<marker>/...` with `prefix`).
-
-    Zombies have an empty environment, so only processes still running are listed.
 
     Lean's watchdog starts each `--worker` in a session of its own, so the server's process group does
     not contain it; the inherited environment does, even after the server died and it was reparented.
     """
-    needle = f"\0{MARKER_VAR}={marker}{'/' if prefix else chr(0)}".encode()
-    out = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and _environ_has(int(entry.name), needle):
-            out.append(int(entry.name))
-    return out
+    return pids_with_env(MARKER_VAR, marker, prefix)
 
 
 async def sweep(marker: str, timeout: float, prefix: bool = False) -> list[int]:
@@ -213,7 +199,7 @@ class _Worker:
         args = ["--server", "-Dserver.reportDelayMs=0"] + ([f"-M{memory_mb}"] if memory_mb else [])
         preexec = _limit_data(data_limit_mb(memory_mb)) if memory_mb else None
         cwd = toolchain.cwd or str(self._doc_dir)
-        env = {**os.environ, **toolchain.env, MARKER_VAR: self.marker}
+        env = {**os.environ, **toolchain.env, **owner_env(), MARKER_VAR: self.marker}
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *toolchain.command(*args), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -511,12 +497,16 @@ class ServerBackend:
                 return LeanRun("timeout", elapsed=elapsed, detail=f"no result within {timeout:g} s"), []
             except LeanProcessError as e:
                 await self._destroy(worker, str(e))
-                log.warning("worker %d crashed: %s", worker.wid, e)
+                log.log(logging.DEBUG if self._closed else logging.WARNING, "worker %d crashed: %s", worker.wid, e)
                 return LeanRun("crashed", elapsed=time.monotonic() - t0, detail=str(e)), []
             except BaseException:
                 # Cancelled (an editor moved on): the caller returns at once; in the background the
                 # worker gets the chance to drop the cancelled version and stay warm, as after a timeout.
-                self._spawn(self._recover_or_destroy(worker, header, "check cancelled"))
+                # Cancelled by `aclose` (the run is being stopped): nothing new starts, `aclose` reaps it.
+                if self._closed:
+                    worker.kill("the backend was closed")
+                else:
+                    self._spawn(self._recover_or_destroy(worker, header, "check cancelled"))
                 raise
             finally:
                 if watch is not None:
@@ -530,9 +520,12 @@ class ServerBackend:
         """Stop every server (cleanly when idle, killed when busy) and wait until none is left."""
         self._closed = True
         idle, self._idle = self._idle, []
-        for worker in self._live - set(idle):
-            worker.kill("the backend was closed")  # their `run` reports `crashed` and reaps them
-        await asyncio.gather(*(w.close() for w in idle), return_exceptions=True)
+        busy = self._live - set(idle)
+        for worker in busy:
+            worker.kill("the backend was closed")  # their `run` reports `crashed`
+        # Reaped here too, not only by their `run`, which may be cancelled along with this close (a
+        # signal): a process nobody waits for would leave its pipes open past the event loop.
+        await asyncio.gather(*(w.close() for w in idle), *(w.reap() for w in busy), return_exceptions=True)
         self._live.difference_update(idle)
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)

@@ -141,8 +141,9 @@ class Target:
 
 @dataclass(frozen=True)
 class Pin:
-    """An allowlisted axiom the header declares, printed right after the header and again after the
-    attempt: it counts only if both prints agree (the attempt did not change what the name means)."""
+    """An allowlisted axiom printed right after the header and again after the attempt: it counts only
+    if the header declared it (the first print succeeds: for a missing one it is an error, expected)
+    and the attempt left the name as it was (both prints agree)."""
 
     name: str
     first_line: int
@@ -179,6 +180,9 @@ class Snippet:
     @property
     def end_marker(self) -> str:
         return f"leanfd-end-{self.nonce}"
+
+    def is_pin_line(self, line: int) -> bool:
+        return any(line in (p.first_line, p.last_line) for p in self.pins)
 
     def region(self, line: int) -> str:
         if line < self.pins_start:
@@ -219,15 +223,6 @@ class _Lines:
 def _first_pins(first_line: int, axioms: tuple[str, ...]) -> tuple[_Lines, list[int]]:
     block = _Lines(first_line)
     return block, [block.add(pinned(PP_ALL, f"#print {root_name(a)}")) for a in axioms]
-
-
-def axiom_probe(header: str, axioms: tuple[str, ...]) -> tuple[str, str, dict[int, str]]:
-    """(header, body, line of each axiom's print): a file that prints each allowlisted axiom after the
-    header. Run once per header: only the axioms it finds are pinned in checks (a pin of a missing one
-    would be an error, and Lean writes no .ilean for a file with errors)."""
-    header = _header(header)
-    block, lines = _first_pins(header.count("\n") + 1, axioms)
-    return header, block.text, dict(zip(lines, axioms))
 
 
 def _checks(block: _Lines, names: list[str], typed: bool, axioms: tuple[str, ...], first_pins: list[int],

@@ -12,12 +12,12 @@ from typing import AsyncIterator, Iterable, Literal
 
 from leanfd.lean.aio import BackgroundLoop
 from leanfd.lean.errors import RecordError
-from leanfd.lean.judge import NOTHING_TO_CHECK, axioms_found, judge
+from leanfd.lean.judge import NOTHING_TO_CHECK, judge
 from leanfd.lean.oneshot import OneShotBackend
-from leanfd.lean.policy import FILE_ALLOWED, Policy, scan, strip_imports
+from leanfd.lean.policy import FILE_ALLOWED, Policy, refusal, scan, strip_imports
 from leanfd.lean.records import CheckRecord, LeanFile, Verdict
 from leanfd.lean.run import Backend, LeanRun
-from leanfd.lean.snippet import Snippet, assemble, assemble_file, attempt_text, axiom_probe, split_file
+from leanfd.lean.snippet import Snippet, assemble, assemble_file, attempt_text, split_file
 from leanfd.lean.toolchain import Toolchain, resolve
 
 log = logging.getLogger(__name__)
@@ -32,24 +32,21 @@ class VerifierConfig:
     timeout: float = 60.0  # wall-clock seconds per check
     memory_mb: int | None = 8192  # per Lean process: Lean's -M plus an OS limit (server: plus a resident-memory watch)
     max_checks: int = 200  # server: recycle a process after this many checks
+    # Longest proof, code or .lean file, in characters; a longer one is rejected unread. The policy
+    # scan (about 1 s per MB) and Lean's parse grow with it; a model's attempt is far below this.
+    max_attempt_chars: int = 1_000_000
     lean: str | None = None  # path to `lean`, or "bundled"; default: resolution order
     policy: Policy = field(default_factory=Policy)
 
     def __post_init__(self) -> None:
         if self.backend not in ("cli", "server"):
             raise ValueError(f"backend must be 'cli' or 'server', not {self.backend!r}")
+        if self.max_attempt_chars < 1:
+            raise ValueError("max_attempt_chars must be at least 1")
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
         if self.jobs is not None and self.jobs < 1:
             raise ValueError("jobs must be at least 1")
-
-
-class _ProbeFailed(Exception):
-    """Lean timed out or crashed on the header alone; every check with that header ends the same way."""
-
-    def __init__(self, run: LeanRun) -> None:
-        super().__init__(run.detail)
-        self.run = run
 
 
 class Verifier:
@@ -64,7 +61,6 @@ class Verifier:
         self._version: str | None = None
         self._backend: Backend | None = None
         self._files: OneShotBackend | None = None
-        self._header_axioms: dict[str, asyncio.Future[tuple[str, ...]]] = {}
         self._loop: BackgroundLoop | None = None
 
     @property
@@ -101,51 +97,27 @@ class Verifier:
             self._files = OneShotBackend(self.toolchain, jobs=c.jobs or os.cpu_count() or 1, memory_mb=c.memory_mb)
         return self._files
 
-    async def header_axioms(self, header: str) -> tuple[str, ...]:
-        """The allowlisted axioms `header` declares, asked of Lean once per header: only these can be
-        allowed, so an axiom the attempt or a checked file declares never is, whatever its name."""
-        if header not in self._header_axioms:
-            self._header_axioms[header] = asyncio.ensure_future(self._probe(header))
-        try:
-            return await asyncio.shield(self._header_axioms[header])
-        except Exception:
-            self._header_axioms.pop(header, None)  # a crash or timeout is not an answer: ask again next time
-            raise
-
-    async def _probe(self, header: str) -> tuple[str, ...]:
-        axioms = self.config.policy.allowed_axioms
-        if not axioms:
-            return ()
-        header, body, lines = axiom_probe(header, axioms)
-        run = await self.backend.run(header, body, self.config.timeout)
-        if run.outcome != "ok":
-            raise _ProbeFailed(run)
-        return axioms_found(run, lines)
-
     async def acheck(self, record: CheckRecord | LeanFile) -> Verdict:
         """Check one record. Lean's 'no' is a verdict; only the machinery failing raises."""
-        try:
-            if isinstance(record, LeanFile):
-                return await self.acheck_file(record.name, record.text)
-            return await self._acheck_record(record)
-        except _ProbeFailed as e:
-            return Verdict(name=record.name, status=e.run.outcome, reason=f"on the header alone: {e.run.detail}",
-                           elapsed=e.run.elapsed, lean_version=self.lean_version, backend=self.config.backend)
-
-    async def _acheck_record(self, record: CheckRecord) -> Verdict:
+        if isinstance(record, LeanFile):
+            return await self.acheck_file(record.name, record.text)
         attempt = attempt_text(record)
         policy = self.config.policy
         findings = []
+        fields = {"header": record.header, "formal_statement": record.formal_statement,
+                  record.mode: record.code if record.code is not None else record.proof or ""}
+        if why := refusal(fields, record.mode, self.config.max_attempt_chars):
+            return self._rejected(record.name, why)
         if record.code is not None:
             attempt, missing = strip_imports(attempt, record.header)
             findings = [f"line 1: `import {m}` is not in the header" for m in missing]
         scanned_text = record.proof if record.code is None else attempt
-        result = scan(scanned_text or "", policy)
+        result = await asyncio.to_thread(scan, scanned_text or "", policy)  # a big attempt stalls no other check
         findings += [str(v) for v in result.violations]
         if findings:
             return self._rejected(record.name, "policy: " + "; ".join(findings), result.sorry)
         try:
-            snippet = assemble(record, attempt, await self.header_axioms(record.header))
+            snippet = assemble(record, attempt, policy.allowed_axioms)
         except RecordError as e:
             return self._rejected(record.name, f"bad record: {e}")
         return await self._run_and_judge(snippet, record.name, result.sorry)
@@ -153,15 +125,17 @@ class Verifier:
     async def acheck_file(self, name: str, text: str) -> Verdict:
         """Check a whole `.lean` file as it is: it is its own reference, so every theorem it declares
         must elaborate without error or sorry and use allowed axioms only."""
+        if why := refusal({"file": text}, "file", self.config.max_attempt_chars):
+            return self._rejected(name, why)
         header, code = split_file(text)
-        result = scan(code, self.config.policy, allow=FILE_ALLOWED)
+        result = await asyncio.to_thread(scan, code, self.config.policy, allow=FILE_ALLOWED)
         if result.violations:
             shift = header.count("\n")  # report lines of the file, not of its body
             reason = "; ".join(str(dataclasses.replace(v, line=v.line + shift)) for v in result.violations)
             return self._rejected(name, "policy: " + reason, result.sorry)
-        # Twice: first Lean says what the file declares (its .ilean), then it answers for each one.
-        axioms = await self.header_axioms(header)
-        first = assemble_file(header, code, [], axioms)
+        # Twice: first Lean says what the file declares (its .ilean, which Lean writes only for a file
+        # without errors, so this run has no pins), then it answers for each declaration.
+        first = assemble_file(header, code, [])
         run = await self.files_backend.run(first.header, first.body, self.config.timeout, declarations=True)
         verdict = self._judge(first, run, name, result.sorry, backend="cli")
         if verdict.reason != NOTHING_TO_CHECK:
@@ -169,13 +143,9 @@ class Verifier:
         if run.declarations is None:
             return dataclasses.replace(verdict, status="crashed",
                                        reason="Lean wrote no .ilean for a file without errors")
-        second = assemble_file(header, code, list(run.declarations), axioms)
-        again = await self.files_backend.run(second.header, second.body, self.config.timeout, declarations=True)
-        verdict = self._judge(second, again, name, result.sorry, backend="cli")
-        if verdict.proved and again.declarations != run.declarations:
-            return dataclasses.replace(verdict, status="rejected",
-                                       reason="the file declared other things when its checks were appended")
-        return verdict
+        second = assemble_file(header, code, list(run.declarations), self.config.policy.allowed_axioms)
+        again = await self.files_backend.run(second.header, second.body, self.config.timeout)
+        return self._judge(second, again, name, result.sorry, backend="cli")
 
     def _rejected(self, name: str, reason: str, sorry: bool = False) -> Verdict:
         """Refused before Lean runs."""
@@ -217,7 +187,9 @@ class Verifier:
                 t.cancel()
 
     async def aclose(self) -> None:
-        self._files = None  # holds no process between checks
+        if self._files is not None:
+            await self._files.aclose()
+            self._files = None
         if self._backend is not None:
             await self._backend.aclose()
             self._backend = None

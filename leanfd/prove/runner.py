@@ -1,6 +1,6 @@
 """Batch proving: K samples per problem, generation pipelined with verification, resumable.
 
-Every finished attempt is appended to `attempts.jsonl` at once and flushed, so an interrupted run
+Every finished attempt is appended to `attempts.jsonl` at once, whole, so an interrupted run
 loses nothing written; `--resume` reads the file back and samples only the missing (problem,
 sample) pairs. The summary is always recomputed from the whole file.
 """
@@ -19,7 +19,7 @@ from typing import Any, Literal
 from leanfd.data.benchmarks import Problem
 from leanfd.data.passk import default_ks, pass_at_k_table
 from leanfd.data.prompts import PromptBuilder, extract_proof
-from leanfd.lean.records import Verdict
+from leanfd.lean.records import BadLine, JsonlWriter, Verdict, read_lines
 from leanfd.lean.verifier import Verifier
 from leanfd.models.base import Backend, SamplingConfig
 
@@ -64,16 +64,22 @@ class Attempt:
     verdict: dict[str, Any] = field(default_factory=dict)
 
 
+def _row(d: Any) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise ValueError(f"an attempt is a JSON object, got {type(d).__name__}")
+    return d
+
+
 def read_attempts(path: Path) -> list[dict[str, Any]]:
-    """Lines already written; a torn last line (the run was killed mid-write) is dropped."""
+    """Lines already written; a torn line (a run killed mid-write, a full disk) is dropped."""
     if not path.is_file():
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            log.warning("%s: dropping a torn line (the run was interrupted while writing)", path)
+    for _, row in read_lines(path, _row):
+        if isinstance(row, BadLine):
+            log.warning("%s:%d: dropping a torn line (%s)", path, row.line, row.error)
+        else:
+            rows.append(row)
     return rows
 
 
@@ -126,12 +132,11 @@ class Prover:
         return []
 
     def _record(self, attempts: Iterator[Attempt], rows: list[dict[str, Any]]) -> None:
-        """Append each attempt to attempts.jsonl as soon as it is verified (flushed: a kill loses nothing)."""
-        with open(self.attempts_path, "a", encoding="utf-8") as fh:
+        """Append each attempt to attempts.jsonl as soon as it is verified (whole, unbuffered: a kill loses none)."""
+        with JsonlWriter(self.attempts_path, "a") as fh:
             for attempt in attempts:
                 row = asdict(attempt)
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                fh.flush()
+                fh.write(row)
                 rows.append(row)
                 self.on_attempt(attempt)
 
