@@ -1,10 +1,10 @@
-"""The lexer and the text policy, on small inputs (no Lean)."""
+"""The text policy, on small inputs (no Lean)."""
 
 from __future__ import annotations
 
 import pytest
 
-from leanfd.lean.lexer import LexError, tokenize
+from leanfd.lean.syntax import LeanSyntaxError, tokenize
 from leanfd.lean.policy import Policy, scan, strip_imports
 
 
@@ -19,7 +19,7 @@ def test_comments_strings_and_chars_hide_words():
 
 def test_unterminated_constructs_raise():
     for src in ("/- open", "/- /- -/", '"abc', "«name"):
-        with pytest.raises(LexError):
+        with pytest.raises(LeanSyntaxError):
             tokenize(src)
 
 

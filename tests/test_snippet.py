@@ -91,6 +91,6 @@ def test_parse_axioms_and_goals():
 
 def test_file_helpers():
     header, body = split_file("-- c\nprelude\nimport A\n\ntheorem x : P := h\n")
-    assert header == "-- c\nprelude\nimport A\n" and body.startswith("\ntheorem x")
+    assert header == "-- c\nprelude\nimport A\n\n" and body.startswith("theorem x")
     code = "namespace A\ntheorem b : P := h\nend A\ntheorem _root_.c : P := h\nlemma d : P := h"
     assert declared_theorems(code) == ["_root_.A.b", "_root_.c", "_root_.d"]

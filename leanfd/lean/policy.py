@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from leanfd.lean.lexer import LexError, Token, line_of, tokenize
+from leanfd.lean.syntax import CODE_KINDS, LeanSyntaxError, Lines, lex
 
 DEFAULT_AXIOMS = ("propext", "Classical.choice", "Quot.sound")
 DEFAULT_OPTIONS = (
@@ -119,30 +119,52 @@ FILE_ALLOWED = ("axiom", "unsafe")
 
 
 def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> Scan:
-    """Check candidate text against the policy (less the rules in `allow`). Pure: no Lean involved."""
+    """Check candidate text against the policy (less the rules in `allow`). Pure: no Lean involved.
+
+    Text that `leanfd.lean.syntax` cannot read for sure (unterminated, or read differently by
+    different token tables) is one violation: the policy never guesses what is code.
+    """
     result = Scan()
-    try:
-        toks = tokenize(text)
-    except LexError as e:
-        result.violations.append(Violation(str(e), line_of(text, e.offset), "would swallow the verifier's checks"))
+    lines = Lines(text)
+    try:  # `phantom`: what core Lean reads inside a Mathlib token after an error (see syntax._lone_quote)
+        toks = [t for t in lex(text) if t.kind in CODE_KINDS or t.kind == "phantom"]
+    except LeanSyntaxError as e:
+        why = "would swallow the verifier's checks" if str(e).startswith("unterminated") else "is refused"
+        result.violations.append(Violation(str(e), lines.line(e.offset), why))
         return result
     for k, tok in enumerate(toks):
-        line = line_of(text, tok.start)
-        if tok.kind == "hash" and tok.text in FORBIDDEN_COMMANDS:
-            result.violations.append(Violation(tok.text, line, FORBIDDEN_COMMANDS[tok.text]))
-        elif tok.kind == "ident":
+        if tok.kind == "hash":
+            for rule in _hash_rules(tok.text, allow):
+                result.violations.append(Violation(rule, lines.line(tok.start), _why(rule)))
+        elif tok.kind in ("ident", "phantom"):
             for part in tok.parts:
                 if part in FORBIDDEN_WORDS and part not in allow:
-                    result.violations.append(Violation(part, line, FORBIDDEN_WORDS[part]))
+                    result.violations.append(Violation(part, lines.line(tok.start), FORBIDDEN_WORDS[part]))
                 if part in SORRY_WORDS:
                     result.sorry = True
-            if tok.text == "set_option":
+            if tok.kind == "ident" and tok.text == "set_option":
                 name = toks[k + 1].text if k + 1 < len(toks) and toks[k + 1].kind == "ident" else ""
                 if not policy.option_allowed(name):
-                    result.violations.append(
-                        Violation(f"set_option {name}".strip(), line, "changes an option outside the allowlist")
-                    )
+                    result.violations.append(Violation(f"set_option {name}".strip(), lines.line(tok.start),
+                                                       "changes an option outside the allowlist"))
     return result
+
+
+_LONGEST_RULE = max(map(len, [*FORBIDDEN_WORDS, *FORBIDDEN_COMMANDS]))
+
+
+def _hash_rules(text: str, allow: tuple[str, ...]) -> list[str]:
+    """The rules a `#word` breaks. Where Lean's token table ends the command token is not known
+    here (`#evalaxiom` is `#eval` then `axiom`), so every forbidden command that begins it and every
+    forbidden word that ends it counts."""
+    command = max((c for c in FORBIDDEN_COMMANDS if text.startswith(c)), key=len, default=None)
+    tail = text[-_LONGEST_RULE:]
+    words = [w for w in FORBIDDEN_WORDS if w not in allow and tail.endswith(w) and len(w) < len(text) - 1]
+    return ([command] if command else []) + words
+
+
+def _why(rule: str) -> str:
+    return FORBIDDEN_COMMANDS.get(rule) or FORBIDDEN_WORDS[rule]
 
 
 def strip_imports(code: str, header: str) -> tuple[str, list[str]]:
@@ -168,7 +190,3 @@ def strip_imports(code: str, header: str) -> tuple[str, list[str]]:
             missing.append(m.group(1))
     return "\n".join(lines), missing
 
-
-def assign_tokens(text: str) -> list[Token]:
-    """The `:=` tokens of a (trusted) statement, outside comments and strings."""
-    return [t for t in tokenize(text) if t.kind == "assign"]

@@ -1,0 +1,418 @@
+r"""Lean 4 source text, read the way Lean's own parser reads it: tokens, the header, the declaration.
+
+Pure: no Lean runs here. Everything that looks at Lean text (the policy, the statement parser, the
+benchmark loaders, the prompt extractor, the editor) reads it through this module, so there is one
+idea of what is code and what is a comment or a string. The rules are Lean 4.35.0's
+(`src/Lean/Parser/Basic.lean`: `whitespace`, `finishCommentBlock`, `tokenFnAux`, `identFnAux`,
+`Init/Meta/Defs.lean`: `isIdFirst`, `isIdRest`), checked against the bundled Lean by
+`tests/test_syntax_fuzz.py`:
+
+- `--` runs to the end of the line. `/-` opens a block comment, and block comments nest; the
+  character right after `/-` is skipped unread (so `/-/-/` is one whole comment). `/--` (doc
+  comment) and `/-!` (module doc) are tokens whose body is a block comment starting right after
+  them (so `/--/ x -/` is a doc comment: it does not close after four characters).
+- strings: escapes `\\ \" \' \n \t \r \xHH \uHHHH` and the gap `\` newline spaces; raw strings
+  `r"..."`, `r#"..."#`; char literals `'a'`, `'\n'` where a token starts (`h'` is one identifier).
+- identifiers: ASCII letters, `_`, Greek but `λ Π Σ`, Coptic, Latin-1 and Latin Extended-A
+  letters, the letter-like block, mathematical script letters; then also digits, `' ! ?` and
+  subscripts; `«...»` parts; dotted.
+- Lean reads CRLF as LF; offsets here are always into the text as given.
+
+It fails closed: text whose reading is not certain raises `LeanSyntaxError`, so that the policy
+rejects it rather than guessing. That covers anything unterminated (comment, string, char,
+`«...»`), invalid escapes and numbers (after which Lean resumes parsing mid-token), `''` (an error
+in core Lean, Mathlib's set-image token), a `'` that does not begin a char literal (Mathlib's `⁻¹'`
+and `∑'` tokens), `{` inside a string (an interpolated string, `s!"{...}"`, makes it code), and
+a comment opener glued to a symbol (`<--`: Lean's token table may read `<-` then `-`).
+
+Linear time: regexes are matched in place (`pattern.match(text, pos)`), never on slices, and line
+numbers come from a table of line starts (`Lines`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["ident", "hash", "assign", "number", "string", "char", "other", "comment", "doc", "phantom"]
+CODE_KINDS = frozenset({"ident", "hash", "assign", "number", "string", "char", "other"})
+
+# `Lean.isIdFirst` / `Lean.isIdRest` (Lean 4.35.0): `Char.isAlpha` is ASCII only, every other letter
+# comes from `isLetterLike` (Greek but λ, Π, Σ; Coptic; polytonic Greek; the letter-like block;
+# mathematical script; Latin-1 and Latin Extended-A letters) and `isSubScriptAlnum`.
+_LETTER_LIKE = (
+    "\u03b1-\u03ba\u03bc-\u03c9\u0391-\u039f\u03a1\u03a2\u03a4-\u03a9\u03ca-\u03fb\u1f00-\u1ffe\u2100-\u214f"
+    "\U0001d49c-\U0001d59f\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u017f"
+)
+_ID_FIRST = "a-zA-Z_" + _LETTER_LIKE
+_ID_REST = _ID_FIRST + "0-9'!?\u2080-\u2089\u2090-\u209c\u1d62-\u1d6a\u2c7c"
+_PART = rf"(?:[{_ID_FIRST}][{_ID_REST}]*|«[^»]*»)"
+_IDENT = re.compile(rf"{_PART}(?:\.{_PART})*")
+_ID_FIRST_CHAR = re.compile(rf"[{_ID_FIRST}«]")
+_HASH = re.compile(rf"#[{_ID_FIRST}][{_ID_REST}]*")
+_PARTS = re.compile(r"«[^»]*»|[^.]+")
+# Whitespace Lean skips: space and newline; a tab or a lone CR is an error there, after which Lean
+# resumes one character on, so they separate tokens all the same.
+_SPACE = re.compile(r"[ \n\t\r]+")
+_BLOCK_MARK = re.compile(r"/-|-/")
+# Escapes (`quotedCharCoreFn`): the quotable characters, two or four hex digits, and in strings
+# only a gap: `\`, a newline, then spaces, tabs or CRs but no second newline.
+_ESCAPE = r"\\(?:[\\\"'nrt]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})"
+_STRING = re.compile(rf"\"(?:[^\"\\{{]|{_ESCAPE}|\\\n[ \t\r]*(?![ \t\r\n]))*\"")
+_CHAR = re.compile(rf"'(?:{_ESCAPE}|[^\\])'")
+_RAW_OPEN = re.compile(r'r(#*)"')
+# Numbers (`numberFnAux`): `0b`/`0o`/`0x` and at least one digit, or decimal with an optional
+# fraction and exponent; `_` only between digits. Atomic groups: where Lean's scanner commits, so
+# does the regex (`1.e` is an error, not `1` then `.e`).
+_DEC = r"\d(?:_*\d)*+(?!_)"
+_NUMBER = re.compile(
+    r"0[bB](?:_*[01])++(?![_01])|0[oO](?:_*[0-7])++(?![_0-7])|0[xX](?:_*[0-9a-fA-F])++(?![_0-9a-fA-F])"
+    rf"|(?!0[bBoOxX]){_DEC}(?>(?:\.(?:{_DEC})?)?)(?>(?:[eE][-+]?{_DEC})?)(?![eE])"
+)
+_ESCAPE_OR_GAP = re.compile(rf"{_ESCAPE}|\\\n[ \t\r]*(?![ \t\r\n])")
+_STRING_RUN = re.compile(r'[^"\\{]*')
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: Kind
+    text: str
+    start: int  # offset in the source
+    end: int
+
+    @property
+    def parts(self) -> list[str]:
+        """Dotted name components, guillemets kept as they are."""
+        return _PARTS.findall(self.text)
+
+
+class LeanSyntaxError(ValueError):
+    """Text whose reading is not certain: unterminated, invalid, or read differently by different
+    token tables. `offset` is where it starts, in the text as given."""
+
+    def __init__(self, message: str, offset: int):
+        super().__init__(message)
+        self.offset = offset
+
+
+class Lines:
+    """1-based line numbers of offsets, from a table of line starts (bisect: no rescanning)."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def line(self, offset: int) -> int:
+        return bisect.bisect_right(self.starts, offset)
+
+
+
+def lex(src: str) -> Iterator[Token]:
+    """Every token of `src` in order, comments included (kinds `comment` and `doc`), lazily: an
+    error is raised when the scan reaches it, so a prefix can be read without the rest."""
+    if "\r\n" not in src:
+        yield from _lex(src)
+        return
+    # Lean reads CRLF as LF (line numbers are unchanged): lex that, and map offsets back.
+    norm = src.replace("\r\n", "\n")
+    removed, k = [], -1  # offsets in `norm` of the LFs that lost their CR
+    while (k := src.find("\r\n", k + 1)) >= 0:
+        removed.append(k - len(removed))
+    back = lambda o: o + bisect.bisect_left(removed, o)  # noqa: E731
+    try:
+        for t in _lex(norm):
+            s, e = back(t.start), back(t.end)
+            yield Token(t.kind, src[s:e], s, e)
+    except LeanSyntaxError as err:
+        raise LeanSyntaxError(str(err), back(err.offset)) from None
+
+
+def tokenize(src: str) -> list[Token]:
+    """The code tokens of `src` (comments dropped; strings and chars kept as `string`/`char`)."""
+    return [t for t in lex(src) if t.kind in CODE_KINDS]
+
+
+def _lex(src: str, pos: int = 0, strict: bool = False) -> Iterator[Token]:
+    """Tokens from `pos`. `strict`: a `'` that is no char literal raises instead of being read two
+    ways (the look-ahead of `_lone_quote` reads strictly, so it never recurses)."""
+    n = len(src)
+    prev_other = False  # the last token was a symbol character, glued to what follows
+    while pos < n:
+        if m := _SPACE.match(src, pos):
+            pos = m.end()
+            prev_other = False
+            continue
+        c = src[pos]
+        nxt = src[pos + 1] if pos + 1 < n else ""
+        if (c == "-" and nxt == "-") or (c == "/" and nxt == "-"):
+            if prev_other:
+                raise LeanSyntaxError(f"`{src[pos - 1]}` glued to a comment opener reads differently in "
+                                      "different token tables", pos - 1)
+            if c == "-":
+                end = src.find("\n", pos)
+                end = n if end < 0 else end
+                kind: Kind = "comment"
+            else:
+                after = src[pos + 2] if pos + 2 < n else ""
+                kind = "doc" if after in ("-", "!") else "comment"
+                end = _block_end(src, pos + 3, pos)  # a plain `/-` skips the character after it unread
+            yield Token(kind, src[pos:end], pos, end)
+            pos = end
+            prev_other = False
+            continue
+        if c == '"':
+            m = _STRING.match(src, pos)
+            if m is None:
+                raise LeanSyntaxError(_string_problem(src, pos), pos)
+            tok = Token("string", m.group(), pos, m.end())
+        elif c == "'" and nxt != "'" and (m := _CHAR.match(src, pos)):
+            tok = Token("char", m.group(), pos, m.end())
+        elif c == "'":
+            if strict:
+                raise LeanSyntaxError("`'` that does not begin a character literal", pos)
+            tok = Token("other", "''" if nxt == "'" else "'", pos, pos + (2 if nxt == "'" else 1))
+            yield tok
+            yield from _lone_quote(src, pos, tok.end)
+            pos, prev_other = tok.end, True
+            continue
+        elif "0" <= c <= "9":
+            m = _NUMBER.match(src, pos)
+            if m is None:
+                raise LeanSyntaxError("invalid number literal", pos)
+            tok = Token("number", m.group(), pos, m.end())
+        elif c == "r" and (m := _RAW_OPEN.match(src, pos)):
+            close = '"' + m.group(1)
+            j = src.find(close, m.end())
+            if j < 0:
+                raise LeanSyntaxError("unterminated raw string literal", pos)
+            tok = Token("string", src[pos : j + len(close)], pos, j + len(close))
+        elif c == ":" and nxt == "=":
+            tok = Token("assign", ":=", pos, pos + 2)
+        elif c == "#" and (m := _HASH.match(src, pos)):
+            tok = Token("hash", m.group(), pos, m.end())
+        elif m := _IDENT.match(src, pos):
+            tok = Token("ident", m.group(), pos, m.end())
+            if m.end() < n and src[m.end()] == "." and src.startswith("«", m.end() + 1):
+                raise LeanSyntaxError("unterminated «identifier»", m.end() + 1)
+        elif c == "«":
+            raise LeanSyntaxError("unterminated «identifier»", pos)
+        else:
+            tok = Token("other", c, pos, pos + 1)
+        yield tok
+        prev_other = tok.kind == "other"
+        pos = tok.end
+
+
+def _lone_quote(src: str, pos: int, resume: int) -> Iterator[Token]:
+    """What core Lean reads after a `'` at `pos` that begins no char literal, where Mathlib reads a
+    token (`f '' s`, `f ⁻¹' s`, `∑' n`) and this module goes on at `resume`.
+
+    Core Lean (`charLitFnAux`; `consumeInput` skips one character after `''`) fails after the two
+    characters that follow the quote and resumes parsing there, possibly inside what Mathlib reads
+    as one identifier. Both readings are lexed until they meet at a common token; the tokens only
+    core Lean reads on the way are yielded as `phantom` (code, for the policy to check). Where the
+    readings do not meet within a few tokens, or one of them has a comment, string or char literal
+    on the way, the text is refused.
+    """
+    q, n = pos, len(src)
+    while q + 1 < n and src[q + 1] == "'" and src[q] == "'":
+        q += 1  # `''`: an error at the first quote, then a char literal is tried one character on
+        if q - pos > 4:
+            raise LeanSyntaxError("a run of `'`", pos)
+    if _CHAR.match(src, q) is None:
+        if q + 2 >= n or src[q + 1] == "\\":
+            raise LeanSyntaxError("`'` that does not begin a character literal", pos)
+        q += 3
+    try:
+        core = list(itertools.islice(_lex(src, q, strict=True), 4))
+        limit = core[-1].end if core else n
+        mine = list(itertools.takewhile(lambda t: t.start < limit, _lex(src, resume, strict=True)))
+    except LeanSyntaxError:
+        raise LeanSyntaxError("`'` that core Lean and Mathlib read differently", pos) from None
+    seen = {(t.kind, t.start, t.end) for t in mine}
+    meet = next((i for i, t in enumerate(core) if (t.kind, t.start, t.end) in seen), None)
+    if meet is None and core:
+        raise LeanSyntaxError("`'` that core Lean and Mathlib read differently", pos)
+    meet_at = core[meet].start if core else n
+    if any(t.kind not in CODE_KINDS for t in core[:meet] + [t for t in mine if t.start < meet_at]):
+        raise LeanSyntaxError("`'` that core Lean and Mathlib read differently", pos)
+    for t in core[:meet]:
+        if (t.kind, t.start, t.end) not in seen:
+            yield Token("phantom", t.text, t.start, t.end)
+
+
+def _block_end(src: str, i: int, start: int) -> int:
+    """Offset just after the block comment whose body starts at `i` (`finishCommentBlock`: nests)."""
+    depth = 1
+    while (m := _BLOCK_MARK.search(src, i)) is not None:
+        i = m.end()
+        depth += 1 if m.group() == "/-" else -1
+        if depth == 0:
+            return i
+    raise LeanSyntaxError("unterminated comment", start)
+
+
+def _string_problem(src: str, pos: int) -> str:
+    """Why the string literal at `pos` does not match (only called when it does not)."""
+    j = pos + 1
+    while (j := _STRING_RUN.match(src, j).end()) < len(src) and src[j] != '"':
+        if src[j] == "{":
+            return "`{` in a string: an interpolated string (`s!\"{...}\"`) would make it code"
+        if (esc := _ESCAPE_OR_GAP.match(src, j)) is None:
+            return "invalid escape sequence in a string literal"
+        j = esc.end()
+    return "unterminated string literal"
+
+
+def code_at(src: str, offsets: list[int]) -> list[bool]:
+    """For each offset (ascending), whether a code token starts there or it lies outside every
+    token but in code (between tokens); False inside a comment, a string or a char literal."""
+    out: list[bool] = []
+    toks = lex(src)
+    tok = next(toks, None)
+    for off in offsets:
+        while tok is not None and tok.end <= off:
+            tok = next(toks, None)
+        out.append(tok is None or off <= tok.start or tok.kind not in ("comment", "doc", "string", "char"))
+    return out
+
+
+# --- the header ------------------------------------------------------------------------------------
+
+IMPORT_COMMANDS = ("prelude", "import")
+CONTEXT_COMMANDS = ("open", "set_option")
+
+
+@dataclass(frozen=True)
+class Header:
+    """Where the header of a Lean text ends. Both cuts are line starts (or the text's end), so the
+    rest keeps its line numbers once the header's lines are counted.
+
+    The rule: the header is the longest run of whole lines at the start of the text that hold only
+    blank space, comments (not a doc comment `/--`, which belongs to the declaration below it) and
+    header commands, with the blank lines after them. A header command starts with its keyword,
+    first on its line, and runs over the following tokens up to the next line whose first token
+    stands at column 0; one whose last token is `in` scopes the next command (`open Real in`) and
+    is not header. `imports` counts `prelude` and `import` only; `end` also `open` and `set_option`.
+    A line that cannot be read ends the header before it.
+    """
+
+    imports: int
+    end: int
+
+
+def split_header(text: str) -> Header:
+    """Find both header cuts of `text` (see `Header`). Only the header and the token after it are
+    read; a line that cannot be read (LeanSyntaxError) ends the header before it, so that whatever
+    is unreadable stays in the part the policy checks."""
+    return Header(imports=_header_cut(text, IMPORT_COMMANDS), end=_header_cut(text, IMPORT_COMMANDS + CONTEXT_COMMANDS))
+
+
+def _header_cut(text: str, commands: tuple[str, ...]) -> int:
+    cut = 0  # the last line start up to which every line is header
+    toks = _until_unreadable(lex(text))
+    tok = next(toks, None)
+    while tok is not None:
+        if tok.kind == "comment" or tok.text.startswith("/-!"):  # a module doc reads as a comment here
+            last, tok = tok, next(toks, None)
+        elif tok.kind == "ident" and tok.text in commands and _first_on_line(text, tok.start):
+            command = last = tok
+            tok = next(toks, None)
+            while tok is not None and tok.kind in CODE_KINDS and not (tok.start == 0 or text[tok.start - 1] == "\n"):
+                last, tok = tok, next(toks, None)
+            if last.text == "in":  # `open Real in`: scoped to the command after it
+                return _blank_lines_after(text, cut, command.start)
+        else:
+            return _blank_lines_after(text, cut, tok.start)
+        eol = text.find("\n", last.end)
+        if eol < 0:  # the text's last line
+            return len(text) if tok is None else cut
+        if tok is None or tok.start > eol:
+            cut = eol + 1
+    return len(text)  # only blank space is left
+
+
+def _until_unreadable(toks: Iterator[Token]) -> Iterator[Token]:
+    """The tokens, then, if the text cannot be read further, a token of no kind where it fails."""
+    try:
+        yield from toks
+    except LeanSyntaxError as e:
+        yield Token("unreadable", "", e.offset, e.offset)  # type: ignore[arg-type]
+
+
+def _blank_lines_after(text: str, cut: int, stop: int) -> int:
+    """`cut`, moved over the blank lines after it that come before the line holding `stop`."""
+    line_start = text.rfind("\n", 0, stop) + 1
+    return line_start if line_start > cut and not text[cut:line_start].strip() else cut
+
+
+def _first_on_line(text: str, offset: int) -> bool:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return not text[line_start:offset].strip()
+
+
+# --- the declaration -------------------------------------------------------------------------------
+
+DECLARATION_KEYWORDS = ("theorem", "lemma", "def", "abbrev", "instance", "example")
+MODIFIERS = ("noncomputable", "private", "protected", "partial", "unsafe", "nonrec")
+# What may follow the signature's `:=` in a statement: nothing, or the placeholder of a proof.
+PROOF_PLACEHOLDERS = ((), ("by",), ("sorry",), ("by", "sorry"))
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """The one declaration of a statement: `[doc] [@[attrs]] [modifiers] keyword name signature [:= proof]`."""
+
+    keyword: Token
+    name: Token | None  # None for `example` and an anonymous `instance`
+    modifier: Token | None  # `noncomputable`, ... right before the keyword, if any
+    assign: Token | None  # the `:=` that ends the signature
+    proof: tuple[Token, ...]  # what follows it: `by`, `sorry`, `by sorry` or nothing
+    signature_end: int  # offset where the signature ends (at `:=`, or the text's end), spaces kept
+
+
+def keyword_indices(toks: list[Token], keywords: tuple[str, ...] = DECLARATION_KEYWORDS) -> list[int]:
+    """Indices of the declaration keywords among code tokens, outside `[...]` (`attribute [instance] f`)."""
+    depth, found = 0, []
+    for i, t in enumerate(toks):
+        if t.text == "[":
+            depth += 1
+        elif t.text == "]":
+            depth = max(0, depth - 1)
+        elif t.kind == "ident" and depth == 0 and t.text in keywords:
+            found.append(i)
+    return found
+
+
+def parse_declaration(text: str, keywords: tuple[str, ...] = DECLARATION_KEYWORDS) -> Declaration:
+    """Read a statement that declares exactly one thing (a keyword of `keywords` outside attribute
+    brackets; a `def` in a comment is not a keyword). Its signature ends at the last `:=`, after
+    which only `by`, `sorry` or `by sorry` may follow. Raises LeanSyntaxError.
+
+    Exactly one, not the first or the last: a statement that declares two things (a helper `def`
+    before the theorem) has no single signature to restate, so it is refused rather than cut at a
+    guess; helpers belong in the header.
+    """
+    toks = tokenize(text)
+    found = keyword_indices(toks, keywords)
+    if not found:
+        raise LeanSyntaxError(f"declares nothing (no {', '.join(f'`{k}`' for k in keywords)})", 0)
+    if len(found) > 1:
+        raise LeanSyntaxError(f"declares more than one thing (`{toks[found[0]].text}` and "
+                              f"`{toks[found[1]].text}`); helper definitions belong in the header",
+                              toks[found[1]].start)
+    k = found[0]
+    kw = toks[k]
+    name = toks[k + 1] if k + 1 < len(toks) and toks[k + 1].kind == "ident" and kw.text != "example" else None
+    modifier = toks[k - 1] if k > 0 and toks[k - 1].text in MODIFIERS else None
+    assigns = [t for t in toks[k + 1 :] if t.kind == "assign"]
+    if not assigns:
+        return Declaration(kw, name, modifier, None, (), len(text))
+    last = assigns[-1]
+    proof = tuple(t for t in toks if t.start >= last.end)
+    if tuple(t.text for t in proof) not in PROOF_PLACEHOLDERS:
+        raise LeanSyntaxError("must end with `:=`, `:= by` or `:= by sorry`, not with a proof", last.start)
+    return Declaration(kw, name, modifier, last, proof, last.start)
