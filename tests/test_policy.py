@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from leanfd.lean.syntax import LeanSyntaxError, tokenize
 from leanfd.lean.policy import Policy, scan, strip_imports
+from leanfd.lean.syntax import LeanSyntaxError, tokenize
 
 
 def words(src: str) -> list[str]:

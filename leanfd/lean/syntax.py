@@ -40,6 +40,7 @@ from typing import Literal
 
 Kind = Literal["ident", "hash", "assign", "number", "string", "char", "other", "comment", "doc", "phantom"]
 CODE_KINDS = frozenset({"ident", "hash", "assign", "number", "string", "char", "other"})
+_PLAIN = frozenset({"ident", "hash", "assign", "number", "other"})  # code that hides nothing
 
 # `Lean.isIdFirst` / `Lean.isIdRest` (Lean 4.35.0): `Char.isAlpha` is ASCII only, every other letter
 # comes from `isLetterLike` (Greek but λ, Π, Σ; Coptic; polytonic Greek; the letter-like block;
@@ -53,11 +54,13 @@ _ID_REST = _ID_FIRST + "0-9'!?\u2080-\u2089\u2090-\u209c\u1d62-\u1d6a\u2c7c"
 _PART = rf"(?:[{_ID_FIRST}][{_ID_REST}]*|«[^»]*»)"
 _IDENT = re.compile(rf"{_PART}(?:\.{_PART})*")
 _ID_FIRST_CHAR = re.compile(rf"[{_ID_FIRST}«]")
-_HASH = re.compile(rf"#[{_ID_FIRST}][{_ID_REST}]*")
+_ABSORB = re.compile(rf"[{_ID_REST}]*(?:\.{_PART})*")
+# `#print`, `#eval!`: the tokens of `#` commands are ASCII; Lean splits `#print'` before the quote.
+_HASH = re.compile(r"#[A-Za-z_][A-Za-z0-9_!?]*")
 _PARTS = re.compile(r"«[^»]*»|[^.]+")
-# Whitespace Lean skips: space and newline; a tab or a lone CR is an error there, after which Lean
-# resumes one character on, so they separate tokens all the same.
-_SPACE = re.compile(r"[ \n\t\r]+")
+# Whitespace Lean skips: space and newline. A tab or a lone CR there is an error that ends the
+# command before it (so a `#print` before a tab prints nothing): refused, like Lean refuses it.
+_SPACE = re.compile(r"[ \n]+")
 _BLOCK_MARK = re.compile(r"/-|-/")
 # Escapes (`quotedCharCoreFn`): the quotable characters, two or four hex digits, and in strings
 # only a gap: `\`, a newline, then spaces, tabs or CRs but no second newline.
@@ -136,8 +139,8 @@ def tokenize(src: str) -> list[Token]:
 
 
 def _lex(src: str, pos: int = 0, strict: bool = False) -> Iterator[Token]:
-    """Tokens from `pos`. `strict`: a `'` that is no char literal raises instead of being read two
-    ways (the look-ahead of `_lone_quote` reads strictly, so it never recurses)."""
+    """Tokens from `pos`. `strict`: text that reads two ways raises at once instead of being read
+    both ways (the look-ahead of `_converge` reads strictly, so it never recurses)."""
     n = len(src)
     prev_other = False  # the last token was a symbol character, glued to what follows
     while pos < n:
@@ -147,6 +150,8 @@ def _lex(src: str, pos: int = 0, strict: bool = False) -> Iterator[Token]:
             continue
         c = src[pos]
         nxt = src[pos + 1] if pos + 1 < n else ""
+        if c == "\t" or c == "\r":
+            raise LeanSyntaxError("a tab or a lone CR outside comments and strings (Lean does not allow them)", pos)
         if (c == "-" and nxt == "-") or (c == "/" and nxt == "-"):
             if prev_other:
                 raise LeanSyntaxError(f"`{src[pos - 1]}` glued to a comment opener reads differently in "
@@ -155,14 +160,19 @@ def _lex(src: str, pos: int = 0, strict: bool = False) -> Iterator[Token]:
                 end = src.find("\n", pos)
                 end = n if end < 0 else end
                 kind: Kind = "comment"
+            elif src[pos + 2 : pos + 3] in ("-", "!"):
+                # `/--` and `/-!` are tokens, and like every token they are followed by whitespace
+                # (spaces, newlines, comments) before the comment body begins
+                end = _block_end(src, _doc_whitespace(src, pos + 3), pos)
+                kind = "doc"
             else:
-                after = src[pos + 2] if pos + 2 < n else ""
-                kind = "doc" if after in ("-", "!") else "comment"
                 end = _block_end(src, pos + 3, pos)  # a plain `/-` skips the character after it unread
+                kind = "comment"
             yield Token(kind, src[pos:end], pos, end)
             pos = end
             prev_other = False
             continue
+        alternatives: list[int] = []  # where core Lean may read on instead, when it differs
         if c == '"':
             m = _STRING.match(src, pos)
             if m is None:
@@ -171,13 +181,8 @@ def _lex(src: str, pos: int = 0, strict: bool = False) -> Iterator[Token]:
         elif c == "'" and nxt != "'" and (m := _CHAR.match(src, pos)):
             tok = Token("char", m.group(), pos, m.end())
         elif c == "'":
-            if strict:
-                raise LeanSyntaxError("`'` that does not begin a character literal", pos)
-            tok = Token("other", "''" if nxt == "'" else "'", pos, pos + (2 if nxt == "'" else 1))
-            yield tok
-            yield from _lone_quote(src, pos, tok.end)
-            pos, prev_other = tok.end, True
-            continue
+            tok = _quote_token(src, pos)
+            alternatives.append(_quote_resume(src, pos))
         elif "0" <= c <= "9":
             m = _NUMBER.match(src, pos)
             if m is None:
@@ -192,55 +197,129 @@ def _lex(src: str, pos: int = 0, strict: bool = False) -> Iterator[Token]:
         elif c == ":" and nxt == "=":
             tok = Token("assign", ":=", pos, pos + 2)
         elif c == "#" and (m := _HASH.match(src, pos)):
+            if m.group().endswith("r") and _RAW_OPEN.match(src, m.end() - 1):
+                raise LeanSyntaxError("a `#` command glued to a raw string (`#xr#\"`): where Lean's token ends "
+                                      "is not known here", pos)
             tok = Token("hash", m.group(), pos, m.end())
+            ident_end = _IDENT.match(src, pos + 1).end()
+            if ident_end > m.end():  # `#xfoo'`: unless `#xfoo` is a token, Lean reads `#` and `xfoo'`
+                alternatives.append(ident_end)
         elif m := _IDENT.match(src, pos):
             tok = Token("ident", m.group(), pos, m.end())
             if m.end() < n and src[m.end()] == "." and src.startswith("«", m.end() + 1):
                 raise LeanSyntaxError("unterminated «identifier»", m.end() + 1)
         elif c == "«":
             raise LeanSyntaxError("unterminated «identifier»", pos)
+        elif c == "`" and (m := _IDENT.match(src, pos + 1)):  # a name literal: `r#"` after it is no raw string
+            yield Token("other", c, pos, pos + 1)
+            tok = Token("ident", m.group(), pos + 1, m.end())
         else:
             tok = Token("other", c, pos, pos + 1)
+            if c > "\x7f":
+                # A character that is no token makes core Lean skip one byte (`consumeInput` adds
+                # `' '`), into the middle of this one: it reads as a letter (`String.get`'s default
+                # `'A'`), and an identifier begins that takes the characters after it.
+                absorbed = _ABSORB.match(src, pos + 1).end()
+                if absorbed > pos + 1:
+                    alternatives.append(absorbed)
+                if nxt == "'":  # `∑'`, `⁻¹'`: Mathlib reads one token; or a char literal begins
+                    yield tok
+                    tok = _quote_token(src, pos + 1)
+                    quote_at = pos + 1 if _CHAR.match(src, pos + 1) else _quote_resume(src, pos + 1)
+                    alternatives.append(quote_at)
+        if alternatives:
+            if strict:
+                raise LeanSyntaxError("text that core Lean and Mathlib read differently", pos)
+            yield tok
+            yield from _converge(src, pos, tok.end, alternatives)
+            pos, prev_other = tok.end, True
+            continue
         yield tok
         prev_other = tok.kind == "other"
         pos = tok.end
 
 
-def _lone_quote(src: str, pos: int, resume: int) -> Iterator[Token]:
-    """What core Lean reads after a `'` at `pos` that begins no char literal, where Mathlib reads a
-    token (`f '' s`, `f ⁻¹' s`, `∑' n`) and this module goes on at `resume`.
+def _doc_whitespace(src: str, i: int) -> int:
+    """Where Lean's `whitespace` after a doc comment opener ends. A tab or a lone CR there is an
+    error, after which Lean reads on as code: refused."""
+    n = len(src)
+    while i < n:
+        c = src[i]
+        if c == " " or c == "\n":
+            i += 1
+        elif c == "\t" or c == "\r":
+            raise LeanSyntaxError("a tab or a lone CR right after a doc comment opener (Lean reads on as code)", i)
+        elif src.startswith("--", i):
+            j = src.find("\n", i)
+            i = n if j < 0 else j
+        elif src.startswith("/-", i) and src[i + 2 : i + 3] not in ("-", "!"):
+            i = _block_end(src, i + 3, i)
+        else:
+            break
+    return i
 
-    Core Lean (`charLitFnAux`; `consumeInput` skips one character after `''`) fails after the two
-    characters that follow the quote and resumes parsing there, possibly inside what Mathlib reads
-    as one identifier. Both readings are lexed until they meet at a common token; the tokens only
-    core Lean reads on the way are yielded as `phantom` (code, for the policy to check). Where the
-    readings do not meet within a few tokens, or one of them has a comment, string or char literal
-    on the way, the text is refused.
-    """
+
+def _quote_token(src: str, pos: int) -> Token:
+    """A `'` (or `''`) read as part of a symbol, as in Mathlib's `''`, `⁻¹'`, `∑'` tokens."""
+    width = 2 if src.startswith("''", pos) else 1
+    return Token("other", src[pos : pos + width], pos, pos + width)
+
+
+def _quote_resume(src: str, pos: int) -> int:
+    """Where core Lean reads on after a `'` at `pos` that begins no char literal: `charLitFnAux`
+    fails after the two characters that follow it; after `''` an error at the first quote makes
+    `consumeInput` skip one character, and a char literal is tried from the second."""
     q, n = pos, len(src)
-    while q + 1 < n and src[q + 1] == "'" and src[q] == "'":
-        q += 1  # `''`: an error at the first quote, then a char literal is tried one character on
+    while src.startswith("''", q):
+        q += 1
         if q - pos > 4:
             raise LeanSyntaxError("a run of `'`", pos)
-    if _CHAR.match(src, q) is None:
-        if q + 2 >= n or src[q + 1] == "\\":
-            raise LeanSyntaxError("`'` that does not begin a character literal", pos)
-        q += 3
+    if _CHAR.match(src, q) is not None:
+        return q
+    i = q + 1
+    if src.startswith("\\", i):  # `quotedCharFn`: an invalid escape fails where it goes wrong
+        i += 1
+        digits = {"x": 2, "u": 4}.get(src[i : i + 1], 0)
+        if digits:
+            i += 1
+            for _ in range(digits):
+                if i >= n or src[i] not in "0123456789abcdefABCDEF":
+                    return i
+                i += 1
+        elif src[i : i + 1] in ("\\", '"', "'", "r", "n", "t"):
+            i += 1
+        else:
+            return i
+    else:
+        i += 1
+    if i >= n:
+        raise LeanSyntaxError("`'` that does not begin a character literal", pos)
+    return i + 1  # after the character that should have been the closing quote
+
+
+def _converge(src: str, pos: int, resume: int, alternatives: list[int]) -> Iterator[Token]:
+    """Check that the other readings of the text at `pos` (core Lean's, going on at each of
+    `alternatives`) meet this module's (going on at `resume`) within a few tokens, with only code
+    on the way; yield what only they read as `phantom` tokens (code, for the policy to check).
+    Otherwise the text is refused."""
+    n = len(src)
     try:
-        core = list(itertools.islice(_lex(src, q, strict=True), 4))
-        limit = core[-1].end if core else n
+        others = [list(itertools.islice(_lex(src, a, strict=True), 4)) for a in alternatives]
+        limit = max((o[-1].end for o in others if o), default=n)
         mine = list(itertools.takewhile(lambda t: t.start < limit, _lex(src, resume, strict=True)))
     except LeanSyntaxError:
-        raise LeanSyntaxError("`'` that core Lean and Mathlib read differently", pos) from None
+        raise LeanSyntaxError("text that core Lean and Mathlib read differently", pos) from None
     seen = {(t.kind, t.start, t.end) for t in mine}
-    meet = next((i for i, t in enumerate(core) if (t.kind, t.start, t.end) in seen), None)
-    if meet is None and core:
-        raise LeanSyntaxError("`'` that core Lean and Mathlib read differently", pos)
-    meet_at = core[meet].start if core else n
-    if any(t.kind not in CODE_KINDS for t in core[:meet] + [t for t in mine if t.start < meet_at]):
-        raise LeanSyntaxError("`'` that core Lean and Mathlib read differently", pos)
-    for t in core[:meet]:
-        if (t.kind, t.start, t.end) not in seen:
+    for start, other in zip(alternatives, others):
+        meet = next((i for i, t in enumerate(other) if (t.kind, t.start, t.end) in seen), len(other))
+        meet_at = other[meet].start if meet < len(other) else n
+        if (meet == len(other) == 4) or any(
+            t.kind not in _PLAIN for t in other[:meet] + [t for t in mine if t.start < meet_at]
+        ):
+            raise LeanSyntaxError("text that core Lean and Mathlib read differently", pos)
+        if start > resume:  # what core Lean skips, or takes into one identifier
+            yield Token("phantom", src[resume:start], resume, start)
+        for t in other[:meet]:
             yield Token("phantom", t.text, t.start, t.end)
 
 
