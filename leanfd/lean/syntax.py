@@ -138,9 +138,11 @@ def tokenize(src: str) -> list[Token]:
     return [t for t in lex(src) if t.kind in CODE_KINDS]
 
 
-def _lex(src: str, pos: int = 0, strict: bool = False) -> Iterator[Token]:
-    """Tokens from `pos`. `strict`: text that reads two ways raises at once instead of being read
-    both ways (the look-ahead of `_converge` reads strictly, so it never recurses)."""
+def _lex(src: str, pos: int = 0, plain: bool = False, strict: bool = False) -> Iterator[Token]:
+    """Tokens from `pos`. For the look-ahead of `_converge`, which so never recurses: `plain` reads
+    one way only (this module's reading: the main pass looks for other readings itself when it
+    gets there); `strict` raises where text reads two ways (core Lean's reading, before it meets
+    this module's, must not fork again)."""
     n = len(src)
     prev_other = False  # the last token was a symbol character, glued to what follows
     while pos < n:
@@ -182,7 +184,8 @@ def _lex(src: str, pos: int = 0, strict: bool = False) -> Iterator[Token]:
             tok = Token("char", m.group(), pos, m.end())
         elif c == "'":
             tok = _quote_token(src, pos)
-            alternatives.append(_quote_resume(src, pos))
+            if not plain:
+                alternatives.append(_quote_resume(src, pos))
         elif "0" <= c <= "9":
             m = _NUMBER.match(src, pos)
             if m is None:
@@ -219,17 +222,20 @@ def _lex(src: str, pos: int = 0, strict: bool = False) -> Iterator[Token]:
                 # A character that is no token makes core Lean skip one byte (`consumeInput` adds
                 # `' '`), into the middle of this one: it reads as a letter (`String.get`'s default
                 # `'A'`), and an identifier begins that takes the characters after it.
+                # Where that identifier ends where this module's next identifier ends too, both
+                # readings see the same code (`↑n`, `∀s`): only other ends need a look.
                 absorbed = _ABSORB.match(src, pos + 1).end()
-                if absorbed > pos + 1:
+                ident = _IDENT.match(src, pos + 1) if nxt != "r" or not _RAW_OPEN.match(src, pos + 1) else None
+                if absorbed > pos + 1 and (ident is None or ident.end() != absorbed):
                     alternatives.append(absorbed)
                 if nxt == "'":  # `∑'`, `⁻¹'`: Mathlib reads one token; or a char literal begins
                     yield tok
                     tok = _quote_token(src, pos + 1)
-                    quote_at = pos + 1 if _CHAR.match(src, pos + 1) else _quote_resume(src, pos + 1)
-                    alternatives.append(quote_at)
-        if alternatives:
-            if strict:
-                raise LeanSyntaxError("text that core Lean and Mathlib read differently", pos)
+                    if not plain:
+                        alternatives.append(pos + 1 if _CHAR.match(src, pos + 1) else _quote_resume(src, pos + 1))
+        if alternatives and strict:
+            raise LeanSyntaxError("text that core Lean and Mathlib read differently", pos)
+        if alternatives and not plain:
             yield tok
             yield from _converge(src, pos, tok.end, alternatives)
             pos, prev_other = tok.end, True
@@ -306,7 +312,7 @@ def _converge(src: str, pos: int, resume: int, alternatives: list[int]) -> Itera
     try:
         others = [list(itertools.islice(_lex(src, a, strict=True), 4)) for a in alternatives]
         limit = max((o[-1].end for o in others if o), default=n)
-        mine = list(itertools.takewhile(lambda t: t.start < limit, _lex(src, resume, strict=True)))
+        mine = list(itertools.takewhile(lambda t: t.start < limit, _lex(src, resume, plain=True)))
     except LeanSyntaxError:
         raise LeanSyntaxError("text that core Lean and Mathlib read differently", pos) from None
     seen = {(t.kind, t.start, t.end) for t in mine}
