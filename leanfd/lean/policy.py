@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from leanfd.lean.syntax import CODE_KINDS, LeanSyntaxError, Lines, lex
+from leanfd.lean.syntax import LeanSyntaxError, Lines, lex
 
 DEFAULT_AXIOMS = ("propext", "Classical.choice", "Quot.sound")
 DEFAULT_OPTIONS = (
@@ -118,6 +118,10 @@ class Scan:
 FILE_ALLOWED = ("axiom", "unsafe")
 
 
+# Symbols, numbers, strings and the like break no rule: the scan does not ask for them.
+_WANTED = frozenset({"ident", "hash", "phantom"})
+
+
 def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> Scan:
     """Check candidate text against the policy (less the rules in `allow`). Pure: no Lean involved.
 
@@ -126,8 +130,8 @@ def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> S
     """
     result = Scan()
     lines = Lines(text)
-    try:  # `phantom`: what core Lean reads inside a Mathlib token after an error (see syntax._lone_quote)
-        toks = [t for t in lex(text) if t.kind in CODE_KINDS or t.kind == "phantom"]
+    try:  # `phantom`: what core Lean reads after an error where Mathlib reads a token (syntax._converge)
+        toks = [t for t in lex(text, _WANTED) if t.kind in _WANTED]
     except LeanSyntaxError as e:
         why = "would swallow the verifier's checks" if str(e).startswith("unterminated") else "is refused"
         result.violations.append(Violation(str(e), lines.line(e.offset), why))
@@ -137,13 +141,16 @@ def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> S
             for rule in _hash_rules(tok.text, allow):
                 result.violations.append(Violation(rule, lines.line(tok.start), _why(rule)))
         elif tok.kind in ("ident", "phantom"):
-            for part in tok.parts:
+            text = tok.text
+            for part in tok.parts if "." in text or "«" in text else (text,):
                 if part in FORBIDDEN_WORDS and part not in allow:
                     result.violations.append(Violation(part, lines.line(tok.start), FORBIDDEN_WORDS[part]))
                 if part in SORRY_WORDS:
                     result.sorry = True
             if tok.kind == "ident" and tok.text == "set_option":
-                name = toks[k + 1].text if k + 1 < len(toks) and toks[k + 1].kind == "ident" else ""
+                nxt = toks[k + 1] if k + 1 < len(toks) else None  # the name, unless something else comes first
+                adjacent = nxt is not None and nxt.kind == "ident" and not text[tok.end : nxt.start].strip()
+                name = nxt.text if adjacent else ""
                 if not policy.option_allowed(name):
                     result.violations.append(Violation(f"set_option {name}".strip(), lines.line(tok.start),
                                                        "changes an option outside the allowlist"))

@@ -36,7 +36,7 @@ import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Kind = Literal["ident", "hash", "assign", "number", "string", "char", "other", "comment", "doc", "phantom"]
 CODE_KINDS = frozenset({"ident", "hash", "assign", "number", "string", "char", "other"})
@@ -58,9 +58,6 @@ _ABSORB = re.compile(rf"[{_ID_REST}]*(?:\.{_PART})*")
 # `#print`, `#eval!`: the tokens of `#` commands are ASCII; Lean splits `#print'` before the quote.
 _HASH = re.compile(r"#[A-Za-z_][A-Za-z0-9_!?]*")
 _PARTS = re.compile(r"«[^»]*»|[^.]+")
-# Whitespace Lean skips: space and newline. A tab or a lone CR there is an error that ends the
-# command before it (so a `#print` before a tab prints nothing): refused, like Lean refuses it.
-_SPACE = re.compile(r"[ \n]+")
 _BLOCK_MARK = re.compile(r"/-|-/")
 # Escapes (`quotedCharCoreFn`): the quotable characters, two or four hex digits, and in strings
 # only a gap: `\`, a newline, then spaces, tabs or CRs but no second newline.
@@ -80,8 +77,7 @@ _ESCAPE_OR_GAP = re.compile(rf"{_ESCAPE}|\\\n[ \t\r]*(?![ \t\r\n])")
 _STRING_RUN = re.compile(r'[^"\\{]*')
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # a tuple, not a dataclass: a megabyte of Lean makes some 400,000 of them
     kind: Kind
     text: str
     start: int  # offset in the source
@@ -113,11 +109,15 @@ class Lines:
 
 
 
-def lex(src: str) -> Iterator[Token]:
+def lex(src: str, kinds: frozenset[str] | None = None) -> Iterator[Token]:
     """Every token of `src` in order, comments included (kinds `comment` and `doc`), lazily: an
-    error is raised when the scan reaches it, so a prefix can be read without the rest."""
+    error is raised when the scan reaches it, so a prefix can be read without the rest.
+
+    `kinds`: a hint that only these kinds are wanted; the common tokens of other kinds are then
+    not made (the whole text is read all the same, and the rest may still come).
+    """
     if "\r\n" not in src:
-        yield from _lex(src)
+        yield from _lex(src, kinds=kinds)
         return
     # Lean reads CRLF as LF (line numbers are unchanged): lex that, and map offsets back.
     norm = src.replace("\r\n", "\n")
@@ -126,7 +126,7 @@ def lex(src: str) -> Iterator[Token]:
         removed.append(k - len(removed))
     back = lambda o: o + bisect.bisect_left(removed, o)  # noqa: E731
     try:
-        for t in _lex(norm):
+        for t in _lex(norm, kinds=kinds):
             s, e = back(t.start), back(t.end)
             yield Token(t.kind, src[s:e], s, e)
     except LeanSyntaxError as err:
@@ -138,18 +138,50 @@ def tokenize(src: str) -> list[Token]:
     return [t for t in lex(src) if t.kind in CODE_KINDS]
 
 
-def _lex(src: str, pos: int = 0, plain: bool = False, strict: bool = False) -> Iterator[Token]:
+# Whitespace Lean skips is space and newline: a tab or a lone CR there is an error that ends the
+# command before it (a `#print` before a tab prints nothing), refused like Lean refuses it.
+# The common tokens in one match (`lastgroup` says which): spaces, identifiers (not an `r` that opens a
+# raw string), numbers, `:=`, and ASCII symbols that no comment opener follows. Everything else
+# (comments, strings, quotes, `#`, backticks, `«`, wide characters, errors) takes the full path.
+_FAST = re.compile(
+    rf"(?P<space>[ \n]+)|(?P<ident>(?!r#*\"){_IDENT.pattern})|(?P<number>{_NUMBER.pattern})|(?P<assign>:=)"
+    r"|(?P<other>(?:[!$%&()*+,.;<=>?@\[\\\]^{|}~:]|-(?!-)|/(?!-))(?!--|/-))"
+    # a wide symbol that core Lean's other reading (see `_lex`) cannot make a difference after
+    rf"|(?P<wide>[^\x00-\x7f«{_LETTER_LIKE}](?:(?![{_ID_REST}.]|--|/-)|(?=(?!r#*\")[{_ID_FIRST}])))"
+    r"|(?P<slow>[\s\S])"
+)
+
+
+def _lex(src: str, pos: int = 0, plain: bool = False, strict: bool = False,
+         kinds: frozenset[str] | None = None) -> Iterator[Token]:
     """Tokens from `pos`. For the look-ahead of `_converge`, which so never recurses: `plain` reads
     one way only (this module's reading: the main pass looks for other readings itself when it
     gets there); `strict` raises where text reads two ways (core Lean's reading, before it meets
     this module's, must not fork again)."""
     n = len(src)
     prev_other = False  # the last token was a symbol character, glued to what follows
+    guillemets = "«" in src
     while pos < n:
-        if m := _SPACE.match(src, pos):
-            pos = m.end()
-            prev_other = False
-            continue
+        start = pos
+        for m in _FAST.finditer(src, pos):  # every character matches, so the matches are contiguous
+            group = m.lastgroup
+            if group == "space":
+                continue
+            if group == "slow":
+                pos = m.start()
+                break
+            end = m.end()
+            if group == "wide":
+                group = "other"
+            elif guillemets and group == "ident" and src.startswith(".«", end):
+                raise LeanSyntaxError("unterminated «identifier»", end + 1)
+            if kinds is not None and group not in kinds:
+                continue
+            yield Token(group, m.group(), m.start(), end)  # type: ignore[arg-type]
+        else:
+            return
+        if pos != start:
+            prev_other = False  # a fast token came between: no symbol is glued to what follows
         c = src[pos]
         nxt = src[pos + 1] if pos + 1 < n else ""
         if c == "\t" or c == "\r":
