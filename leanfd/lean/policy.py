@@ -141,8 +141,8 @@ def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> S
             for rule in _hash_rules(tok.text, allow):
                 result.violations.append(Violation(rule, lines.line(tok.start), _why(rule)))
         elif tok.kind in ("ident", "phantom"):
-            text = tok.text
-            for part in tok.parts if "." in text or "«" in text else (text,):
+            word = tok.text
+            for part in tok.parts if "." in word or "«" in word else (word,):
                 if part in FORBIDDEN_WORDS and part not in allow:
                     result.violations.append(Violation(part, lines.line(tok.start), FORBIDDEN_WORDS[part]))
                 if part in SORRY_WORDS:

@@ -152,12 +152,11 @@ _FAST = re.compile(
 )
 
 
-def _lex(src: str, pos: int = 0, plain: bool = False, strict: bool = False,
+def _lex(src: str, pos: int = 0, plain: bool = False, depth: int = 0,
          kinds: frozenset[str] | None = None) -> Iterator[Token]:
-    """Tokens from `pos`. For the look-ahead of `_converge`, which so never recurses: `plain` reads
-    one way only (this module's reading: the main pass looks for other readings itself when it
-    gets there); `strict` raises where text reads two ways (core Lean's reading, before it meets
-    this module's, must not fork again)."""
+    """Tokens from `pos`. For the look-ahead of `_converge`: `plain` reads one way only (this
+    module's reading: the main pass looks for other readings itself when it gets there); `depth`
+    counts how often the reading forked already (core Lean's, before it meets this module's)."""
     n = len(src)
     prev_other = False  # the last token was a symbol character, glued to what follows
     guillemets = "«" in src
@@ -265,11 +264,11 @@ def _lex(src: str, pos: int = 0, plain: bool = False, strict: bool = False,
                     tok = _quote_token(src, pos + 1)
                     if not plain:
                         alternatives.append(pos + 1 if _CHAR.match(src, pos + 1) else _quote_resume(src, pos + 1))
-        if alternatives and strict:
-            raise LeanSyntaxError("text that core Lean and Mathlib read differently", pos)
         if alternatives and not plain:
+            if depth >= _MAX_DEPTH:
+                raise LeanSyntaxError("text that core Lean and Mathlib read differently", pos)
             yield tok
-            yield from _converge(src, pos, tok.end, alternatives)
+            yield from _converge(src, pos, tok.end, alternatives, depth)
             pos, prev_other = tok.end, True
             continue
         yield tok
@@ -335,30 +334,44 @@ def _quote_resume(src: str, pos: int) -> int:
     return i + 1  # after the character that should have been the closing quote
 
 
-def _converge(src: str, pos: int, resume: int, alternatives: list[int]) -> Iterator[Token]:
+_MAX_DEPTH = 2  # readings that fork again while they have not met (`f '' (f ⁻¹' s)`), at most
+
+
+def _converge(src: str, pos: int, resume: int, alternatives: list[int], depth: int) -> Iterator[Token]:
     """Check that the other readings of the text at `pos` (core Lean's, going on at each of
     `alternatives`) meet this module's (going on at `resume`) within a few tokens, with only code
     on the way; yield what only they read as `phantom` tokens (code, for the policy to check).
-    Otherwise the text is refused."""
+    Otherwise the text is refused. An other reading that forks again is checked the same way, to
+    `_MAX_DEPTH`; this module's own reading is read plainly here, and on by the main pass."""
     n = len(src)
     try:
-        others = [list(itertools.islice(_lex(src, a, strict=True), 4)) for a in alternatives]
+        others = [_first_tokens(_lex(src, a, depth=depth + 1), 4) for a in alternatives]
         limit = max((o[-1].end for o in others if o), default=n)
         mine = list(itertools.takewhile(lambda t: t.start < limit, _lex(src, resume, plain=True)))
     except LeanSyntaxError:
         raise LeanSyntaxError("text that core Lean and Mathlib read differently", pos) from None
     seen = {(t.kind, t.start, t.end) for t in mine}
-    for start, other in zip(alternatives, others):
+    for other in others:
         meet = next((i for i, t in enumerate(other) if (t.kind, t.start, t.end) in seen), len(other))
         meet_at = other[meet].start if meet < len(other) else n
-        if (meet == len(other) == 4) or any(
-            t.kind not in _PLAIN for t in other[:meet] + [t for t in mine if t.start < meet_at]
+        if (meet == len(other) and sum(t.kind != "phantom" for t in other) == 4) or any(
+            t.kind not in _PLAIN and t.kind != "phantom" for t in other[:meet] + [t for t in mine if t.start < meet_at]
         ):
             raise LeanSyntaxError("text that core Lean and Mathlib read differently", pos)
-        if start > resume:  # what core Lean skips, or takes into one identifier
-            yield Token("phantom", src[resume:start], resume, start)
-        for t in other[:meet]:
-            yield Token("phantom", t.text, t.start, t.end)
+        for t in other[:meet]:  # (what core Lean skips before it is no token, or one identifier `A...`)
+            yield t if t.kind == "phantom" else Token("phantom", t.text, t.start, t.end)
+
+
+def _first_tokens(toks: Iterator[Token], count: int) -> list[Token]:
+    """The tokens up to the `count`-th that is not `phantom`."""
+    out: list[Token] = []
+    for t in toks:
+        out.append(t)
+        if t.kind != "phantom":
+            count -= 1
+            if count == 0:
+                break
+    return out
 
 
 def _block_end(src: str, i: int, start: int) -> int:
@@ -412,13 +425,22 @@ class Header:
     blank space, comments (not a doc comment `/--`, which belongs to the declaration below it) and
     header commands, with the blank lines after them. A header command starts with its keyword,
     first on its line, and runs over the following tokens up to the next line whose first token
-    stands at column 0; one whose last token is `in` scopes the next command (`open Real in`) and
-    is not header. `imports` counts `prelude` and `import` only; `end` also `open` and `set_option`.
-    A line that cannot be read ends the header before it.
+    stands at column 0, or to a word that begins a command; one whose last token is `in` scopes
+    the next command (`open Real in`) and is not header. `imports` counts `prelude` and `import`
+    only; `end` also `open` and `set_option`. A line that cannot be read ends the header before it.
     """
 
     imports: int
     end: int
+
+
+# Words that begin a command: a header command's continuation stops there (`import A theorem t`).
+_COMMAND_WORDS = frozenset(
+    ("theorem", "lemma", "def", "abbrev", "instance", "example", "axiom", "structure", "class", "inductive",
+     "namespace", "section", "end", "variable", "universe", "attribute", "noncomputable", "private",
+     "protected", "partial", "unsafe", "nonrec", "@", "macro", "syntax", "notation", "opaque", "mutual",
+     *IMPORT_COMMANDS, *CONTEXT_COMMANDS)
+)
 
 
 def split_header(text: str) -> Header:
@@ -438,7 +460,8 @@ def _header_cut(text: str, commands: tuple[str, ...]) -> int:
         elif tok.kind == "ident" and tok.text in commands and _first_on_line(text, tok.start):
             command = last = tok
             tok = next(toks, None)
-            while tok is not None and tok.kind in CODE_KINDS and not (tok.start == 0 or text[tok.start - 1] == "\n"):
+            while (tok is not None and tok.kind in CODE_KINDS and not (tok.start == 0 or text[tok.start - 1] == "\n")
+                   and tok.text not in _COMMAND_WORDS and tok.kind != "hash"):
                 last, tok = tok, next(toks, None)
             if last.text == "in":  # `open Real in`: scoped to the command after it
                 return _blank_lines_after(text, cut, command.start)
