@@ -15,7 +15,9 @@ model wrote (the proof, or the whole `code`) is scanned. Rules, each with a reas
   they can change how the verifier's commands parse or print.
 - `import` and `prelude`: the header decides what is imported (leading imports that the header
   already has are dropped from `code`).
-- unterminated comments and strings: they would swallow the checks appended after the candidate.
+- unterminated comments and strings: they would swallow the checks appended after the candidate;
+  and any text that `leanfd.lean.syntax` cannot read for sure (it reads two ways, depending on
+  Lean's token table or its error recovery), since Lean might read code there that the scan missed.
 `sorry` and `admit` are not violations but mark the attempt as unproved.
 """
 
