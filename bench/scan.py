@@ -1,8 +1,9 @@
 """`policy.scan` time on large attempts: realistic Lean and pathological inputs.
 
 Realistic: miniF2F statements and the few-shot proofs of the shared data, repeated to the size
-(many short tokens). Pathological: one character repeated (`r`, `'`, `«`, `/-`), and realistic text
-on one line. `scan` must stay linear: each figure is the best of `--repeat` runs.
+(many short tokens). Pathological: one character or short piece repeated (`r`, `'`, `«`, `/-`,
+...), deep nesting, and realistic text on one line. `scan` must stay linear: each figure is the
+best of `--repeat` runs.
 
     python bench/scan.py                     # figures go to bench/README.md by hand
 """
@@ -39,8 +40,12 @@ def inputs(size: int) -> dict[str, str]:
         "`'` repeated": "'" * size,
         "`«` repeated": "«" * size,
         "`/-` repeated": "/-" * (size // 2),
-        "`a.` repeated": "a." * (size // 2),
+        "`a.` repeated (one dotted name)": "a." * (size // 2),
         "`↑x` repeated": "↑x " * (size // 3),
+        "`f '' s` repeated": "f '' s " * (size // 7),
+        '`"s" ` repeated': '"s" ' * (size // 4),
+        "`/- -/` nested, then closed": "/- " * (size // 6) + "-/ " * (size // 6),
+        "`-- c` lines": "-- c\n" * (size // 5),
     }
 
 

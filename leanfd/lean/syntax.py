@@ -3,30 +3,39 @@ r"""Lean 4 source text, read the way Lean's own parser reads it: tokens, the hea
 Pure: no Lean runs here. Everything that looks at Lean text (the policy, the statement parser, the
 benchmark loaders, the prompt extractor, the editor) reads it through this module, so there is one
 idea of what is code and what is a comment or a string. The rules are Lean 4.35.0's
-(`src/Lean/Parser/Basic.lean`: `whitespace`, `finishCommentBlock`, `tokenFnAux`, `identFnAux`,
-`Init/Meta/Defs.lean`: `isIdFirst`, `isIdRest`), checked against the bundled Lean by
-`tests/test_syntax_fuzz.py`:
+(`src/Lean/Parser/Basic.lean`: `whitespace`, `finishCommentBlock`, `tokenFnAux`, `identFnAux`;
+`Init/Meta/Defs.lean`: `isIdFirst`, `isIdRest`; `Module.lean`: `consumeInput`, the error recovery),
+checked against the bundled Lean by `tests/test_syntax_fuzz.py`:
 
 - `--` runs to the end of the line. `/-` opens a block comment, and block comments nest; the
   character right after `/-` is skipped unread (so `/-/-/` is one whole comment). `/--` (doc
-  comment) and `/-!` (module doc) are tokens whose body is a block comment starting right after
-  them (so `/--/ x -/` is a doc comment: it does not close after four characters).
+  comment) and `/-!` (module doc) are tokens; like every token they are followed by whitespace
+  (spaces, newlines, comments), then the body, a block comment (so `/--/ x -/` is a doc comment
+  that does not close after four characters, and in `/---- -/` the `-/` is commented out).
 - strings: escapes `\\ \" \' \n \t \r \xHH \uHHHH` and the gap `\` newline spaces; raw strings
   `r"..."`, `r#"..."#`; char literals `'a'`, `'\n'` where a token starts (`h'` is one identifier).
 - identifiers: ASCII letters, `_`, Greek but `λ Π Σ`, Coptic, Latin-1 and Latin Extended-A
   letters, the letter-like block, mathematical script letters; then also digits, `' ! ?` and
-  subscripts; `«...»` parts; dotted.
+  subscripts; `«...»` parts; dotted. A name literal's `` `r`` opens no raw string.
 - Lean reads CRLF as LF; offsets here are always into the text as given.
+
+Some text reads two ways, by core Lean and by Lean with Mathlib's token table: `f '' s` (Mathlib's
+set image; core Lean fails at the quotes and resumes two characters on), `∑'`, `⁻¹'`, a wide
+character that is no token (core Lean resumes one byte into it, where it reads a letter), `#word`
+(a command token, or `#` and an identifier). Both readings are followed until they meet; what only
+core Lean reads comes out as `phantom` tokens for the policy to check too.
 
 It fails closed: text whose reading is not certain raises `LeanSyntaxError`, so that the policy
 rejects it rather than guessing. That covers anything unterminated (comment, string, char,
-`«...»`), invalid escapes and numbers (after which Lean resumes parsing mid-token), `''` (an error
-in core Lean, Mathlib's set-image token), a `'` that does not begin a char literal (Mathlib's `⁻¹'`
-and `∑'` tokens), `{` inside a string (an interpolated string, `s!"{...}"`, makes it code), and
-a comment opener glued to a symbol (`<--`: Lean's token table may read `<-` then `-`).
+`«...»`), invalid escapes and numbers (after which Lean resumes parsing mid-token), readings that
+do not meet within a few tokens or hide a comment or string on the way, `{` inside a string (an
+interpolated string, `s!"{...}"`, makes it code), a comment opener glued to a symbol (`<--`, `//-`:
+Lean's token table may read `<-` or `//` first), and a tab or lone CR between tokens (an error
+that ends the command before it).
 
-Linear time: regexes are matched in place (`pattern.match(text, pos)`), never on slices, and line
-numbers come from a table of line starts (`Lines`).
+Linear time: the common tokens come from one regex pass, other regexes are matched in place
+(`pattern.match(text, pos)`), never on slices, and line numbers come from a table of line starts
+(`Lines`). 1 MB of realistic Lean takes about 0.3 s (bench/README.md).
 """
 
 from __future__ import annotations
@@ -53,7 +62,6 @@ _ID_FIRST = "a-zA-Z_" + _LETTER_LIKE
 _ID_REST = _ID_FIRST + "0-9'!?\u2080-\u2089\u2090-\u209c\u1d62-\u1d6a\u2c7c"
 _PART = rf"(?:[{_ID_FIRST}][{_ID_REST}]*|«[^»]*»)"
 _IDENT = re.compile(rf"{_PART}(?:\.{_PART})*")
-_ID_FIRST_CHAR = re.compile(rf"[{_ID_FIRST}«]")
 _ABSORB = re.compile(rf"[{_ID_REST}]*(?:\.{_PART})*")
 # `#print`, `#eval!`: the tokens of `#` commands are ASCII; Lean splits `#print'` before the quote.
 _HASH = re.compile(r"#[A-Za-z_][A-Za-z0-9_!?]*")
@@ -108,7 +116,6 @@ class Lines:
         return bisect.bisect_right(self.starts, offset)
 
 
-
 def lex(src: str, kinds: frozenset[str] | None = None) -> Iterator[Token]:
     """Every token of `src` in order, comments included (kinds `comment` and `doc`), lazily: an
     error is raised when the scan reaches it, so a prefix can be read without the rest.
@@ -140,11 +147,13 @@ def tokenize(src: str) -> list[Token]:
 
 # Whitespace Lean skips is space and newline: a tab or a lone CR there is an error that ends the
 # command before it (a `#print` before a tab prints nothing), refused like Lean refuses it.
-# The common tokens in one match (`lastgroup` says which): spaces, identifiers (not an `r` that opens a
-# raw string), numbers, `:=`, and ASCII symbols that no comment opener follows. Everything else
-# (comments, strings, quotes, `#`, backticks, `«`, wide characters, errors) takes the full path.
+# The common tokens in one match (`lastgroup` says which): spaces, identifiers (not an `r` that
+# opens a raw string), numbers, `:=`, line comments, strings, and ASCII symbols that no comment
+# opener follows. The rest (block comments, quotes, `#`, backticks, `«`, wide characters that
+# read two ways, errors) takes the full path.
 _FAST = re.compile(
     rf"(?P<space>[ \n]+)|(?P<ident>(?!r#*\"){_IDENT.pattern})|(?P<number>{_NUMBER.pattern})|(?P<assign>:=)"
+    rf"|(?P<comment>--[^\n]*)|(?P<string>{_STRING.pattern})"
     r"|(?P<other>(?:[!$%&()*+,.;<=>?@\[\\\]^{|}~:]|-(?!-)|/(?!-))(?!--|/-))"
     # a wide symbol that core Lean's other reading (see `_lex`) cannot make a difference after
     rf"|(?P<wide>[^\x00-\x7f«{_LETTER_LIKE}](?:(?![{_ID_REST}.]|--|/-)|(?=(?!r#*\")[{_ID_FIRST}])))"
@@ -152,14 +161,14 @@ _FAST = re.compile(
 )
 
 
-def _lex(src: str, pos: int = 0, plain: bool = False, depth: int = 0,
+def _lex(src: str, pos: int = 0, plain: bool = False, core: bool = False, depth: int = 0,
          kinds: frozenset[str] | None = None) -> Iterator[Token]:
     """Tokens from `pos`. For the look-ahead of `_converge`: `plain` reads one way only (this
-    module's reading: the main pass looks for other readings itself when it gets there); `depth`
-    counts how often the reading forked already (core Lean's, before it meets this module's)."""
+    module's reading: the main pass looks for other readings itself when it gets there); `core`
+    reads core Lean's way where that is certain (a stray quote: skipped as core Lean skips it),
+    and `depth` counts how often that reading forked already where it is not."""
     n = len(src)
     prev_other = False  # the last token was a symbol character, glued to what follows
-    guillemets = "«" in src
     while pos < n:
         start = pos
         for m in _FAST.finditer(src, pos):  # every character matches, so the matches are contiguous
@@ -170,9 +179,12 @@ def _lex(src: str, pos: int = 0, plain: bool = False, depth: int = 0,
                 pos = m.start()
                 break
             end = m.end()
+            if group == "comment" and prev_other and m.start() == start:
+                raise LeanSyntaxError(f"`{src[start - 1]}` glued to a comment opener reads differently in "
+                                      "different token tables", start - 1)
             if group == "wide":
                 group = "other"
-            elif guillemets and group == "ident" and src.startswith(".«", end):
+            elif group == "ident" and src.startswith(".«", end):
                 raise LeanSyntaxError("unterminated «identifier»", end + 1)
             if kinds is not None and group not in kinds:
                 continue
@@ -213,6 +225,9 @@ def _lex(src: str, pos: int = 0, plain: bool = False, depth: int = 0,
             tok = Token("string", m.group(), pos, m.end())
         elif c == "'" and nxt != "'" and (m := _CHAR.match(src, pos)):
             tok = Token("char", m.group(), pos, m.end())
+        elif c == "'" and core:
+            pos, prev_other = _quote_resume(src, pos), False
+            continue
         elif c == "'":
             tok = _quote_token(src, pos)
             if not plain:
@@ -345,7 +360,7 @@ def _converge(src: str, pos: int, resume: int, alternatives: list[int], depth: i
     `_MAX_DEPTH`; this module's own reading is read plainly here, and on by the main pass."""
     n = len(src)
     try:
-        others = [_first_tokens(_lex(src, a, depth=depth + 1), 4) for a in alternatives]
+        others = [_first_tokens(_lex(src, a, core=True, depth=depth + 1), 4) for a in alternatives]
         limit = max((o[-1].end for o in others if o), default=n)
         mine = list(itertools.takewhile(lambda t: t.start < limit, _lex(src, resume, plain=True)))
     except LeanSyntaxError:
