@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from leanfd.lean.syntax import LeanSyntaxError, Lines, lex
+from leanfd.lean.syntax import LeanSyntaxError, Lines, Token, lex
 
 DEFAULT_AXIOMS = ("propext", "Classical.choice", "Quot.sound")
 DEFAULT_OPTIONS = (
@@ -132,31 +132,40 @@ def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> S
     """
     result = Scan()
     lines = Lines(text)
+    found: list[Violation] = []
+    option: Token | None = None  # a `set_option` whose name comes next
     try:  # `phantom`: what core Lean reads after an error where Mathlib reads a token (syntax._converge)
-        toks = [t for t in lex(text, _WANTED) if t.kind in _WANTED]
-    except LeanSyntaxError as e:
-        why = "would swallow the verifier's checks" if str(e).startswith("unterminated") else "is refused"
-        result.violations.append(Violation(str(e), lines.line(e.offset), why))
-        return result
-    for k, tok in enumerate(toks):
-        if tok.kind == "hash":
-            for rule in _hash_rules(tok.text, allow):
-                result.violations.append(Violation(rule, lines.line(tok.start), _why(rule)))
-        elif tok.kind in ("ident", "phantom"):
+        for tok in lex(text, _WANTED):  # one token at a time: a 10 MB attempt never sits in a list
+            if tok.kind not in _WANTED:
+                continue
+            if option is not None:  # the name, unless something else comes first
+                adjacent = tok.kind == "ident" and not text[option.end : tok.start].strip()
+                _check_option(option, tok.text if adjacent else "", policy, lines, found)
+                option = None
+            if tok.kind == "hash":
+                found += [Violation(rule, lines.line(tok.start), _why(rule)) for rule in _hash_rules(tok.text, allow)]
+                continue
             word = tok.text
             for part in tok.parts if "." in word or "«" in word else (word,):
                 if part in FORBIDDEN_WORDS and part not in allow:
-                    result.violations.append(Violation(part, lines.line(tok.start), FORBIDDEN_WORDS[part]))
+                    found.append(Violation(part, lines.line(tok.start), FORBIDDEN_WORDS[part]))
                 if part in SORRY_WORDS:
                     result.sorry = True
-            if tok.kind == "ident" and tok.text == "set_option":
-                nxt = toks[k + 1] if k + 1 < len(toks) else None  # the name, unless something else comes first
-                adjacent = nxt is not None and nxt.kind == "ident" and not text[tok.end : nxt.start].strip()
-                name = nxt.text if adjacent else ""
-                if not policy.option_allowed(name):
-                    result.violations.append(Violation(f"set_option {name}".strip(), lines.line(tok.start),
-                                                       "changes an option outside the allowlist"))
+            if tok.kind == "ident" and word == "set_option":
+                option = tok
+        if option is not None:
+            _check_option(option, "", policy, lines, found)
+    except LeanSyntaxError as e:
+        why = "would swallow the verifier's checks" if str(e).startswith("unterminated") else "is refused"
+        return Scan(violations=[Violation(str(e), lines.line(e.offset), why)])
+    result.violations = found
     return result
+
+
+def _check_option(tok: Token, name: str, policy: Policy, lines: Lines, found: list[Violation]) -> None:
+    if not policy.option_allowed(name):
+        why = "changes an option outside the allowlist"
+        found.append(Violation(f"set_option {name}".strip(), lines.line(tok.start), why))
 
 
 _LONGEST_RULE = max(map(len, [*FORBIDDEN_WORDS, *FORBIDDEN_COMMANDS]))

@@ -231,7 +231,13 @@ def _lex(src: str, pos: int = 0, plain: bool = False, core: bool = False, depth:
         elif c == "'":
             tok = _quote_token(src, pos)
             if not plain:
-                alternatives.append(_quote_resume(src, pos))
+                resume = _quote_resume(src, pos)
+                if (phantoms := _quote_shortcut(src, tok.end, resume)) is not None:
+                    yield tok
+                    yield from phantoms
+                    pos, prev_other = tok.end, True
+                    continue
+                alternatives.append(resume)
         elif "0" <= c <= "9":
             m = _NUMBER.match(src, pos)
             if m is None:
@@ -350,6 +356,28 @@ def _quote_resume(src: str, pos: int) -> int:
 
 
 _MAX_DEPTH = 2  # readings that fork again while they have not met (`f '' (f ⁻¹' s)`), at most
+
+
+def _quote_shortcut(src: str, end: int, resume: int) -> list[Token] | None:
+    """`_converge`'s answer, without its look-ahead, for the common shapes after a stray quote that
+    ends at `end` where core Lean resumes at `resume`: a space, then `(`, `{`, `[` or a letter
+    (`f '' (s)`, `f '' s`, `f '' Set.univ`, `∑' x`). None for any other shape."""
+    if resume != end + 2 or src[end] != " ":
+        return None
+    y = src[end + 1]
+    if y in "({[":
+        return []
+    if not ("a" <= y <= "z" or "A" <= y <= "Z") or (y == "r" and _RAW_OPEN.match(src, end + 1)):
+        return None
+    mine = _IDENT.match(src, end + 1).end()
+    if mine == resume:
+        return []
+    z = src[resume]
+    if ("a" <= z <= "z" or "A" <= z <= "Z" or z == "_") and not (z == "r" and _RAW_OPEN.match(src, resume)):
+        core = _IDENT.match(src, resume)
+        if core.end() == mine:  # core Lean reads the rest of the same identifier, `et.univ`
+            return [Token("phantom", core.group(), resume, mine)]
+    return None
 
 
 def _converge(src: str, pos: int, resume: int, alternatives: list[int], depth: int) -> Iterator[Token]:
