@@ -157,6 +157,9 @@ _FAST = re.compile(
     r"|(?P<other>(?:[!$%&()*+,.;<=>?@\[\\\]^{|}~:]|-(?!-)|/(?!-))(?!--|/-))"
     # a wide symbol that core Lean's other reading (see `_lex`) cannot make a difference after
     rf"|(?P<wide>[^\x00-\x7f«{_LETTER_LIKE}](?:(?![{_ID_REST}.]|--|/-)|(?=(?!r#*\")[{_ID_FIRST}])))"
+    # Mathlib's `f '' s` where core Lean's reading meets this one at once (`_quote_shortcut`'s
+    # shortest shapes: a space, then a bracket or a one-letter name)
+    rf"|(?P<image>''(?= (?:[({{\[]|(?!r[#\"])[A-Za-z](?![{_ID_REST}.«]))))"
     r"|(?P<slow>[\s\S])"
 )
 
@@ -182,7 +185,7 @@ def _lex(src: str, pos: int = 0, plain: bool = False, core: bool = False, depth:
             if group == "comment" and prev_other and m.start() == start:
                 raise LeanSyntaxError(f"`{src[start - 1]}` glued to a comment opener reads differently in "
                                       "different token tables", start - 1)
-            if group == "wide":
+            if group == "wide" or group == "image":
                 group = "other"
             elif group == "ident" and src.startswith(".«", end):
                 raise LeanSyntaxError("unterminated «identifier»", end + 1)
