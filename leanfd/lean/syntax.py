@@ -358,9 +358,6 @@ def _quote_resume(src: str, pos: int) -> int:
     return i + 1  # after the character that should have been the closing quote
 
 
-_MAX_DEPTH = 2  # readings that fork again while they have not met (`f '' (f ⁻¹' s)`), at most
-
-
 def _quote_shortcut(src: str, end: int, resume: int) -> list[Token] | None:
     """`_converge`'s answer, without its look-ahead, for the common shapes after a stray quote that
     ends at `end` where core Lean resumes at `resume`: a space, then `(`, `{`, `[` or a letter
@@ -381,6 +378,9 @@ def _quote_shortcut(src: str, end: int, resume: int) -> list[Token] | None:
         if core.end() == mine:  # core Lean reads the rest of the same identifier, `et.univ`
             return [Token("phantom", core.group(), resume, mine)]
     return None
+
+
+_MAX_DEPTH = 2  # readings that fork again while they have not met (`f '' (f ⁻¹' s)`), at most
 
 
 def _converge(src: str, pos: int, resume: int, alternatives: list[int], depth: int) -> Iterator[Token]:
@@ -441,19 +441,6 @@ def _string_problem(src: str, pos: int) -> str:
             return "invalid escape sequence in a string literal"
         j = esc.end()
     return "unterminated string literal"
-
-
-def code_at(src: str, offsets: list[int]) -> list[bool]:
-    """For each offset (ascending), whether a code token starts there or it lies outside every
-    token but in code (between tokens); False inside a comment, a string or a char literal."""
-    out: list[bool] = []
-    toks = lex(src)
-    tok = next(toks, None)
-    for off in offsets:
-        while tok is not None and tok.end <= off:
-            tok = next(toks, None)
-        out.append(tok is None or off <= tok.start or tok.kind not in ("comment", "doc", "string", "char"))
-    return out
 
 
 # --- the header ------------------------------------------------------------------------------------
