@@ -1,11 +1,11 @@
-"""The lexer and the text policy, on small inputs (no Lean)."""
+"""The text policy, on small inputs (no Lean)."""
 
 from __future__ import annotations
 
 import pytest
 
-from leanfd.lean.lexer import LexError, tokenize
 from leanfd.lean.policy import Policy, scan, strip_imports
+from leanfd.lean.syntax import LeanSyntaxError, tokenize
 
 
 def words(src: str) -> list[str]:
@@ -19,7 +19,7 @@ def test_comments_strings_and_chars_hide_words():
 
 def test_unterminated_constructs_raise():
     for src in ("/- open", "/- /- -/", '"abc', "«name"):
-        with pytest.raises(LexError):
+        with pytest.raises(LeanSyntaxError):
             tokenize(src)
 
 
@@ -73,3 +73,31 @@ def test_strip_imports_keeps_line_numbers():
     assert stripped.count("\n") == code.count("\n")
     _, missing = strip_imports("import Evil\ntheorem t : True := trivial", header)
     assert missing == ["Evil"]
+
+
+@pytest.mark.parametrize("text, rules", [
+    # `/--/` opens a doc comment that the `-/` after the string closes: the axiom is code
+    ('/--/ " -/ axiom Classical.choice : False -- "', ["axiom"]),
+    ("/-- a /- b -/ c -/ axiom x : False", ["axiom"]),
+    ("#evalaxiom x : False", ["#eval", "axiom"]),  # Lean reads `#eval` then `axiom`
+    ("theorem t : f '' xaxiom bad : False", ["axiom"]),  # core Lean resumes inside `xaxiom`
+    ("set_option /- c -/ maxHeartbeats 0 in", ["set_option"]),  # no name right after it: not allowed
+])
+def test_what_lean_reads_as_code_is_checked(text, rules):
+    assert [v.rule for v in scan(text).violations] == rules
+
+
+@pytest.mark.parametrize("text", [
+    "x //- y -/ axiom z : False",  # `//` is a token: Lean reads `//` then the line comment `- y -/ ...`
+    '»r#"a" axiom bad : False "#',  # core Lean reads no raw string after `»`
+    "/--\taxiom bad : False -/",  # a tab after the opener: Lean errors there and reads on as code
+    'theorem t : P := by exact s!"{by run_tac pure ()}"',  # `{...}` of an interpolated string is code
+])
+def test_text_read_two_ways_is_refused(text):
+    found = scan(text)
+    assert len(found.violations) == 1 and found.violations[0].why == "is refused"
+
+
+def test_mathlib_notation_with_quotes_passes():
+    text = "theorem t (f : α → β) (s : Set β) : f '' (f ⁻¹' s) ⊆ s ∧ (∑' n : ℕ, g n) = 1 := by\n  simp"
+    assert scan(text).violations == []

@@ -48,4 +48,22 @@ def test_attempt_text_joins_statement_and_proof():
 
 def test_file_helpers():
     header, body = split_file("-- c\nprelude\nimport A\n\ntheorem x : P := h\n")
-    assert header == "-- c\nprelude\nimport A\n" and body.startswith("\ntheorem x")
+    assert header == "-- c\nprelude\nimport A\n\n" and body.startswith("theorem x")
+
+
+def test_statement_parsing_reads_code_only():
+    # a `def` in the doc comment is no declaration; the one keyword outside comments is
+    s = parse_statement("/-- We def ine: theorem x := y -/\ntheorem foo (h : a = b) : b = a := by sorry")
+    assert (s.name, s.signature) == ("foo", "/-- We def ine: theorem x := y -/\ntheorem foo (h : a = b) : b = a")
+    with pytest.raises(RecordError, match="more than one"):
+        parse_statement("def helper : N := 1\ntheorem foo : helper = 1 :=")
+    with pytest.raises(RecordError, match="cannot be read"):
+        parse_statement("theorem foo : P := /- never closed")
+
+
+def test_split_file_leaves_options_to_the_body():
+    # `open` and `set_option` go to the body, where the policy checks them; lines are kept whole
+    text = "import A\n-- c\nset_option pp.all true\nopen B in\ntheorem x : P := h\n"
+    header, body = split_file(text)
+    assert header == "import A\n-- c\n" and header + body == text
+    assert split_file("/- never closed\nimport A") == ("", "/- never closed\nimport A")

@@ -47,8 +47,8 @@ from typing import Any, Union
 
 from leanfd.data.errors import DataError
 from leanfd.lean.errors import RecordError
-from leanfd.lean.lexer import LexError, tokenize
 from leanfd.lean.records import BadLine, CheckRecord, decode_utf8, not_text, read_lines
+from leanfd.lean.syntax import MODIFIERS, LeanSyntaxError, keyword_indices, parse_declaration, split_header, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,6 @@ NAME_FIELDS = ("name", "id", "problem_id", "uuid", "theorem_name")
 INFORMAL_FIELDS = ("natural_language_statement", "informal_statement", "informal_stmt", "problem")
 GOAL_FIELDS = ("goal", "state_before")
 CANONICAL_FIELDS = ("name", "split", "header", "informal_prefix", "formal_statement", "goal")
-# ProofNet states some exercises as (noncomputable) `def`s, so definitions count as declarations too.
-DECL_KEYWORDS = ("theorem", "lemma", "def", "abbrev", "instance", "example")
 # "validation", "val" and "dev" all name the split that DeepSeek's files and miniF2F call "valid".
 SPLIT_ALIASES = {"validation": "valid", "val": "valid", "dev": "valid"}
 LOCAL_HINT = (
@@ -166,78 +164,24 @@ def doc_comment(text: str) -> str:
 def normalise_statement(statement: str) -> tuple[str, str]:
     """Check a formal statement and return it ready for a proof to follow, with its declared name.
 
-    It must declare something (`theorem`, `lemma`, `def`, ...) and end with `:=`, `:= by` or
-    `:= by sorry` (comments aside). A trailing `sorry` is cut with the spaces before it; a statement
-    that then ends in `by` gets a newline. Raises RecordError.
+    It must declare one thing (`theorem`, `lemma`, `def`, ...: `leanfd.lean.syntax.parse_declaration`,
+    the reading the verifier uses too) and end with `:=`, `:= by` or `:= by sorry` (comments aside).
+    A trailing `sorry` is cut with the spaces before it; a statement that then ends in `by` gets a
+    newline. Raises RecordError.
     """
     try:
-        toks = tokenize(statement)
-    except LexError as e:
+        d = parse_declaration(statement)
+    except LeanSyntaxError as e:
         raise RecordError(f"formal_statement cannot be read: {e}") from None
-    kw = next((t for t in reversed(toks) if t.kind == "ident" and t.text in DECL_KEYWORDS), None)
-    if kw is None:
-        raise RecordError("formal_statement declares no theorem (no `theorem`, `lemma` or `def`)")
-    i = toks.index(kw)
-    name = ""
-    if kw.text != "example" and i + 1 < len(toks) and toks[i + 1].kind == "ident":
-        name = toks[i + 1].text
-    assigns = [t for t in toks[i:] if t.kind == "assign"]
-    if not assigns:
+    if d.assign is None:
         raise RecordError("formal_statement has no `:=`; it must end with `:=`, `:= by` or `:= by sorry`")
-    tail = [t for t in toks if t.start >= assigns[-1].end]
-    if [t.text for t in tail] not in ([], ["by"], ["sorry"], ["by", "sorry"]):
-        raise RecordError("formal_statement must end with `:=`, `:= by` or `:= by sorry`, not with a proof")
+    name = d.name.text if d.name is not None else ""
+    tail = d.proof
     if tail and tail[-1].text == "sorry":
         statement = statement[: tail[-1].start].rstrip(" \t")
     if tail and tail[0].text == "by" and statement.rstrip(" \t").endswith("by"):
         statement = statement.rstrip(" \t") + "\n"
     return statement, name
-
-
-_HEADER_COMMAND = re.compile(r"(?:import|open|set_option)\s")
-
-
-def split_header(text: str) -> tuple[str, str]:
-    """Split Lean text into its leading `import`/`open`/`set_option` lines and the rest.
-
-    Blank lines, `--` comments and non-doc block comments among them belong to the header; a doc
-    comment (`/--`) or a scoped command (`open Real in`) starts the rest.
-    """
-    pos, n = 0, len(text)
-    while pos < n:
-        eol = text.find("\n", pos)
-        end = n if eol < 0 else eol + 1
-        s = text[pos:end].strip()
-        if s.startswith("/-") and not s.startswith("/--"):
-            close = _block_comment_end(text, text.index("/-", pos))
-            if close is None:
-                break
-            eol = text.find("\n", close)
-            end = n if eol < 0 else eol + 1
-            if text[close:end].strip():
-                break
-        elif s and not s.startswith("--") and not (_HEADER_COMMAND.match(s) and not re.search(r"\sin$", s)):
-            break
-        pos = end
-    return text[:pos], text[pos:]
-
-
-def _block_comment_end(text: str, start: int) -> int | None:
-    """Offset just after the comment that opens at `start` (Lean block comments nest)."""
-    depth, j = 0, start
-    while j < len(text):
-        if text.startswith("/-", j):
-            depth, j = depth + 1, j + 2
-        elif text.startswith("-/", j):
-            depth, j = depth - 1, j + 2
-            if depth == 0:
-                return j
-        else:
-            j += 1
-    return None
-
-
-_MODIFIERS = ("noncomputable", "private", "protected", "partial", "unsafe", "nonrec")
 
 
 def split_lean_text(text: str) -> tuple[str, str, str]:
@@ -247,20 +191,20 @@ def split_lean_text(text: str) -> tuple[str, str, str]:
     scoping lines (`open Real in`); the prefix the doc comment (`/--`, on a line of its own) right
     above it, with any comments between them; the header everything before: imports, options, and
     the helper definitions some benchmarks carry (ProofNet). Without a declaration, all of `text` is
-    the header. Unreadable text falls back to `split_header`.
+    the header. Text that cannot be read is split at its header (`leanfd.lean.syntax.Header.end`).
     """
     try:
         toks = tokenize(text)
-    except LexError:
-        header, rest = split_header(text)
-        return header, "", rest
-    kws = [i for i, t in enumerate(toks) if t.kind == "ident" and t.text in DECL_KEYWORDS]
+    except LeanSyntaxError:
+        cut = split_header(text).end
+        return text[:cut], "", text[cut:]
+    kws = keyword_indices(toks)
     if not kws:
         return text, "", ""
     j = kws[-1]
     while j > 0:
         prev = toks[j - 1]
-        if prev.kind == "ident" and prev.text in _MODIFIERS:
+        if prev.kind == "ident" and prev.text in MODIFIERS:
             j -= 1
         elif prev.kind == "ident" and prev.text == "in":  # `open Real in`: scoped to the declaration
             line_start = text.rfind("\n", 0, prev.start) + 1
@@ -341,7 +285,7 @@ def problem_from_lean(text: str, split: str = "", stem: str = "") -> Problem | N
     try:
         if any(t.kind == "ident" and t.text == "sorry" for t in tokenize(header)):
             raise RecordError("more than one declaration is left to `sorry`; a file must hold one problem")
-    except LexError as e:
+    except LeanSyntaxError as e:
         raise RecordError(f"the file cannot be read: {e}") from None
     stmt, name = normalise_statement(stmt)
     return Problem(name=name or stem, header=header, formal_statement=stmt, informal_prefix=prefix, split=split)

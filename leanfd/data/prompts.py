@@ -25,10 +25,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal, Union
 
-from leanfd.data.benchmarks import Problem, iter_jsonl, split_header
+from leanfd.data.benchmarks import Problem, iter_jsonl
 from leanfd.data.errors import DataError
-from leanfd.lean.lexer import LexError, tokenize
 from leanfd.lean.records import BadLine
+from leanfd.lean.syntax import LeanSyntaxError, split_header, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -196,10 +196,10 @@ def _starts_with_declaration(text: str, decl: re.Pattern[str] | None) -> bool:
     """Whether `text`, after imports, options, comments and modifiers, starts by declaring the theorem."""
     if decl is None:
         return False
-    _, rest = split_header(text)
+    rest = text[split_header(text).end :]
     try:
         toks = tokenize(rest)
-    except LexError:
+    except LeanSyntaxError:
         return False
     start = rest[toks[0].start:] if toks else ""
     start = re.sub(r"^(?:@\[[^\]]*\]\s*|(?:private|protected|noncomputable)\s+)*", "", start)

@@ -15,7 +15,9 @@ model wrote (the proof, or the whole `code`) is scanned. Rules, each with a reas
   they can change how the verifier's commands parse or print.
 - `import` and `prelude`: the header decides what is imported (leading imports that the header
   already has are dropped from `code`).
-- unterminated comments and strings: they would swallow the checks appended after the candidate.
+- unterminated comments and strings: they would swallow the checks appended after the candidate;
+  and any text that `leanfd.lean.syntax` cannot read for sure (it reads two ways, depending on
+  Lean's token table or its error recovery), since Lean might read code there that the scan missed.
 `sorry` and `admit` are not violations but mark the attempt as unproved.
 
 Before any of that (`refusal`), an attempt longer than the size limit is refused unread, and so is a
@@ -28,8 +30,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from leanfd.lean.lexer import LexError, Token, line_of, tokenize
 from leanfd.lean.records import not_text
+from leanfd.lean.syntax import LeanSyntaxError, Lines, Token, lex
 
 DEFAULT_AXIOMS = ("propext", "Classical.choice", "Quot.sound")
 DEFAULT_OPTIONS = (
@@ -123,33 +125,69 @@ class Scan:
 FILE_ALLOWED = ("axiom", "unsafe")
 
 
+# Symbols, numbers, strings and the like break no rule: the scan does not ask for them.
+_WANTED = frozenset({"ident", "hash", "phantom"})
+
+
 def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> Scan:
-    """Check candidate text against the policy (less the rules in `allow`). Pure: no Lean involved."""
+    """Check candidate text against the policy (less the rules in `allow`). Pure: no Lean involved.
+
+    Text that `leanfd.lean.syntax` cannot read for sure (unterminated, or read differently by
+    different token tables) is one violation: the policy never guesses what is code.
+    """
     result = Scan()
-    try:
-        toks = tokenize(text)
-    except LexError as e:
-        result.violations.append(Violation(str(e), line_of(text, e.offset), "would swallow the verifier's checks"))
-        return result
-    counted, line = 0, 1  # newlines counted up to offset `counted`: linear in the text, not quadratic
-    for k, tok in enumerate(toks):
-        line += text.count("\n", counted, tok.start)
-        counted = tok.start
-        if tok.kind == "hash" and tok.text in FORBIDDEN_COMMANDS:
-            result.violations.append(Violation(tok.text, line, FORBIDDEN_COMMANDS[tok.text]))
-        elif tok.kind == "ident":
-            for part in tok.parts:
+    lines = Lines(text)
+    found: list[Violation] = []
+    option: Token | None = None  # a `set_option` whose name comes next
+    try:  # `phantom`: what core Lean reads after an error where Mathlib reads a token (syntax._converge)
+        for tok in lex(text, _WANTED):  # one token at a time: a 10 MB attempt never sits in a list
+            if tok.kind not in _WANTED:
+                continue
+            if option is not None:  # the name, unless something else comes first
+                adjacent = tok.kind == "ident" and not text[option.end : tok.start].strip()
+                _check_option(option, tok.text if adjacent else "", policy, lines, found)
+                option = None
+            if tok.kind == "hash":
+                found += [Violation(rule, lines.line(tok.start), _why(rule)) for rule in _hash_rules(tok.text, allow)]
+                continue
+            word = tok.text
+            for part in tok.parts if "." in word or "«" in word else (word,):
                 if part in FORBIDDEN_WORDS and part not in allow:
-                    result.violations.append(Violation(part, line, FORBIDDEN_WORDS[part]))
+                    found.append(Violation(part, lines.line(tok.start), FORBIDDEN_WORDS[part]))
                 if part in SORRY_WORDS:
                     result.sorry = True
-            if tok.text == "set_option":
-                name = toks[k + 1].text if k + 1 < len(toks) and toks[k + 1].kind == "ident" else ""
-                if not policy.option_allowed(name):
-                    result.violations.append(
-                        Violation(f"set_option {name}".strip(), line, "changes an option outside the allowlist")
-                    )
+            if tok.kind == "ident" and word == "set_option":
+                option = tok
+        if option is not None:
+            _check_option(option, "", policy, lines, found)
+    except LeanSyntaxError as e:
+        why = "would swallow the verifier's checks" if str(e).startswith("unterminated") else "is refused"
+        return Scan(violations=[Violation(str(e), lines.line(e.offset), why)])
+    result.violations = found
     return result
+
+
+def _check_option(tok: Token, name: str, policy: Policy, lines: Lines, found: list[Violation]) -> None:
+    if not policy.option_allowed(name):
+        why = "changes an option outside the allowlist"
+        found.append(Violation(f"set_option {name}".strip(), lines.line(tok.start), why))
+
+
+_LONGEST_RULE = max(map(len, [*FORBIDDEN_WORDS, *FORBIDDEN_COMMANDS]))
+
+
+def _hash_rules(text: str, allow: tuple[str, ...]) -> list[str]:
+    """The rules a `#word` breaks. Where Lean's token table ends the command token is not known
+    here (`#evalaxiom` is `#eval` then `axiom`), so every forbidden command that begins it and every
+    forbidden word that ends it counts."""
+    command = max((c for c in FORBIDDEN_COMMANDS if text.startswith(c)), key=len, default=None)
+    tail = text[-_LONGEST_RULE:]
+    words = [w for w in FORBIDDEN_WORDS if w not in allow and tail.endswith(w) and len(w) < len(text) - 1]
+    return ([command] if command else []) + words
+
+
+def _why(rule: str) -> str:
+    return FORBIDDEN_COMMANDS.get(rule) or FORBIDDEN_WORDS[rule]
 
 
 def refusal(fields: Mapping[str, str], attempt: str, max_chars: int) -> str | None:
@@ -185,7 +223,3 @@ def strip_imports(code: str, header: str) -> tuple[str, list[str]]:
             missing.append(m.group(1))
     return "\n".join(lines), missing
 
-
-def assign_tokens(text: str) -> list[Token]:
-    """The `:=` tokens of a (trusted) statement, outside comments and strings."""
-    return [t for t in tokenize(text) if t.kind == "assign"]

@@ -16,18 +16,23 @@ candidate that uses it is caught by the axiom allowlist.
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 
 from leanfd.lean.errors import RecordError
-from leanfd.lean.lexer import LexError, tokenize
 from leanfd.lean.records import CheckRecord
+from leanfd.lean.syntax import (
+    DECLARATION_KEYWORDS,
+    LeanSyntaxError,
+    keyword_indices,
+    parse_declaration,
+    split_header,
+    tokenize,
+)
 
 # `def`/`abbrev` statements occur in ProofNet (data-carrying results such as `CommGroup G`): proving
 # one means giving a term of its type, checked exactly like a theorem's proof.
 DECL_KEYWORDS = ("theorem", "lemma", "def", "abbrev")
-_TRAILING_PROOF = re.compile(r"\s*(?:by)?\s*(?:sorry)?\s*", re.S)
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,8 @@ class Statement:
 
     def as_axiom(self, new_name: str) -> str:
         """The signature with its keyword replaced by `axiom` and its name by `new_name`."""
-        toks = [t for t in tokenize(self.signature) if t.kind == "ident"]
-        k = next(i for i, t in enumerate(toks) if t.text in DECL_KEYWORDS)
+        toks = tokenize(self.signature)
+        k = keyword_indices(toks, DECL_KEYWORDS)[0]
         kw, name_tok = toks[k], toks[k + 1]
         start = kw.start
         if k > 0 and toks[k - 1].text == "noncomputable":  # `noncomputable axiom` is not Lean
@@ -50,28 +55,18 @@ class Statement:
 
 
 def parse_statement(statement: str) -> Statement:
-    """Find the declared name and cut the statement before its proof (`:=`, `:= by`, `:= by sorry`)."""
+    """Find the declared name and cut the statement before its proof (`:=`, `:= by`, `:= by sorry`).
+
+    One reading for every caller (`leanfd.lean.syntax.parse_declaration`): the statement must
+    declare exactly one thing, whose keyword is in `DECL_KEYWORDS`.
+    """
     try:
-        toks = tokenize(statement)
-    except LexError as e:
+        d = parse_declaration(statement, DECLARATION_KEYWORDS)
+    except LeanSyntaxError as e:
         raise RecordError(f"formal_statement cannot be read: {e}") from None
-    idents = [t for t in toks if t.kind == "ident"]
-    kw = next((t for t in idents if t.text in DECL_KEYWORDS), None)
-    if kw is None or idents.index(kw) + 1 >= len(idents):
+    if d.keyword.text not in DECL_KEYWORDS or d.name is None:
         raise RecordError("formal_statement must declare a `theorem` (or `lemma`, `def`, `abbrev`) with a name")
-    name = idents[idents.index(kw) + 1].text
-    signature = statement
-    assigns = [t for t in toks if t.kind == "assign" and t.start > kw.start]
-    if assigns:
-        last = assigns[-1]
-        rest = statement[last.end :]
-        rest_code = "".join(t.text for t in tokenize(rest))  # comments dropped
-        if not _TRAILING_PROOF.fullmatch(rest_code):
-            raise RecordError(
-                "formal_statement must end with `:=`, `:= by` or `:= by sorry` (or have no proof part)"
-            )
-        signature = statement[: last.start]
-    return Statement(name=name, signature=signature.rstrip())
+    return Statement(name=d.name.text, signature=statement[: d.signature_end].rstrip())
 
 
 def attempt_text(record: CheckRecord) -> str:
@@ -285,40 +280,12 @@ def assemble_file(header: str, code: str, names: list[str], axioms: tuple[str, .
                    attempt_lines=attempt_lines, end_line=end_line)
 
 
-def declared_theorems(code: str) -> list[str]:
-    """Fully qualified names of the `theorem`/`lemma` declarations of a file, following namespaces."""
-    toks = tokenize(code)
-    stack: list[str] = []
-    names: list[str] = []
-    for i, t in enumerate(toks[:-1]):
-        nxt = toks[i + 1]
-        if t.kind != "ident" or nxt.kind != "ident":
-            continue
-        if t.text == "namespace":
-            stack.append(nxt.text)
-        elif t.text == "end" and stack and nxt.text.split(".")[-1] == stack[-1].split(".")[-1]:
-            stack.pop()
-        elif t.text in DECL_KEYWORDS:
-            name = nxt.text
-            full = name.removeprefix("_root_.") if name.startswith("_root_.") else ".".join([*stack, name])
-            names.append(root_name(full))
-    return names
-
-
 def split_file(text: str) -> tuple[str, str]:
-    """Split a `.lean` file into its header (`prelude`/`import` lines and comments before them) and body.
+    """Split a `.lean` file into its header (`prelude`/`import` lines, with the comments and blank
+    lines among and after them: `leanfd.lean.syntax.split_header`) and its body.
 
-    The body keeps its line numbers: the header's lines are its first lines.
+    The header is whole lines, so the body keeps its line numbers once the header's are counted.
+    `open` and `set_option` stay in the body, where the policy checks them.
     """
-    lines = text.split("\n")
-    cut = 0
-    in_header = True
-    for i, line in enumerate(lines):
-        s = line.strip()
-        if not in_header:
-            break
-        if s.startswith("import ") or s == "prelude" or s.startswith("prelude "):
-            cut = i + 1
-        elif s and not s.startswith("--"):
-            in_header = False
-    return "\n".join(lines[:cut]) + ("\n" if cut else ""), "\n".join(lines[cut:])
+    cut = split_header(text).imports
+    return text[:cut], text[cut:]

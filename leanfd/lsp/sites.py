@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from leanfd.lean.lexer import LexError, Token, tokenize
+from leanfd.lean.syntax import LeanSyntaxError, Token, tokenize
 
 Kind = Literal["term", "tactic", "proof"]
 
@@ -250,7 +250,7 @@ class LeanText:
             return None  # an unterminated comment or string swallows it
         try:
             toks = tuple(Token(t.kind, t.text, t.start + start, t.end + start) for t in tokenize(self.text[start:end]))
-        except LexError:
+        except LeanSyntaxError:
             return None
         keyword = self._decl_words[start]
         k = next(i for i, t in enumerate(toks) if t.text == keyword)
