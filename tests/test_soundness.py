@@ -148,7 +148,6 @@ def test_missing_root_theorem(verifier, toy_header):
         "\nnotation \"cheat\" => Eq.refl",
         "\n#guard_msgs in\n#check N",
         "\nunsafe def f : N := N.zero",
-        "\n@[implemented_by f] noncomputable def g : N := N.zero",
     ],
 )
 def test_policy_rejects_before_lean(verifier, toy_header, tail):
@@ -254,6 +253,16 @@ def test_types_past_the_printers_step_budget_are_compared_whole(verifier, toy_he
 def test_whole_files_answer_for_every_declaration(verifier, toy_header, body, culprit):
     v = verifier.check(LeanFile("f", toy_header + body + "\n"))
     assert v.status == "rejected" and culprit in v.reason, v.reason
+
+
+@pytest.mark.parametrize("text", [
+    "prelude inductive False : Prop axiom propext : False theorem bad : False := propext\n",
+    "prelude\ninductive False : Prop axiom propext : False\ntheorem bad : False := propext\n",
+])
+def test_a_files_header_is_its_imports_alone(verifier, text):
+    """Commands on the `prelude` line are the file's, not a trusted header's: `propext` is not allowed."""
+    v = verifier.check(LeanFile("f", text))
+    assert v.status == "rejected" and "propext" in v.reason, v.reason
 
 
 def test_a_hidden_theorem_in_a_whole_file_is_still_checked(verifier, toy_header):

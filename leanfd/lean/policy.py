@@ -3,7 +3,10 @@
 The header and the reference statement come from the dataset and are trusted; only the text the
 model wrote (the proof, or the whole `code`) is scanned. Rules, each with a reason:
 
-- `axiom`, `unsafe`, `implemented_by`, `extern`: new axioms or code the kernel does not check.
+- `axiom`, `unsafe`: new axioms or code the kernel does not check. (`implemented_by` and `extern`
+  are not rules: they are attribute names, so `extern` can be a bound variable, and they only change
+  compiled code, which no allowed command runs; the kernel and `#print axioms` never see it, and
+  `native_decide` shows up as the axiom `Lean.ofReduceBool`.)
 - `#exit`: stops elaboration before the verifier's checks run.
 - `set_option` outside an allowlist (`debug.skipKernelTC`, `pp.*` which could make two different
   types print alike, ...): only resource limits and linters may be changed.
@@ -45,8 +48,6 @@ DEFAULT_OPTIONS = (
 FORBIDDEN_WORDS: dict[str, str] = {
     "axiom": "declares an axiom",
     "unsafe": "unsafe code is not checked by the kernel",
-    "implemented_by": "replaces compiled code by unchecked code",
-    "extern": "binds unchecked external code",
     "import": "imports are fixed by the header",
     "prelude": "the header decides the prelude",
     "run_cmd": "runs code during elaboration",
