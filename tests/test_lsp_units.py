@@ -362,3 +362,14 @@ def test_command_arguments():
                 ({"uri": "u", "position": {"line": 0, "character": 0}, "apply": "yes"},), ("u", {})):
         with pytest.raises(JsonRpcInvalidParams):
             parse_arguments(bad)
+
+
+def test_masked_spans_read_lean_text_as_the_verifier_does():
+    """`/--/` opens a doc comment (Lean skips the character after `/-`); past text the one reader
+    refuses, nothing is taken for code."""
+    from leanfd.lsp.sites import masked_spans
+
+    assert masked_spans('/--/ " -/ axiom x -- "\nabc') == ([(0, 9), (18, 22)], None)
+    assert masked_spans("/- a /- b -/ c -/ d") == ([(0, 17)], None)
+    spans, stop = masked_spans('theorem t : P := h\n/- open\n')
+    assert spans == [] and stop == 19

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from leanfd.lean.syntax import LeanSyntaxError, Token, tokenize
+from leanfd.lean.syntax import LeanSyntaxError, Token, lex, tokenize
 
 Kind = Literal["term", "tactic", "proof"]
 
@@ -103,39 +103,21 @@ def utf16_position(text: str, offset: int) -> dict[str, int]:
     return {"line": line, "character": sum(2 if ord(c) > 0xFFFF else 1 for c in text[start:offset])}
 
 
-def masked_spans(text: str) -> tuple[list[tuple[int, int]], int | None]:
-    """Spans of comments and string literals, and where an unterminated one starts (None if none).
+_MASKING = frozenset({"comment", "doc", "string", "char"})
 
-    Regex-driven, so a long file costs milliseconds (the full lexer is run on one declaration only).
-    """
+
+def masked_spans(text: str) -> tuple[list[tuple[int, int]], int | None]:
+    """Spans of comments and literals, and where the text stops being readable (None if never): the
+    project's one reader of Lean text (`leanfd.lean.syntax`), so the editor and the verifier agree on
+    what is code. Past an unterminated comment or string, or text Lean may read two ways, nothing is
+    taken for code: no suggestion is offered there."""
     spans: list[tuple[int, int]] = []
-    i, n = 0, len(text)
-    while (m := _SPECIALS.search(text, i)) is not None:
-        s = m.start()
-        if m.group() == "--":
-            e = text.find("\n", s)
-            e = n if e < 0 else e
-        elif m.group() == '"':
-            if s > 0 and text[s - 1] == "'" and text[s + 1 : s + 2] == "'":  # the char literal '"'
-                i = s + 2
-                continue
-            e = s + 1
-            while e < n and text[e] != '"':
-                e += 2 if text[e] == "\\" else 1
-            if e >= n:
-                return spans, s
-            e += 1
-        else:
-            depth, e = 0, s
-            for c in _BLOCK.finditer(text, s):  # block comments nest
-                depth += 1 if c.group() == "/-" else -1
-                if depth == 0:
-                    e = c.end()
-                    break
-            else:
-                return spans, s
-        spans.append((s, e))
-        i = e
+    try:
+        for tok in lex(text, _MASKING):
+            if tok.kind in _MASKING:
+                spans.append((tok.start, tok.end))
+    except LeanSyntaxError as e:
+        return spans, e.offset
     return spans, None
 
 
