@@ -727,3 +727,48 @@ FILE_GENUINE += [
     Case("file_set_option_in", "file", "set_option maxHeartbeats 400000 in\ntheorem t : True := True.intro\n",
          why="an allowed option"),
 ]
+
+# The three allowlisted axioms, declared by a header as a dataset's header would (toy types).
+ALLOWED_AXIOMS_HEADER = (
+    "\naxiom propext {a b : Prop} (h₁ : a → b) (h₂ : b → a) : Eq a b\n"
+    "inductive Nonempty (α : Sort u) : Prop where\n  | intro (val : α) : Nonempty α\n"
+    "namespace Classical\naxiom choice {α : Sort u} : Nonempty α → α\nend Classical\n"
+    "axiom Quot.sound : True\naxiom ax : False\n"
+)
+_PE = "theorem t_pe (a : Prop) (h : a) : Eq a True :="
+
+# A `#check` whose type mismatch Lean prints in 12.6 MB (a 5,000-character name, copied 2^12 times by
+# `congrArg`'s type): past the 4 MB a `lean --json` line may have, so the cli backend drops the error.
+_LONG = "c" + "a" * 5000
+_BLOWUP = f"Eq.refl {_LONG}"
+for _ in range(12):
+    _BLOWUP = f"congrArg (fun x => N.add x x) ({_BLOWUP})"
+HUGE_ERROR = f"noncomputable def {_LONG} : N := N.zero\n#check ({_BLOWUP} : {FALSE_TY})\n"
+
+CHEATS += [
+    Case("error_past_the_line_limit", "code", HUGE_ERROR + ZA_CODE, ZA,
+         why="Lean reports an error 12.6 MB long; a verdict with an error Lean reported is never `proved` "
+             "(here the theorem is true: what a dropped error could hide is a false one Lean kept axiom-free)"),
+    Case("error_past_the_line_limit_full_header", "code", HUGE_ERROR + ZA_CODE, ZA, ALLOWED_AXIOMS_HEADER,
+         why="the same under a header that declares every pinned axiom, so no pin error is expected"),
+    Case("header_axiom_outside_allowlist", "proof", " False.elim ax", GF, ALLOWED_AXIOMS_HEADER,
+         why="an axiom the header declares but the allowlist lacks"),
+    Case("header_axiom_outside_allowlist_beside_propext", "proof",
+         " False.elim (Eq.rec (motive := fun p _ => p) ax (propext (fun (h : False) => h) (fun h => h)))",
+         GF, ALLOWED_AXIOMS_HEADER, why="an allowlisted axiom used beside one outside the allowlist"),
+    Case("export_alias_named_propext", "code",
+         "namespace Foo\ntheorem propext : False → False := fun h => h\nend Foo\nexport Foo (propext)\n"
+         f"{GF_SIG} := False.elim ax", GF, ALLOWED_AXIOMS_HEADER,
+         why="an alias `propext` makes the last pin ambiguous"),
+]
+
+GENUINE += [
+    Case("allowlisted_axiom_from_header", "proof", " propext (fun _ => True.intro) (fun _ => h)", _PE,
+         ALLOWED_AXIOMS_HEADER, why="`propext`, declared by the header and allowlisted"),
+    Case("allowlisted_axioms_from_header", "code",
+         "noncomputable def pick : N := Classical.choice (Nonempty.intro N.zero)\n"
+         "theorem t_pe (a : Prop) (h : a) : Eq a True :=\n"
+         "  Eq.trans (Quot.sound.rec (motive := fun _ => Eq a True) (propext (fun _ => True.intro) (fun _ => h)))\n"
+         "    (congrArg (fun _ => True) (Eq.refl pick))", _PE, ALLOWED_AXIOMS_HEADER,
+         why="`propext`, `Quot.sound` and `Classical.choice` together"),
+]
