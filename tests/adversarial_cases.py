@@ -622,7 +622,8 @@ GENUINE += [
     # verifier's `#check` names its universe metavariables around the declared ones (`u_2`).
     Case("declared_universe_u_1", "code", "universe u_1\ntheorem t_id {α : Sort u_1} (a : α) : Eq a a := Eq.refl a",
          _T_ID, why="`universe u_1` declared and used"),
-    Case("declared_universes_unused", "code", "universe u_1 u_2\ntheorem t_id {α : Sort u} (a : α) : Eq a a := Eq.refl a",
+    Case("declared_universes_unused", "code",
+         "universe u_1 u_2\ntheorem t_id {α : Sort u} (a : α) : Eq a a := Eq.refl a",
          _T_ID, why="`universe u_1 u_2` declared, never used"),
     Case("declared_universe_w", "code", "universe w\ntheorem t_id {α : Sort w} (a : α) : Eq a a := Eq.refl a", _T_ID,
          why="a universe of another name"),
@@ -636,9 +637,11 @@ GENUINE += [
          why="the binder from a top-level `variable` (the `section_variable_binder` case, without `section`)"),
     Case("top_level_variable_unused", "code", "variable (n : N)\n" + ZA_CODE, ZA,
          why="a top-level `variable` of the same name as the statement's binder, unused"),
-    Case("top_level_variable_auto_universe", "code", "variable {α : Sort u}\ntheorem t_id (a : α) : Eq a a := Eq.refl a",
+    Case("top_level_variable_auto_universe", "code",
+         "variable {α : Sort u}\ntheorem t_id (a : α) : Eq a a := Eq.refl a",
          _T_ID, why="`variable {α : Sort u}` at the top, as models write `variable {α : Type*}`"),
-    Case("print_axioms_after_theorem", "code", ZA_CODE + "\n#print axioms t_zero_add\n#check t_zero_add\n#check @t_zero_add",
+    Case("print_axioms_after_theorem", "code",
+         ZA_CODE + "\n#print axioms t_zero_add\n#check t_zero_add\n#check @t_zero_add",
          ZA, why="models often end with `#print axioms` of their theorem"),
     Case("examples_around_theorem", "code",
          "example : Eq N.zero N.zero := Eq.refl _\n" + ZA_CODE + "\nexample (n : N) : Eq n n := Eq.refl n", ZA,
@@ -674,7 +677,8 @@ GENUINE += [
     Case("long_theorem_name", "code", f"theorem t_{'a' * 300} (n : N) : Eq n n := Eq.refl n",
          f"theorem t_{'a' * 300} (n : N) : Eq n n :=", why="a 300-character name"),
     Case("unicode_line_separators_in_comments", "code",
-         "-- line\u2028separator\u0085next line\x0cform feed\n/- block \u2028 \u2029 -/\n" + ZA_CODE + " -- end\u2028", ZA,
+         "-- line\u2028separator\u0085next line\x0cform feed\n/- block \u2028 \u2029 -/\n"
+         + ZA_CODE + " -- end\u2028", ZA,
          why="U+2028, U+2029, U+0085 and a form feed in comments: lines are `\\n` for Lean and the verifier"),
     Case("unicode_line_separators_in_doc_comment", "code", "/-- doc \u2028 with\u0085 separators -/\n" + ZA_CODE, ZA,
          why="line separators in a doc comment"),
@@ -694,7 +698,8 @@ FILE_GENUINE += [
          "class inductive Dec (p : Prop) : Type where\n  | no (h : Not p) : Dec p\n  | yes (h : p) : Dec p\n"
          "theorem t : True := True.intro\n", why="`class inductive`"),
     Case("file_structure_extends", "file",
-         "structure P where\n  a : N\nstructure Q extends P where\n  b : N\ntheorem t (q : Q) : Eq q.a q.toP.a := Eq.refl _\n",
+         "structure P where\n  a : N\nstructure Q extends P where\n  b : N\n"
+         "theorem t (q : Q) : Eq q.a q.toP.a := Eq.refl _\n",
          why="`extends`"),
     Case("file_doc_comments_and_attributes", "file",
          "/-- doc -/\ntheorem t : True := True.intro\n/-- d2 -/ protected theorem N.t2 : True := True.intro\n"
@@ -711,13 +716,15 @@ FILE_GENUINE += [
     Case("file_unicode_namespaces", "file",
          "namespace Ω.β\ntheorem α₁ : True := True.intro\nend Ω.β\ntheorem «ü ö» : True := True.intro\n",
          why="unicode names and namespaces"),
-    Case("file_private_where", "file", "private theorem foo : And True True := And.intro bar bar\nwhere bar : True := True.intro\n",
+    Case("file_private_where", "file",
+         "private theorem foo : And True True := And.intro bar bar\nwhere bar : True := True.intro\n",
          why="a private theorem with a `where` auxiliary"),
     Case("file_private_instance_in_namespace", "file",
          "class C (α : Type) where\n  op : α → α\nnamespace X\ninstance : C N := C.mk N.succ\nend X\n"
          "theorem t : True := True.intro\n", why="an anonymous instance in a namespace"),
     Case("file_noncomputable_section", "file",
-         "noncomputable section\ndef two : N := N.add (N.succ N.zero) (N.succ N.zero)\ntheorem t : Eq two two := Eq.refl _\nend\n",
+         "noncomputable section\ndef two : N := N.add (N.succ N.zero) (N.succ N.zero)\n"
+         "theorem t : Eq two two := Eq.refl _\nend\n",
          why="`noncomputable section`"),
     Case("file_variable_in_namespace", "file",
          "namespace Foo\nvariable (n : N)\ntheorem t : Eq n n := Eq.refl n\nprivate def h : N := n\nend Foo\n",
@@ -771,4 +778,23 @@ GENUINE += [
          "  Eq.trans (Quot.sound.rec (motive := fun _ => Eq a True) (propext (fun _ => True.intro) (fun _ => h)))\n"
          "    (congrArg (fun _ => True) (Eq.refl pick))", _PE, ALLOWED_AXIOMS_HEADER,
          why="`propext`, `Quot.sound` and `Classical.choice` together"),
+]
+
+FILE_CHEATS += [
+    Case("file_empty_guillemet_name_uses_axiom", "file",
+         f"axiom ax : False\ntheorem ok : True := True.intro\ntheorem «» : {FALSE_TY} := False.elim ax\n",
+         why="a theorem named `«»`"),
+    Case("file_guillemet_root_namespace_uses_axiom", "file",
+         f"axiom ax : False\ntheorem ok : True := True.intro\ntheorem «_root_».bad : {FALSE_TY} := False.elim ax\n",
+         why="`«_root_».bad`, which Lean reads as the root `bad`"),
+    Case("file_private_named_private_uses_axiom", "file",
+         f"axiom ax : False\ntheorem ok : True := True.intro\nnamespace A\nprivate theorem «_private» : {FALSE_TY} := "
+         "False.elim ax\nend A\n", why="a private theorem named `_private`, against the name unmangling"),
+    Case("file_empty_component_after_theorem_uses_axiom", "file",
+         f"axiom ax : False\ntheorem ok : True := True.intro\ntheorem ok.«» : {FALSE_TY} := False.elim ax\n",
+         why="`ok.«»`, a name that prints like `ok.`"),
+    Case("file_instance_where_uses_axiom", "file",
+         f"axiom ax : False\n{CHEAT_CLASS}instance : Cheat where\n  h := False.elim ax\n"
+         "theorem ok : True := True.intro\n",
+         why="an anonymous instance written with `where`"),
 ]
