@@ -546,3 +546,255 @@ DOCUMENTED_REJECTS: list[Case] = [
          "theorem t_si {n : N} : Eq n n :=", why="`{n}` made `⦃n⦄`"),
 ]
 
+
+
+# -- second adversarial round, against the design that asks Lean every soundness question ------------
+#
+# What Lean 4.35 does over the toy prelude, learnt here: an elaboration error does NOT always leave a
+# `sorry` behind. A type mismatch logs the error and then `internal exception #3` (making the `sorry`
+# fails without `Init`), and a runtime exception (heartbeats, `maxRecDepth`) is one error at the
+# command: either way the false theorem stays in the environment and `#print axioms` says it
+# `does not depend on any axioms`. Only the error message tells, so these cases pin that the judge
+# never accepts past an error (a backend that dropped or moved that message would accept them).
+
+# 2^14 as repeated doubling: proving `b14 = b13 + b12` needs a long unfolding, which a small heartbeat
+# or recursion budget interrupts after the theorem was added.
+POW2 = ("noncomputable def two : N := N.succ (N.succ N.zero)\nnoncomputable def b0 : N := N.succ N.zero\n"
+        + "".join(f"noncomputable def b{i} : N := N.mul b{i - 1} two\n" for i in range(1, 15)))
+POW2_FALSE = "theorem t_pow : Eq b14 (N.add b13 b12) :="  # false: 16384 is not 8192 + 4096
+
+CHEATS += [
+    Case("heartbeat_timeout_keeps_false_theorem", "code",
+         f"set_option maxHeartbeats 50 in\n{POW2_FALSE} Eq.refl _", POW2_FALSE, POW2,
+         why="a runtime exception after the theorem was added: Lean keeps it, axiom-free, and reports one error"),
+    Case("heartbeat_timeout_global_keeps_false_theorem", "code",
+         f"set_option maxHeartbeats 50\n{POW2_FALSE} Eq.refl _", POW2_FALSE, POW2,
+         why="the same with a global `set_option` that also applies to the verifier's checks"),
+    Case("max_rec_depth_keeps_false_theorem", "code",
+         f"set_option maxRecDepth 200 in\n{POW2_FALSE} Eq.refl _", POW2_FALSE, POW2,
+         why="`maxRecDepth` reached while checking `Eq.refl`: the false theorem stays, axiom-free"),
+    Case("type_mismatch_keeps_false_theorem", "code", f"{GF_SIG} := Eq.refl _", GF,
+         why="without `Init` the `sorry` Lean would put in place fails: the false theorem stays, axiom-free"),
+    Case("dangling_open_in_before_checks", "code",
+         f"namespace Fake\n{FAKE_EQ}end Fake\ntheorem goal_false : Fake.Eq N.zero (N.succ N.zero) := Fake.Eq.any _ _\n"
+         "open Fake in", GF,
+         why="`open Fake in` as the last line applies to the verifier's first `#check`"),
+    Case("def_self_reference", "code", f"def goal_false : {FALSE_TY} := goal_false", GF,
+         why="a definition that is its own value"),
+    Case("let_rec_loop", "code", f"{GF_SIG} := let rec loop (n : N) : {FALSE_TY} := loop n; loop N.zero", GF,
+         why="a non-terminating `let rec`"),
+    Case("termination_by_structural_loop", "code",
+         f"def loop (n : N) : {FALSE_TY} := loop n\ntermination_by structural n\n{GF_SIG} := loop N.zero", GF,
+         why="`termination_by structural` on a parameter that never shrinks"),
+    Case("target_declared_twice", "code",
+         f"theorem goal_false : Eq N.zero N.zero := Eq.refl _\n{GF_SIG} := goal_false", GF,
+         why="a true theorem under the target's name, then the false one again"),
+]
+
+FILE_CHEATS += [
+    Case("file_heartbeat_timeout_keeps_false_theorem", "file",
+         f"{POW2}set_option maxHeartbeats 50 in\n{POW2_FALSE} Eq.refl _\n",
+         why="an axiom-free false theorem, and only an error to tell it"),
+    Case("file_example_beside_honest_theorem", "file",
+         f"axiom ax : False\ntheorem ok : True := True.intro\nexample : {FALSE_TY} := False.elim ax\n",
+         why="a false `example` proved with a bad axiom, hidden behind an honest theorem"),
+    Case("file_let_rec_uses_axiom", "file",
+         f"axiom ax : False\ntheorem foo : True := let rec bar : {FALSE_TY} := False.elim ax; True.intro\n",
+         why="`foo.bar` from a `let rec`, which `foo` does not use"),
+    Case("file_instance_in_namespace_uses_axiom", "file",
+         f"axiom ax : False\n{CHEAT_CLASS}namespace A\ninstance : Cheat := Cheat.mk (False.elim ax)\nend A\n"
+         "theorem ok : True := True.intro\n",
+         why="an anonymous instance inside a namespace (`A.instCheat`)"),
+    Case("file_private_in_namespace_uses_axiom", "file",
+         f"axiom ax : False\nnamespace A\nprivate theorem bad : {FALSE_TY} := False.elim ax\nend A\n",
+         why="`_private._stdin.0.A.bad`"),
+    Case("file_abbrev_uses_axiom", "file",
+         f"axiom ax : False\nabbrev bad : {FALSE_TY} := False.elim ax\ntheorem ok : True := True.intro\n",
+         why="an `abbrev` is a definition too"),
+    Case("file_mutual_circular_theorems", "file",
+         f"mutual\ntheorem a : {FALSE_TY} := b\ntheorem b : {FALSE_TY} := a\nend\n", why="circular proofs"),
+]
+
+_T_ID = "theorem t_id {α : Sort u} (a : α) : Eq a a :="
+
+GENUINE += [
+    # A model that copies Lean's own names writes `universe u_1`: the statement is the same, but the
+    # verifier's `#check` names its universe metavariables around the declared ones (`u_2`).
+    Case("declared_universe_u_1", "code", "universe u_1\ntheorem t_id {α : Sort u_1} (a : α) : Eq a a := Eq.refl a",
+         _T_ID, why="`universe u_1` declared and used"),
+    Case("declared_universes_unused", "code",
+         "universe u_1 u_2\ntheorem t_id {α : Sort u} (a : α) : Eq a a := Eq.refl a",
+         _T_ID, why="`universe u_1 u_2` declared, never used"),
+    Case("declared_universe_w", "code", "universe w\ntheorem t_id {α : Sort w} (a : α) : Eq a a := Eq.refl a", _T_ID,
+         why="a universe of another name"),
+    Case("universe_u_1_in_closed_section", "code",
+         "section\nuniverse u_1\nvariable {α : Sort u_1}\ntheorem t_id (a : α) : Eq a a := Eq.refl a\nend", _T_ID,
+         why="`universe u_1` inside a section that is closed"),
+    # `variable` outside any section stays in scope for the verifier's `#check`, whose delaborator then
+    # renames the statement's binders away from the variables (`n` printed `n_1`).
+    Case("top_level_variable_binder", "code",
+         "variable (n : N)\ntheorem t_zero_add : Eq (N.add N.zero n) n :=" + ZA_PROOF, ZA,
+         why="the binder from a top-level `variable` (the `section_variable_binder` case, without `section`)"),
+    Case("top_level_variable_unused", "code", "variable (n : N)\n" + ZA_CODE, ZA,
+         why="a top-level `variable` of the same name as the statement's binder, unused"),
+    Case("top_level_variable_auto_universe", "code",
+         "variable {α : Sort u}\ntheorem t_id (a : α) : Eq a a := Eq.refl a",
+         _T_ID, why="`variable {α : Sort u}` at the top, as models write `variable {α : Type*}`"),
+    Case("print_axioms_after_theorem", "code",
+         ZA_CODE + "\n#print axioms t_zero_add\n#check t_zero_add\n#check @t_zero_add",
+         ZA, why="models often end with `#print axioms` of their theorem"),
+    Case("examples_around_theorem", "code",
+         "example : Eq N.zero N.zero := Eq.refl _\n" + ZA_CODE + "\nexample (n : N) : Eq n n := Eq.refl n", ZA,
+         why="`example`s before and after"),
+    Case("unclosed_namespace_root_theorem", "code",
+         "namespace Work\ntheorem _root_.t_zero_add (n : N) : Eq (N.add N.zero n) n :=" + ZA_PROOF, ZA,
+         why="a namespace left open: the checks run inside it"),
+    Case("unclosed_section", "code", "section\nvariable (m : N)\n" + ZA_CODE, ZA,
+         why="a section left open, with a variable the theorem does not use"),
+    Case("global_max_rec_depth", "code", "set_option maxRecDepth 4000\n" + ZA_CODE, ZA,
+         why="a global resource option, which also applies to the checks"),
+    Case("global_small_max_rec_depth", "code", "set_option maxRecDepth 100\n" + ZA_CODE, ZA,
+         why="a small global `maxRecDepth`: the checks' 45 nested `set_option ... in` still fit"),
+    Case("global_max_heartbeats_zero", "code", "set_option maxHeartbeats 0\n" + ZA_CODE, ZA, why="no heartbeat limit"),
+    Case("global_linter_all", "code", "set_option linter.all true\n" + ZA_CODE, ZA,
+         why="every linter on: warnings at the checks' lines are not answers"),
+    Case("noncomputable_section_code", "code", "noncomputable section\n" + ZA_CODE + "\nend", ZA,
+         why="`noncomputable section`"),
+    Case("doc_comment_in_statement", "proof", ZA_PROOF, "/-- The left identity. -/\n" + ZA,
+         why="a statement with its doc comment"),
+    Case("root_prefixed_statement", "proof", " Eq.refl n", "theorem _root_.t_p (n : N) : Eq n n :=",
+         why="a statement named `_root_.t_p`"),
+    Case("guillemets_around_plain_name", "code", "theorem «t_p» (n : N) : Eq n n := Eq.refl n",
+         "theorem «t_p» (n : N) : Eq n n :=", why="`«t_p»` is `t_p`"),
+    Case("where_in_proof_mode", "proof", " step\nwhere step : Eq n n := Eq.refl n", "theorem t_p (n : N) : Eq n n :=",
+         why="a `where` clause after a proof"),
+    Case("comments_inside_proof_term", "proof", " -- by refl\n  /- a -/ Eq.refl n /- b -/ -- end",
+         "theorem t_p (n : N) : Eq n n :=", why="comments before, inside and after the term"),
+    Case("unicode_namespace_statement", "code", "namespace Ω\ntheorem t_α₁ (n : N) : Eq n n := Eq.refl n\nend Ω",
+         "theorem Ω.t_α₁ (n : N) : Eq n n :=", why="a Greek namespace and a subscripted name"),
+    Case("explicit_at_eq", "code", "theorem t_p : ∀ (n : N), @Eq N n n := fun n => Eq.refl n",
+         "theorem t_p (n : N) : Eq n n :=", why="`@Eq N n n` for `Eq n n`"),
+    Case("long_theorem_name", "code", f"theorem t_{'a' * 300} (n : N) : Eq n n := Eq.refl n",
+         f"theorem t_{'a' * 300} (n : N) : Eq n n :=", why="a 300-character name"),
+    Case("unicode_line_separators_in_comments", "code",
+         "-- line\u2028separator\u0085next line\x0cform feed\n/- block \u2028 \u2029 -/\n"
+         + ZA_CODE + " -- end\u2028", ZA,
+         why="U+2028, U+2029, U+0085 and a form feed in comments: lines are `\\n` for Lean and the verifier"),
+    Case("unicode_line_separators_in_doc_comment", "code", "/-- doc \u2028 with\u0085 separators -/\n" + ZA_CODE, ZA,
+         why="line separators in a doc comment"),
+]
+
+FILE_GENUINE += [
+    # `example` is the commonest command in a Lean file; the .ilean lists it as `_example`, which no
+    # check can name (`Unknown constant _root_._example`), so the whole file fails.
+    Case("file_example_beside_theorem", "file",
+         "theorem ok : True := True.intro\nexample : Eq N.zero N.zero := Eq.refl _\n",
+         why="an honest `example` after an honest theorem"),
+    Case("file_structure_class_instance", "file",
+         "structure P where\n  a : N\n  b : N\nclass C (α : Type) where\n  op : α → α\ninstance : C N := C.mk N.succ\n"
+         "abbrev M := N\ntheorem t (p : P) : Eq p.a p.a := Eq.refl _\n",
+         why="structures, classes, an anonymous instance, an abbrev"),
+    Case("file_class_inductive", "file",
+         "class inductive Dec (p : Prop) : Type where\n  | no (h : Not p) : Dec p\n  | yes (h : p) : Dec p\n"
+         "theorem t : True := True.intro\n", why="`class inductive`"),
+    Case("file_structure_extends", "file",
+         "structure P where\n  a : N\nstructure Q extends P where\n  b : N\n"
+         "theorem t (q : Q) : Eq q.a q.toP.a := Eq.refl _\n",
+         why="`extends`"),
+    Case("file_doc_comments_and_attributes", "file",
+         "/-- doc -/\ntheorem t : True := True.intro\n/-- d2 -/ protected theorem N.t2 : True := True.intro\n"
+         "@[reducible] def d : N := N.zero\n", why="doc comments, `protected`, `@[reducible]`"),
+    Case("file_named_instances", "file",
+         "class C (α : Type) where\n  op : α → α\n@[instance] def myI : C N := C.mk N.succ\n"
+         "instance (priority := 50) other : C N := C.mk N.succ\ntheorem t : True := True.intro\n",
+         why="instances by attribute and by name"),
+    Case("file_keyword_names", "file", "theorem «theorem» : True := True.intro\ntheorem «def» : True := True.intro\n",
+         why="theorems named like keywords"),
+    Case("file_nested_inductive", "file",
+         "inductive L (α : Type) where\n  | nil : L α\n  | cons (a : α) (l : L α) : L α\n"
+         "inductive T where\n  | node (cs : L T) : T\ntheorem t : True := True.intro\n", why="a nested inductive"),
+    Case("file_unicode_namespaces", "file",
+         "namespace Ω.β\ntheorem α₁ : True := True.intro\nend Ω.β\ntheorem «ü ö» : True := True.intro\n",
+         why="unicode names and namespaces"),
+    Case("file_private_where", "file",
+         "private theorem foo : And True True := And.intro bar bar\nwhere bar : True := True.intro\n",
+         why="a private theorem with a `where` auxiliary"),
+    Case("file_private_instance_in_namespace", "file",
+         "class C (α : Type) where\n  op : α → α\nnamespace X\ninstance : C N := C.mk N.succ\nend X\n"
+         "theorem t : True := True.intro\n", why="an anonymous instance in a namespace"),
+    Case("file_noncomputable_section", "file",
+         "noncomputable section\ndef two : N := N.add (N.succ N.zero) (N.succ N.zero)\n"
+         "theorem t : Eq two two := Eq.refl _\nend\n",
+         why="`noncomputable section`"),
+    Case("file_variable_in_namespace", "file",
+         "namespace Foo\nvariable (n : N)\ntheorem t : Eq n n := Eq.refl n\nprivate def h : N := n\nend Foo\n",
+         why="`variable` in a namespace, a private def"),
+    Case("file_info_commands", "file", "theorem t (n : N) : Eq n n := Eq.refl n\n#check t\n#print axioms t\n#print t\n",
+         why="the file prints things of its own"),
+    Case("file_set_option_in", "file", "set_option maxHeartbeats 400000 in\ntheorem t : True := True.intro\n",
+         why="an allowed option"),
+]
+
+# The three allowlisted axioms, declared by a header as a dataset's header would (toy types).
+ALLOWED_AXIOMS_HEADER = (
+    "\naxiom propext {a b : Prop} (h₁ : a → b) (h₂ : b → a) : Eq a b\n"
+    "inductive Nonempty (α : Sort u) : Prop where\n  | intro (val : α) : Nonempty α\n"
+    "namespace Classical\naxiom choice {α : Sort u} : Nonempty α → α\nend Classical\n"
+    "axiom Quot.sound : True\naxiom ax : False\n"
+)
+_PE = "theorem t_pe (a : Prop) (h : a) : Eq a True :="
+
+# A `#check` whose type mismatch Lean prints in 12.6 MB (a 5,000-character name, copied 2^12 times by
+# `congrArg`'s type): past the 4 MB a `lean --json` line may have, so the cli backend drops the error.
+_LONG = "c" + "a" * 5000
+_BLOWUP = f"Eq.refl {_LONG}"
+for _ in range(12):
+    _BLOWUP = f"congrArg (fun x => N.add x x) ({_BLOWUP})"
+HUGE_ERROR = f"noncomputable def {_LONG} : N := N.zero\n#check ({_BLOWUP} : {FALSE_TY})\n"
+
+CHEATS += [
+    Case("error_past_the_line_limit", "code", HUGE_ERROR + ZA_CODE, ZA,
+         why="Lean reports an error 12.6 MB long; a verdict with an error Lean reported is never `proved` "
+             "(here the theorem is true: what a dropped error could hide is a false one Lean kept axiom-free)"),
+    Case("error_past_the_line_limit_full_header", "code", HUGE_ERROR + ZA_CODE, ZA, ALLOWED_AXIOMS_HEADER,
+         why="the same under a header that declares every pinned axiom, so no pin error is expected"),
+    Case("header_axiom_outside_allowlist", "proof", " False.elim ax", GF, ALLOWED_AXIOMS_HEADER,
+         why="an axiom the header declares but the allowlist lacks"),
+    Case("header_axiom_outside_allowlist_beside_propext", "proof",
+         " False.elim (Eq.rec (motive := fun p _ => p) ax (propext (fun (h : False) => h) (fun h => h)))",
+         GF, ALLOWED_AXIOMS_HEADER, why="an allowlisted axiom used beside one outside the allowlist"),
+    Case("export_alias_named_propext", "code",
+         "namespace Foo\ntheorem propext : False → False := fun h => h\nend Foo\nexport Foo (propext)\n"
+         f"{GF_SIG} := False.elim ax", GF, ALLOWED_AXIOMS_HEADER,
+         why="an alias `propext` makes the last pin ambiguous"),
+]
+
+GENUINE += [
+    Case("allowlisted_axiom_from_header", "proof", " propext (fun _ => True.intro) (fun _ => h)", _PE,
+         ALLOWED_AXIOMS_HEADER, why="`propext`, declared by the header and allowlisted"),
+    Case("allowlisted_axioms_from_header", "code",
+         "noncomputable def pick : N := Classical.choice (Nonempty.intro N.zero)\n"
+         "theorem t_pe (a : Prop) (h : a) : Eq a True :=\n"
+         "  Eq.trans (Quot.sound.rec (motive := fun _ => Eq a True) (propext (fun _ => True.intro) (fun _ => h)))\n"
+         "    (congrArg (fun _ => True) (Eq.refl pick))", _PE, ALLOWED_AXIOMS_HEADER,
+         why="`propext`, `Quot.sound` and `Classical.choice` together"),
+]
+
+FILE_CHEATS += [
+    Case("file_empty_guillemet_name_uses_axiom", "file",
+         f"axiom ax : False\ntheorem ok : True := True.intro\ntheorem «» : {FALSE_TY} := False.elim ax\n",
+         why="a theorem named `«»`"),
+    Case("file_guillemet_root_namespace_uses_axiom", "file",
+         f"axiom ax : False\ntheorem ok : True := True.intro\ntheorem «_root_».bad : {FALSE_TY} := False.elim ax\n",
+         why="`«_root_».bad`, which Lean reads as the root `bad`"),
+    Case("file_private_named_private_uses_axiom", "file",
+         f"axiom ax : False\ntheorem ok : True := True.intro\nnamespace A\nprivate theorem «_private» : {FALSE_TY} := "
+         "False.elim ax\nend A\n", why="a private theorem named `_private`, against the name unmangling"),
+    Case("file_empty_component_after_theorem_uses_axiom", "file",
+         f"axiom ax : False\ntheorem ok : True := True.intro\ntheorem ok.«» : {FALSE_TY} := False.elim ax\n",
+         why="`ok.«»`, a name that prints like `ok.`"),
+    Case("file_instance_where_uses_axiom", "file",
+         f"axiom ax : False\n{CHEAT_CLASS}instance : Cheat where\n  h := False.elim ax\n"
+         "theorem ok : True := True.intro\n",
+         why="an anonymous instance written with `where`"),
+]
