@@ -140,3 +140,12 @@ def test_backends_keep_the_verifiers_outputs_whole_and_verdicts_clipped():
 def test_goals():
     err = Message("error", 1, 0, 1, 1, "unsolved goals\nx : N\n⊢ P\n\ny : N\n⊢ Q")
     assert goals_of([err]) == ["x : N\n⊢ P", "y : N\n⊢ Q"]
+
+
+def test_a_message_left_unread_proves_nothing():
+    """A Lean line over the cli backend's limit, or past the message cap, is skipped unread: it may have
+    been an error, so every answer being there is not enough."""
+    rec = CheckRecord("t", "", "theorem t : P :=", proof=" h")
+    sn = assemble(rec, attempt_text(rec), nonce="n")
+    v = judge(sn, LeanRun("ok", answers(sn), dropped=True, truncated=True), "t")
+    assert v.status == "rejected" and "unread" in v.reason

@@ -102,8 +102,9 @@ def test_conversion_without_lean():
         {"range": {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 1}},
          "severity": 4, "message": "hint"},
     ]
-    messages, truncated = to_messages(diags, "a𝔸bcdef\nx\ny")
-    assert truncated  # kept whole up to MAX_RAW_MESSAGE_CHARS, then clipped
+    run = to_messages(diags, "a𝔸bcdef\nx\ny")
+    messages = run.messages
+    assert run.truncated and not run.dropped  # kept whole up to MAX_RAW_MESSAGE_CHARS, then clipped
     assert key(messages[0]) == ("information", 2, 0, 2, 1, "hint")  # its range ends first
     m = messages[1]
     assert (m.severity, m.line, m.column, m.end_line, m.end_column) == ("error", 1, 2, 3, 1)
@@ -112,10 +113,10 @@ def test_conversion_without_lean():
     span = lambda l0, c0, l1, c1, msg: {"range": {"start": {"line": l0, "character": c0},
                                                   "end": {"line": l1, "character": c1}}, "message": msg}
     later, precise, whole = span(3, 0, 3, 6, "later"), span(1, 4, 1, 9, "precise"), span(0, 0, 1, 9, "whole")
-    ordered, _ = to_messages([later, precise, whole], "l0\nl1\nl2\nl3")
+    ordered = to_messages([later, precise, whole], "l0\nl1\nl2\nl3").messages
     assert [m.text for m in ordered] == ["precise", "whole", "later"]
-    many, truncated = to_messages(diags[1:] * (MAX_MESSAGES + 1), "x\ny")
-    assert len(many) == MAX_MESSAGES and truncated
+    many = to_messages(diags[1:] * (MAX_MESSAGES + 1), "x\ny")
+    assert len(many.messages) == MAX_MESSAGES and many.truncated and many.dropped
 
 
 async def test_lazy_start_and_messages_match_one_shot(make_pool, bundled, toy_header):

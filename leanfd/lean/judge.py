@@ -15,7 +15,7 @@ import dataclasses
 from leanfd.lean import printed
 from leanfd.lean.policy import Policy
 from leanfd.lean.records import Verdict
-from leanfd.lean.run import LeanRun, Message, clip
+from leanfd.lean.run import MAX_LINE_MB, MAX_MESSAGES, LeanRun, Message, clip
 from leanfd.lean.snippet import Snippet, Target
 
 NOTHING_TO_CHECK = "there is no declaration to check"
@@ -65,8 +65,13 @@ def judge(
 ) -> Verdict:
     """The verdict for one run of an assembled snippet."""
     raw = run.messages
-    # A pinned axiom the header lacks is an error at its pins: expected, and only means "not allowed".
-    located = [_relocate(snippet, m) for m in raw if not (m.severity == "error" and snippet.is_pin_line(m.line))]
+    # A pinned axiom the header lacks is an error at its pins: expected, and only means "not allowed";
+    # so is an `example` of a whole file, which the environment never holds.
+    absent = snippet.absent_targets({m.line for m in raw if m.severity == "error"})
+    expected = {line for t in absent for line in (t.kind_line, t.axioms_line)}
+    located = [_relocate(snippet, m) for m in raw
+               if not (m.severity == "error" and (snippet.is_pin_line(m.line) or m.line in expected))]
+    targets = [t for t in snippet.targets if t not in absent]
     # The verifier's own commands print information; only their errors belong to the attempt.
     attempt_msgs = [dataclasses.replace(m, text=clip(m.text)) for m in located
                     if m.region in ("header", "attempt") or m.severity == "error"]
@@ -76,9 +81,9 @@ def judge(
     v.first_error = next((m for m in errors if m.region == "attempt"), errors[0] if errors else None)
     v.goals = goals_of(errors)
     # An axiom a whole file declares lists itself; it counts where a declaration uses it.
-    kinds = [_kind(raw, target) for target in snippet.targets]
+    kinds = [_kind(raw, target) for target in targets]
     answers = [printed.axioms(t) if (t := _at(raw, target.axioms_line)) is not None else None
-               for target, kind in zip(snippet.targets, kinds) if kind is None or not kind.is_axiom]
+               for target, kind in zip(targets, kinds) if kind is None or not kind.is_axiom]
     v.axioms = None if any(a is None for a in answers) else sorted({a for p in answers for a in p or []})
     v.sorry = (
         sorry_in_text
@@ -89,6 +94,11 @@ def judge(
     if run.outcome != "ok":
         v.status = run.outcome
         v.reason = run.detail or f"Lean {run.outcome}"
+        return v
+    if run.dropped:  # an unread message may have been an error: nothing is proved on a partial reading
+        v.status = "rejected"
+        v.reason = (f"Lean printed more than the verifier reads (over {MAX_MESSAGES} messages, or one over "
+                    f"{MAX_LINE_MB} MB), so some message went unread")
         return v
     if any(m.region == "header" for m in errors):
         v.reason = "the header does not elaborate"
@@ -106,7 +116,7 @@ def judge(
     if v.sorry:
         v.reason = "the proof uses sorry"
         return v
-    return _checks(v, snippet, run, policy)
+    return _checks(v, snippet, targets, bool(absent), run, policy)
 
 
 def _reject(v: Verdict, reason: str) -> Verdict:
@@ -114,13 +124,14 @@ def _reject(v: Verdict, reason: str) -> Verdict:
     return v
 
 
-def _checks(v: Verdict, snippet: Snippet, run: LeanRun, policy: Policy) -> Verdict:
+def _checks(v: Verdict, snippet: Snippet, targets: list[Target], examples: bool, run: LeanRun,
+            policy: Policy) -> Verdict:
     """The error-free case: everything now rests on Lean's answers to the verifier's own commands."""
     raw = run.messages
     hidden = " (Lean's output was truncated)" if run.truncated else ": the attempt hid them"
     if _at(raw, snippet.end_line) != snippet.end_marker:
         return _reject(v, f"the verifier's checks produced no output (end marker){hidden}")
-    if not snippet.targets:
+    if not targets:
         return _reject(v, NOTHING_TO_CHECK)
     if snippet.statement is not None:
         mismatch = _type_mismatch(snippet, raw, hidden)
@@ -128,7 +139,7 @@ def _checks(v: Verdict, snippet: Snippet, run: LeanRun, policy: Policy) -> Verdi
             return _reject(v, mismatch)
     allowed = allowed_axioms(snippet, raw, policy)
     theorems = 0
-    for target in snippet.targets:
+    for target in targets:
         kind = _kind(raw, target)
         if kind is None:
             return _reject(v, f"the verifier's checks produced no output (what `{target.name}` is){hidden}")
@@ -147,6 +158,9 @@ def _checks(v: Verdict, snippet: Snippet, run: LeanRun, policy: Policy) -> Verdi
                               + ", ".join(bad))
     if snippet.statement is None and not theorems:
         return _reject(v, "the file declares no theorem")
+    if examples and any(k is not None and k.is_axiom for k in (_kind(raw, t) for t in targets)):
+        # An `example` is never in the environment, so Lean cannot be asked which axioms it uses.
+        return _reject(v, "the file declares axioms and has an `example`, whose axioms Lean cannot be asked for")
     v.status = "proved"
     v.reason = ""
     return v

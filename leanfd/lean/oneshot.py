@@ -20,7 +20,7 @@ from pathlib import Path
 
 from leanfd.lean.errors import LeanProcessError
 from leanfd.lean.owner import owner_env
-from leanfd.lean.run import LeanRun, Message, clip
+from leanfd.lean.run import MAX_LINE_MB, LeanRun, Message, clip
 from leanfd.lean.toolchain import Toolchain
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # limit is Lean's own cap plus this reservation. `-M` is the cap that bites first.
 ADDRESS_SPACE_RESERVE_MB = 8192
 MAX_STDERR_CHARS = 20_000
-MAX_LINE_BYTES = 1 << 22  # a message longer than 4 MB is dropped, not parsed
+MAX_LINE_BYTES = MAX_LINE_MB << 20  # a longer message is dropped, not parsed (and the run proves nothing)
 KILL_TIMEOUT = 5.0  # waiting for killed processes to be reaped when the backend closes
 _SEVERITY = {"error": "error", "warning": "warning", "information": "information"}
 
@@ -93,14 +93,15 @@ async def drain(stream: asyncio.StreamReader, keep: int) -> str:
 
 async def read_line(stream: asyncio.StreamReader, result: LeanRun) -> bytes:
     """The next line, or b"" at the end. A line longer than the stream's limit (a message of many
-    megabytes) is skipped to its end, never held whole, and the run is marked truncated."""
+    megabytes) is skipped to its end, never held whole, and the run is marked dropped (whatever it
+    said, an error perhaps, is unknown)."""
     while True:
         try:
             return await stream.readuntil(b"\n")
         except asyncio.IncompleteReadError as e:  # the last line has no newline
             return e.partial
         except asyncio.LimitOverrunError as e:
-            result.truncated = True
+            result.truncated = result.dropped = True
             await stream.readexactly(e.consumed)
             while True:  # discard the rest of that line
                 try:

@@ -20,6 +20,7 @@ MAX_MESSAGE_CHARS = 20_000
 MAX_RAW_MESSAGE_CHARS = 4_000_000
 MAX_RUN_CHARS = 32_000_000
 MAX_MESSAGES = 500
+MAX_LINE_MB = 4  # the cli backend's longest JSON line: a longer message is skipped unread
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,16 @@ class LeanRun:
     messages: list[Message] = field(default_factory=list)
     elapsed: float = 0.0
     detail: str = ""  # why a run timed out or crashed, in words
-    truncated: bool = False  # messages were dropped past MAX_MESSAGES, or clipped past MAX_RUN_CHARS
+    truncated: bool = False  # messages were clipped or dropped
+    dropped: bool = False  # some message was not read at all (past MAX_MESSAGES, or a line too long): its
+    # severity is unknown, so the run can never prove anything
     declarations: tuple[str, ...] | None = None  # what the file declared, from Lean's .ilean (when asked)
     _kept: int = field(default=0, repr=False)
 
     def add(self, message: Message) -> None:
         """Keep a message within the run's bounds (count, and characters kept whole)."""
         if len(self.messages) >= MAX_MESSAGES:
-            self.truncated = True
+            self.truncated = self.dropped = True
             return
         limit = MAX_RAW_MESSAGE_CHARS if self._kept < MAX_RUN_CHARS else MAX_MESSAGE_CHARS
         if len(message.text) > limit:

@@ -89,9 +89,9 @@ def utf16_to_index(line: str, units: int) -> int:
     return len(line) + max(0, units - count)
 
 
-def to_messages(diagnostics: list[dict[str, Any]], text: str) -> tuple[list[Message], bool]:
-    """LSP diagnostics of `text` as `Message`s (1-based lines), bounded as `LeanRun.add` bounds them;
-    True when some were dropped or clipped.
+def to_messages(diagnostics: list[dict[str, Any]], text: str) -> LeanRun:
+    """LSP diagnostics of `text` as the `Message`s of an `ok` run (1-based lines), bounded as
+    `LeanRun.add` bounds them.
 
     `fullRange` is the range `lean --json` reports (`range` may be cut to the first line).
     Order: the server reports an asynchronously elaborated theorem's messages when it finishes, so a
@@ -118,7 +118,7 @@ def to_messages(diagnostics: list[dict[str, Any]], text: str) -> tuple[list[Mess
         end_line, end_column = position(rng["end"])
         severity = SEVERITIES.get(d.get("severity", 1), "error")
         kept.add(Message(severity, line, column, end_line, end_column, str(d.get("message", ""))))
-    return kept.messages, kept.truncated
+    return kept
 
 
 def marked_pids(marker: str, prefix: bool = False) -> list[int]:
@@ -513,8 +513,9 @@ class ServerBackend:
                     watch.cancel()
             elapsed = time.monotonic() - t0
             self._give_back(worker)
-        messages, truncated = to_messages(diagnostics, header + body)
-        return LeanRun("ok", messages, elapsed, truncated=truncated), answers
+        run = to_messages(diagnostics, header + body)
+        run.elapsed = elapsed
+        return run, answers
 
     async def aclose(self) -> None:
         """Stop every server (cleanly when idle, killed when busy) and wait until none is left."""

@@ -3,11 +3,13 @@
 Layout (lines count from the header's first line):
 
     header                       trusted, shared by many checks (pooled backends keep it warm)
-    reference                    the reference statement restated as `axiom NAME_leanfdref_<nonce>`,
-                                 then `#check` of it under `pp.all`: its elaborated type, printed
-                                 before the candidate can change anything
+    pins                         `#print` of each allowlisted axiom, as the header left it
+    reference                    the reference statement restated as `axiom NAME_leanfdref_<nonce>`:
+                                 elaborated before the candidate can change anything
     attempt                      the candidate text as the model wrote it
-    checks                       `#check @_root_.NAME` under `pp.all`, `#print axioms`, an end marker
+    checks                       the types of the reference and of `_root_.NAME` (`#check`, pinned
+                                 `pp.all` and raw), what NAME is (`#print`), `#print axioms`, the pins
+                                 again, an end marker
 
 The reference keeps the statement's own namespace prefix (`Nat.foo` becomes
 `Nat.foo_leanfdref_<nonce>`) so its names resolve exactly as the candidate's do. It is an axiom, so a
@@ -132,6 +134,10 @@ class Target:
     kind_line: int  # `#print`: what kind of declaration it is
     axioms_line: int  # `#print axioms`
     type_lines: tuple[int, int] | None = None  # `#check` under pp.all, then raw (records only)
+    # An `example` is listed in the .ilean as `_example` but never added to the environment: Lean's
+    # "unknown constant" at its lines is expected. (A declaration that the file itself names
+    # `_example` does exist, prints, and is checked like any other.)
+    may_be_absent: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,10 @@ class Snippet:
 
     def is_pin_line(self, line: int) -> bool:
         return any(line in (p.first_line, p.last_line) for p in self.pins)
+
+    def absent_targets(self, error_lines: set[int]) -> set[Target]:
+        """The targets that may be absent (an `example`) and are: Lean answered their `#print` with an error."""
+        return {t for t in self.targets if t.may_be_absent and t.kind_line in error_lines}
 
     def region(self, line: int) -> str:
         if line < self.pins_start:
@@ -230,7 +240,8 @@ def _checks(block: _Lines, names: list[str], typed: bool, axioms: tuple[str, ...
             type_lines = (block.add(pinned(PP_ALL, f"#check @{root}")), block.add(pinned(PP_RAW, f"#check @{root}")))
         kind_line = block.add(pinned(PP_KIND, f"#print {root}"))
         axioms_line = block.add(f"#print axioms {root}")
-        targets.append(Target(n.removeprefix("_root_."), kind_line, axioms_line, type_lines))
+        absent = not typed and (n == "_example" or n.endswith("._example"))
+        targets.append(Target(n.removeprefix("_root_."), kind_line, axioms_line, type_lines, absent))
     pins = tuple(Pin(a, first, block.add(pinned(PP_ALL, f"#print {root_name(a)}")))
                  for a, first in zip(axioms, first_pins))
     end_line = block.add(f'#print "leanfd-end-{nonce}"')
@@ -248,14 +259,16 @@ def assemble(record: CheckRecord, attempt: str, axioms: tuple[str, ...] = (), no
     ref_start = pre.next_line
     rname = ref_name(stmt.name, nonce)
     ref_axiom = stmt.as_axiom(rname)
-    ref = _Lines(ref_start + ref_axiom.count("\n") + 1)
-    ref_type_lines = (ref.add(pinned(PP_ALL, f"#check @{root_name(rname)}")),
-                      ref.add(pinned(PP_RAW, f"#check @{root_name(rname)}")))
-    attempt_start = ref.next_line
+    attempt_start = ref_start + ref_axiom.count("\n") + 1
     attempt_lines = attempt.count("\n") + 1
     post = _Lines(attempt_start + attempt_lines)
+    # The reference's type is printed after the attempt, beside the candidate's: in the same scope, so
+    # that what the attempt left open there (a `variable`, a `universe u_1`) renames bound variables
+    # and universe parameters of both alike.
+    ref_type_lines = (post.add(pinned(PP_ALL, f"#check @{root_name(rname)}")),
+                      post.add(pinned(PP_RAW, f"#check @{root_name(rname)}")))
     targets, pins, end_line = _checks(post, [stmt.name], True, axioms, first_pins, nonce)
-    body = pre.text + ref_axiom + "\n" + ref.text + attempt + "\n" + post.text
+    body = pre.text + ref_axiom + "\n" + attempt + "\n" + post.text
     return Snippet(
         header=header, body=body, nonce=nonce, targets=targets, pins=pins, pins_start=pins_start,
         ref_start=ref_start, attempt_start=attempt_start, attempt_lines=attempt_lines, end_line=end_line,
