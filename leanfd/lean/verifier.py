@@ -123,8 +123,9 @@ class Verifier:
         return await self._run_and_judge(snippet, record.name, result.sorry)
 
     async def acheck_file(self, name: str, text: str) -> Verdict:
-        """Check a whole `.lean` file as it is: it is its own reference, so every theorem it declares
-        must elaborate without error or sorry and use allowed axioms only."""
+        """Check a whole `.lean` file as it is: it is its own reference, so it must elaborate without
+        error or sorry, and every declaration Lean reports for it must be checked code (no `unsafe`,
+        `partial`, `opaque`) using only allowed axioms its imports declared."""
         if why := refusal({"file": text}, "file", self.config.max_attempt_chars):
             return self._rejected(name, why)
         header, code = split_file(text)
