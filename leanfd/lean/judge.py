@@ -81,9 +81,9 @@ def judge(
     v.first_error = next((m for m in errors if m.region == "attempt"), errors[0] if errors else None)
     v.goals = goals_of(errors)
     # An axiom a whole file declares lists itself; it counts where a declaration uses it.
-    kinds = [_kind(raw, target) for target in targets]
+    kinds = {target: _kind(raw, target) for target in targets}
     answers = [printed.axioms(t) if (t := _at(raw, target.axioms_line)) is not None else None
-               for target, kind in zip(targets, kinds) if kind is None or not kind.is_axiom]
+               for target, kind in kinds.items() if kind is None or not kind.is_axiom]
     v.axioms = None if any(a is None for a in answers) else sorted({a for p in answers for a in p or []})
     v.sorry = (
         sorry_in_text
@@ -116,7 +116,7 @@ def judge(
     if v.sorry:
         v.reason = "the proof uses sorry"
         return v
-    return _checks(v, snippet, targets, bool(absent), run, policy)
+    return _checks(v, snippet, kinds, bool(absent), run, policy)
 
 
 def _reject(v: Verdict, reason: str) -> Verdict:
@@ -124,14 +124,14 @@ def _reject(v: Verdict, reason: str) -> Verdict:
     return v
 
 
-def _checks(v: Verdict, snippet: Snippet, targets: list[Target], examples: bool, run: LeanRun,
-            policy: Policy) -> Verdict:
+def _checks(v: Verdict, snippet: Snippet, kinds: dict[Target, printed.Kind | None], examples: bool,
+            run: LeanRun, policy: Policy) -> Verdict:
     """The error-free case: everything now rests on Lean's answers to the verifier's own commands."""
     raw = run.messages
     hidden = " (Lean's output was truncated)" if run.truncated else ": the attempt hid them"
     if _at(raw, snippet.end_line) != snippet.end_marker:
         return _reject(v, f"the verifier's checks produced no output (end marker){hidden}")
-    if not targets:
+    if not kinds:
         return _reject(v, NOTHING_TO_CHECK)
     if snippet.statement is not None:
         mismatch = _type_mismatch(snippet, raw, hidden)
@@ -139,8 +139,7 @@ def _checks(v: Verdict, snippet: Snippet, targets: list[Target], examples: bool,
             return _reject(v, mismatch)
     allowed = allowed_axioms(snippet, raw, policy)
     theorems = 0
-    for target in targets:
-        kind = _kind(raw, target)
+    for target, kind in kinds.items():
         if kind is None:
             return _reject(v, f"the verifier's checks produced no output (what `{target.name}` is){hidden}")
         if snippet.statement is None and kind.is_axiom:
@@ -158,7 +157,7 @@ def _checks(v: Verdict, snippet: Snippet, targets: list[Target], examples: bool,
                               + ", ".join(bad))
     if snippet.statement is None and not theorems:
         return _reject(v, "the file declares no theorem")
-    if examples and any(k is not None and k.is_axiom for k in (_kind(raw, t) for t in targets)):
+    if examples and any(k is not None and k.is_axiom for k in kinds.values()):
         # An `example` is never in the environment, so Lean cannot be asked which axioms it uses.
         return _reject(v, "the file declares axioms and has an `example`, whose axioms Lean cannot be asked for")
     v.status = "proved"
