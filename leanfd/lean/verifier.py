@@ -7,7 +7,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import AsyncIterator, Iterable, Literal
 
 from leanfd.lean.aio import BackgroundLoop
@@ -19,6 +19,7 @@ from leanfd.lean.records import CheckRecord, LeanFile, Verdict
 from leanfd.lean.run import Backend, LeanRun
 from leanfd.lean.snippet import Snippet, assemble, assemble_file, attempt_text, split_file
 from leanfd.lean.toolchain import Toolchain, resolve
+from leanfd.options import opt
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +28,21 @@ BackendName = Literal["cli", "server"]
 
 @dataclass(frozen=True)
 class VerifierConfig:
-    backend: BackendName = "server"  # pooled `lean --server` processes that keep the header warm
-    jobs: int | None = None  # Lean processes at once; default: CPU count
-    timeout: float = 60.0  # wall-clock seconds per check
-    memory_mb: int | None = 8192  # per Lean process: Lean's -M plus an OS limit (server: plus a resident-memory watch)
-    max_checks: int = 200  # server: recycle a process after this many checks
-    # Longest proof, code or .lean file, in characters; a longer one is rejected unread. The policy
-    # scan (about 1 s per MB) and Lean's parse grow with it; a model's attempt is far below this.
-    max_attempt_chars: int = 1_000_000
-    lean: str | None = None  # path to `lean`, or "bundled"; default: resolution order
-    policy: Policy = field(default_factory=Policy)
+    """How attempts are checked. The fields carry their help text: `leanfd train` reuses this as its
+    `verifier:` section, flags `--verifier-backend`, `--verifier-jobs`, ..."""
+
+    backend: BackendName = opt("server", "Lean backend: pooled `lean --server` processes that keep the header "
+                                         "warm (server) or one process per check (cli)")
+    jobs: int | None = opt(None, "Lean processes at once (default: CPU count; in training, CPU count / processes)")
+    timeout: float = opt(60.0, "wall-clock seconds per check")
+    memory_mb: int | None = opt(8192, "per Lean process: Lean's -M plus an OS limit (server: plus a "
+                                      "resident-memory watch)")
+    max_checks: int = opt(200, "server: recycle a process after this many checks")
+    # The policy scan (about 1 s per MB) and Lean's parse grow with it; a model's attempt is far below this.
+    max_attempt_chars: int = opt(1_000_000, "longest proof, code or .lean file, in characters; a longer one is "
+                                            "rejected unread", flag="max_attempt_chars")
+    lean: str | None = opt(None, "path to `lean`, or 'bundled' (default: the resolution order)", flag="lean")
+    policy: Policy = opt(Policy(), "what candidates may use (YAML only)", cli=False)
 
     def __post_init__(self) -> None:
         if self.backend not in ("cli", "server"):

@@ -1,9 +1,13 @@
-"""The training config: every option of `leanfd train`, settable in YAML or on the command line.
+"""The training config: every option of `leanfd train`, in sections, settable in YAML or on the command line.
+
+YAML nests options by section (`fd: {divergence: jsd}`) or gives them flat under their flag names;
+flags stay flat (`--divergence jsd`). Sections are frozen: a stage reads its own and cannot change
+another's.
 
 Defaults for FD follow SDPO (Hubotter et al. 2026, arXiv 2601.20802), the nearest documented
-setting: reverse KL, teacher top-k 20 with a tail bucket, EMA rate 0.05, importance clip 2,
-lr 1e-6. GRPO defaults follow DeepSeek-Prover-V1.5 RL where it states them (KL 0.02 there; 0 here
-by default, as in Dr. GRPO).
+setting: reverse KL on the student's top-20 ids with a tail bucket, EMA rate 0.05, importance clip
+2, lr 1e-6. GRPO defaults follow DeepSeek-Prover-V1.5 RL where it states them (KL 0.02 there; 0
+here by default, as in Dr. GRPO).
 """
 
 from __future__ import annotations
@@ -11,12 +15,156 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from leanfd.config import ConfigError, opt
+from leanfd.config import ConfigError, opt, section
+from leanfd.lean.verifier import VerifierConfig
 
 Method = Literal["fd", "grpo", "fd+grpo"]
 
 
-@dataclass
+@dataclass(frozen=True)
+class RolloutConfig:
+    """Sampling: how many attempts, how long, with which engine."""
+
+    prompts_per_step: int = opt(4, "problems per step on each process")
+    group_size: int = opt(4, "samples per problem (G)")
+    max_new_tokens: int = opt(512, "longest sampled proof, in tokens (also Dr. GRPO's constant normaliser)")
+    temperature: float = opt(1.0, "sampling temperature; the losses' log-probabilities are taken at it too")
+    top_p: float = opt(1.0, "nucleus sampling")
+    prompt_style: Literal["completion", "chat"] = opt("completion", "prompt format for the policy")
+    # 1 by default: on a GPU `generate` is bound by kernel launches, not rows, so each chunk costs a
+    # whole decoding pass (measured: 2 chunks doubled generation time on an H200). Raise it when Lean,
+    # not sampling, dominates a step.
+    gen_chunks: int = opt(1, "split each step's generation into chunks; a chunk verifies while the next generates")
+    turns: int = opt(1, "attempts per episode: >1 revises a failed attempt after compiler feedback")
+    backend: Literal["hf", "vllm"] = opt(
+        "hf", "sample with the live model (hf) or a vLLM engine colocated on each GPU that takes the new "
+              "weights after every optimizer step (needs leanfd[vllm] and a CUDA GPU)", flag="rollout_backend")
+    vllm_gpu_memory_utilization: float = opt(0.3, "share of each GPU's memory the colocated vLLM engine may take")
+    vllm_max_model_len: int | None = opt(None, "colocated vLLM: longest prompt + completion (default: the model's)")
+
+    def __post_init__(self) -> None:
+        if self.group_size < 1 or self.prompts_per_step < 1:
+            raise ConfigError("--group-size and --prompts-per-step must be at least 1")
+        if self.max_new_tokens < 1:
+            raise ConfigError("--max-new-tokens must be at least 1")
+        if self.temperature <= 0:
+            raise ConfigError("--temperature must be > 0 (the losses divide the logits by it)")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError("--top-p must lie in (0, 1]")
+        if not 0 < self.vllm_gpu_memory_utilization < 1:
+            raise ConfigError("--vllm-gpu-memory-utilization must lie in (0, 1): the trainer needs the rest")
+        if self.turns < 1 or self.gen_chunks < 1:
+            raise ConfigError("--turns and --gen-chunks must be at least 1")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """The optimizer, precision, memory and how the model is spread over processes."""
+
+    lr: float = opt(1e-6, "learning rate (AdamW)")
+    weight_decay: float = opt(0.0, "AdamW weight decay")
+    warmup_steps: int = opt(0, "linear warm-up steps")
+    lr_schedule: Literal["constant", "linear", "cosine"] = opt("constant", "after warm-up")
+    micro_batch: int = opt(8, "sequences per forward/backward; a step accumulates the gradients "
+                              "of all its micro-batches")
+    max_grad_norm: float = opt(1.0, "gradient clipping")
+    bf16: bool = opt(False, "bf16 compute (fp32 master weights)")
+    gradient_checkpointing: bool = opt(False, "trade compute for memory")
+    sharding: Literal["ddp", "fsdp2"] = opt(
+        "ddp", "ddp: every process holds the whole model; fsdp2: weights, gradients, optimizer state, "
+               "teacher and reference sharded over the processes (torch fully_shard)")
+    teacher_dtype: Literal["float32", "bfloat16"] = opt(
+        "float32", "dtype of the FD teacher and the KL reference (bfloat16 halves them; an EMA update "
+                   "below bf16's resolution is lost)")
+    loss_chunk: int = opt(1024, "completion tokens whose logits are held at once by the losses "
+                                "(the LM head is applied chunk by chunk)")
+    lora_r: int = opt(0, "LoRA rank; 0 trains all weights")
+    lora_alpha: int = opt(16, "LoRA alpha")
+    lora_dropout: float = opt(0.0, "LoRA dropout")
+    lora_targets: str = opt("all-linear", "modules LoRA adapts (peft target_modules)")
+
+    def __post_init__(self) -> None:
+        if self.micro_batch < 1 or self.loss_chunk < 1:
+            raise ConfigError("--micro-batch and --loss-chunk must be at least 1")
+        if self.lr <= 0:
+            raise ConfigError("--lr must be > 0")
+
+
+@dataclass(frozen=True)
+class FDConfig:
+    """Feedback Distillation: the divergence, the teacher, and what the teacher is shown."""
+
+    divergence: Literal["reverse_kl", "forward_kl", "jsd"] = opt("reverse_kl", "FD's per-token divergence")
+    jsd_beta: float = opt(0.5, "beta of the generalised JSD")
+    topk: int = opt(20, "divergence on top-k ids plus a tail bucket; 0 = full vocabulary")
+    topk_from: Literal["student", "teacher"] = opt(
+        "student", "whose top-k ids the support holds (SDPO's code and TRL take the student's)")
+    ema_rate: float = opt(0.05, "teacher <- (1 - rate) teacher + rate student after each step")
+    teacher: Literal["ema", "frozen"] = opt("ema", "EMA copy of the student, or the frozen initial model")
+    importance_clip: float = opt(2.0, "per-token importance weight cap for off-policy tokens")
+    feedback: Literal["llm", "compiler", "both"] = opt("compiler", "what the teacher sees about the attempt")
+    feedback_on: Literal["failed", "all"] = opt("failed", "attempts that get feedback (others are not distilled)")
+    sibling: bool = opt(False, "show the teacher a successful attempt from the same group")
+    critic: Literal["openai", "anthropic", "hf"] | None = opt(None, "critic backend for llm feedback")
+    critic_model: str | None = opt(None, "critic model name or path")
+    critic_base_url: str | None = opt(None, "critic endpoint for openai/anthropic")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ema_rate <= 1:
+            raise ConfigError("--ema-rate must lie in [0, 1]")
+        if not 0 <= self.jsd_beta <= 1:
+            raise ConfigError("--jsd-beta must lie in [0, 1]")
+        if self.topk < 0:
+            raise ConfigError("--topk must be 0 (full vocabulary) or a positive k")
+        if self.importance_clip <= 0:
+            raise ConfigError("--importance-clip must be > 0")
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    """GRPO: the clip range, the KL to the initial model, the normaliser and the rewards."""
+
+    eps_low: float = opt(0.2, "lower clip of the ratio")
+    eps_high: float = opt(0.2, "upper clip of the ratio (DAPO's clip-higher when larger)")
+    kl_beta: float = opt(0.0, "weight of the k3 KL to the initial model (DeepSeek-Prover-V1.5: 0.02)")
+    scale_std: bool = opt(True, "divide group advantages by the group's std")
+    aggregation: Literal["token_mean", "sequence_mean", "dr_grpo"] = opt(
+        "token_mean", "loss aggregation (dr_grpo divides by the batch size times --max-new-tokens)")
+    format_reward: float = opt(0.0, "reward for an attempt that elaborates without error but is not proved")
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.eps_low < 1 and self.eps_high >= 0):
+            raise ConfigError("need 0 <= --eps-low < 1 and --eps-high >= 0")
+        if self.kl_beta < 0:
+            raise ConfigError("--kl-beta must be >= 0")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Metrics and checkpoints."""
+
+    log_every: int = opt(1, "steps between metric lines")
+    save_every: int = opt(50, "steps between checkpoints (and at the end)")
+    keep_checkpoints: int = opt(2, "checkpoints kept on disk")
+    tensorboard: bool = opt(False, "also write TensorBoard events (needs the tensorboard package)")
+    live: bool = opt(True, "rich live display of the metrics")
+
+    def __post_init__(self) -> None:
+        if self.log_every < 1 or self.save_every < 1 or self.keep_checkpoints < 1:
+            raise ConfigError("--log-every, --save-every and --keep-checkpoints must be at least 1")
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """What the memory plan checks the run against, before a model is loaded."""
+
+    processes: int | None = opt(None, "processes (GPUs) the run is planned for (default: those launched)")
+    gpu_memory_gb: float | None = opt(None, "memory of each GPU in GB (default: the GPU's own; "
+                                            "80 for --dry-run on a machine without one)")
+    prompt_tokens: int = opt(512, "longest prompt the plan assumes, in tokens")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     # what to train, on what
     method: Method = opt("fd", "fd: Feedback Distillation; grpo; fd+grpo: FD for --fd-steps steps, then GRPO")
@@ -33,95 +181,34 @@ class TrainConfig:
     fd_steps: int = opt(50, "fd+grpo: steps of FD before switching to GRPO")
     seed: int = opt(0, "seed for data order, sampling and initialisation")
 
-    # rollouts
-    prompts_per_step: int = opt(4, "problems per step on each process")
-    group_size: int = opt(4, "samples per problem (G)")
-    max_new_tokens: int = opt(512, "longest sampled proof, in tokens")
-    temperature: float = opt(1.0, "sampling temperature")
-    top_p: float = opt(1.0, "nucleus sampling")
-    prompt_style: Literal["completion", "chat"] = opt("completion", "prompt format for the policy")
-    # 1 by default: on a GPU `generate` is bound by kernel launches, not rows, so each chunk costs a
-    # whole decoding pass (measured: 2 chunks doubled generation time on an H200). Raise it when Lean,
-    # not sampling, dominates a step.
-    gen_chunks: int = opt(1, "split each step's generation into chunks; a chunk verifies while the next generates")
-    turns: int = opt(1, "attempts per episode: >1 revises a failed attempt after compiler feedback")
-    rollout_backend: Literal["hf", "vllm"] = opt(
-        "hf", "sample with the live model (hf) or a vLLM engine colocated on each GPU that takes the new "
-              "weights after every optimizer step (needs leanfd[vllm] and a CUDA GPU)")
-    vllm_gpu_memory_utilization: float = opt(0.3, "share of each GPU's memory the colocated vLLM engine may take")
-    vllm_max_model_len: int | None = opt(None, "colocated vLLM: longest prompt + completion (default: the model's)")
-
-    # verification
-    verifier_backend: Literal["cli", "server"] = opt("server", "Lean backend: pooled servers or one process per check")
-    verifier_jobs: int | None = opt(None, "Lean processes per training process (default: CPU count / processes)")
-    verifier_timeout: float = opt(60.0, "seconds per check")
-    lean: str | None = opt(None, "path to lean, or 'bundled'")
-
-    # optimisation
-    lr: float = opt(1e-6, "learning rate (AdamW)")
-    weight_decay: float = opt(0.0, "AdamW weight decay")
-    warmup_steps: int = opt(0, "linear warm-up steps")
-    lr_schedule: Literal["constant", "linear", "cosine"] = opt("constant", "after warm-up")
-    micro_batch: int = opt(8, "sequences per forward/backward; a step accumulates the gradients "
-                              "of all its micro-batches")
-    max_grad_norm: float = opt(1.0, "gradient clipping")
-    bf16: bool = opt(False, "bf16 autocast (fp32 master weights)")
-    gradient_checkpointing: bool = opt(False, "trade compute for memory")
-    lora_r: int = opt(0, "LoRA rank; 0 trains all weights")
-    lora_alpha: int = opt(16, "LoRA alpha")
-    lora_dropout: float = opt(0.0, "LoRA dropout")
-    lora_targets: str = opt("all-linear", "modules LoRA adapts (peft target_modules)")
-
-    # FD
-    divergence: Literal["reverse_kl", "forward_kl", "jsd"] = opt("reverse_kl", "FD's per-token divergence")
-    jsd_beta: float = opt(0.5, "beta of the generalised JSD")
-    topk: int = opt(20, "teacher top-k with a tail bucket; 0 = full vocabulary")
-    ema_rate: float = opt(0.05, "teacher <- (1 - rate) teacher + rate student after each step")
-    teacher: Literal["ema", "frozen"] = opt("ema", "EMA copy of the student, or the frozen initial model")
-    importance_clip: float = opt(2.0, "per-token importance weight cap for off-policy tokens")
-    feedback: Literal["llm", "compiler", "both"] = opt("compiler", "what the teacher sees about the attempt")
-    feedback_on: Literal["failed", "all"] = opt("failed", "attempts that get feedback (others are not distilled)")
-    sibling: bool = opt(False, "show the teacher a successful attempt from the same group")
-    critic: Literal["openai", "anthropic", "hf"] | None = opt(None, "critic backend for llm feedback")
-    critic_model: str | None = opt(None, "critic model name or path")
-    critic_base_url: str | None = opt(None, "critic endpoint for openai/anthropic")
-
-    # GRPO
-    eps_low: float = opt(0.2, "lower clip of the ratio")
-    eps_high: float = opt(0.2, "upper clip of the ratio (DAPO's clip-higher when larger)")
-    kl_beta: float = opt(0.0, "weight of the k3 KL to the initial model (DeepSeek-Prover-V1.5: 0.02)")
-    scale_std: bool = opt(True, "divide group advantages by the group's std")
-    aggregation: Literal["token_mean", "sequence_mean", "dr_grpo"] = opt("token_mean", "loss aggregation")
-    format_reward: float = opt(0.0, "reward for an attempt that elaborates without error but is not proved")
-
-    # logging and checkpoints
-    log_every: int = opt(1, "steps between metric lines")
-    save_every: int = opt(50, "steps between checkpoints (and at the end)")
-    keep_checkpoints: int = opt(2, "checkpoints kept on disk")
-    tensorboard: bool = opt(False, "also write TensorBoard events (needs the tensorboard package)")
-    live: bool = opt(True, "rich live display of the metrics")
+    rollout: RolloutConfig = section(RolloutConfig, "sampling")
+    verifier: VerifierConfig = section(VerifierConfig, "Lean", prefix="verifier_")
+    optim: OptimConfig = section(OptimConfig, "optimisation, precision, sharding")
+    fd: FDConfig = section(FDConfig, "Feedback Distillation")
+    grpo: GRPOConfig = section(GRPOConfig, "GRPO")
+    log: LogConfig = section(LogConfig, "metrics and checkpoints")
+    plan: PlanConfig = section(PlanConfig, "the memory plan")
 
     def __post_init__(self) -> None:
         if not self.model and not self.init_from:
             raise ConfigError("give --model (a hub id or local path) or --init-from CHECKPOINT")
         if not self.dataset:
             raise ConfigError("give --dataset (a JSONL file, a directory of .lean files, or a dataset id)")
-        if self.group_size < 1 or self.prompts_per_step < 1:
-            raise ConfigError("group_size and prompts_per_step must be at least 1")
-        if self.method in ("grpo", "fd+grpo") and self.group_size < 2:
+        if self.max_steps < 1:
+            raise ConfigError("--max-steps must be at least 1")
+        if self.method in ("grpo", "fd+grpo") and self.rollout.group_size < 2:
             raise ConfigError("GRPO compares samples within a group: set --group-size 2 or more")
         if self.method == "fd+grpo" and not 0 < self.fd_steps < self.max_steps:
             raise ConfigError(f"fd+grpo needs 0 < --fd-steps < --max-steps (got {self.fd_steps} and {self.max_steps})")
-        if self.feedback in ("llm", "both") and self.critic is None and self.method != "grpo":
+        if self.fd.feedback in ("llm", "both") and self.fd.critic is None and self.method != "grpo":
             raise ConfigError("--feedback llm/both needs a critic: --critic openai|anthropic|hf --critic-model NAME")
-        if not 0 <= self.ema_rate <= 1:
-            raise ConfigError("--ema-rate must lie in [0, 1]")
-        if not 0 <= self.jsd_beta <= 1:
-            raise ConfigError("--jsd-beta must lie in [0, 1]")
-        if not 0 < self.vllm_gpu_memory_utilization < 1:
-            raise ConfigError("--vllm-gpu-memory-utilization must lie in (0, 1): the trainer needs the rest")
-        if self.turns < 1 or self.gen_chunks < 1:
-            raise ConfigError("--turns and --gen-chunks must be at least 1")
+        if self.optim.sharding == "fsdp2" and self.rollout.turns > 1 and self.rollout.backend == "hf":
+            raise ConfigError("--sharding fsdp2 with --turns > 1 needs --rollout-backend vllm: with the hf sampler "
+                              "every process must run the same revisions")
+
+    @property
+    def uses_teacher(self) -> bool:
+        return self.method in ("fd", "fd+grpo")
 
     def method_at(self, step: int) -> Literal["fd", "grpo"]:
         """The loss used at optimizer step `step` (0-based)."""
