@@ -107,6 +107,16 @@ def test_hf_processed_logprobs_follow_the_sampling_distribution(tiny_model_dir):
     assert torch.allclose(torch.tensor(c.logprobs), expected, atol=1e-4)
 
 
+def test_hf_tempered_logprobs_are_at_the_temperature_before_top_p(tiny_model_dir):
+    """What the trainer recomputes: log-softmax(logits / T), the nucleus ignored."""
+    backend = load_backend("hf", str(tiny_model_dir), logprobs_mode="tempered")
+    (c,) = backend.generate([LEAN_PROMPT], SamplingConfig(max_tokens=8, temperature=0.6, top_p=0.8, seed=2))[0]
+    expected = _teacher_forced_logprobs(backend, backend.encode_prompt(LEAN_PROMPT), c.token_ids, 0.6)
+    assert torch.allclose(torch.tensor(c.logprobs), expected, atol=1e-4)
+    raw = _teacher_forced_logprobs(backend, backend.encode_prompt(LEAN_PROMPT), c.token_ids)
+    assert not torch.allclose(torch.tensor(c.logprobs), raw, atol=1e-3)
+
+
 def test_hf_greedy_at_temperature_zero(hf):
     cfg = SamplingConfig(n=2, max_tokens=6, temperature=0)
     a = hf.generate([LEAN_PROMPT], cfg)[0]

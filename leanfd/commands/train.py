@@ -1,11 +1,15 @@
-"""`leanfd train`: FD, GRPO or FD then GRPO. Under `accelerate launch -m leanfd train ...` on many GPUs."""
+"""`leanfd train`: FD, GRPO or FD then GRPO. Under `accelerate launch -m leanfd train ...` on many GPUs.
+
+`--dry-run` prints the per-GPU memory plan of the config and exits: 0 when it fits, 2 when it does
+not (saying what to change), without loading a model.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
-from leanfd.config import load
+from leanfd.config import load, option_names
 from leanfd.train.config import TrainConfig
 
 
@@ -13,12 +17,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from leanfd.config import add_arguments as add_config
 
     p.add_argument("--config", metavar="FILE.yaml", help="options as YAML (the command line wins)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the per-GPU memory plan (weights, gradients, optimizer, teacher, reference, "
+                        "activations, logits, vLLM) and exit: 0 if it fits, 2 if not")
     add_config(p, TrainConfig)
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
-    config = load(TrainConfig, args.config, overrides)
+    names = option_names(TrainConfig)
+    config = load(TrainConfig, args.config, {k: v for k, v in vars(args).items() if k in names})
+    if args.dry_run:
+        from leanfd.train.memory_plan import check_fits, plan_for, render
+
+        plan = plan_for(config)
+        print(render(plan))
+        check_fits(plan)  # a ConfigError: exit code 2 and what to change
+        return 0
     from leanfd.train.trainer import Trainer
 
     logging.getLogger("leanfd").setLevel(logging.INFO)

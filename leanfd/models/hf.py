@@ -14,6 +14,8 @@ Choices, each for a reason:
   top-p, the same as vLLM's default (`raw_logprobs`) and what a trainer recomputes for the policy.
   `logprobs_mode="processed"` gives the sampling distribution's instead (after temperature and
   top-p: tokens outside the nucleus get -inf; under greedy decoding the raw ones are returned).
+  `logprobs_mode="tempered"`: log-softmax(logits / temperature), before top-p: what a trainer that
+  scales its logits by the sampling temperature recomputes (TRL's convention, and leanfd's).
   They are recorded step by step, never as the full (steps, batch, vocab) score tensors that
   `output_scores` would keep (tens of GB for a real vocabulary and batch).
 - A seed seeds a forked RNG: reproducible for the same prompts, config and batch, and the caller's
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LogprobsMode = Literal["raw", "processed"]
+LogprobsMode = Literal["raw", "tempered", "processed"]
 # (prompt index, sample index, the finished sample without log-probs)
 SampleCallback = Callable[[int, int, Completion], None]
 
@@ -90,8 +92,8 @@ class HFBackend(Backend):
         revision: str | None = None,
     ) -> None:
         torch, transformers = _import_torch_transformers()
-        if logprobs_mode not in ("raw", "processed"):
-            raise ModelError(f"logprobs_mode must be 'raw' or 'processed', got {logprobs_mode!r}")
+        if logprobs_mode not in ("raw", "tempered", "processed"):
+            raise ModelError(f"logprobs_mode must be 'raw', 'tempered' or 'processed', got {logprobs_mode!r}")
         if batch_size is not None and batch_size < 1:
             raise ModelError(f"batch_size must be at least 1 or None, got {batch_size}")
         self.batch_size = batch_size
@@ -193,6 +195,8 @@ class HFBackend(Backend):
             # transformers version.
             if sampling.temperature != 1.0:
                 processors.append(TemperatureLogitsWarper(sampling.temperature))
+            if self.logprobs_mode == "tempered":
+                processors.append(recorder)
             if sampling.top_p < 1.0:
                 processors.append(TopPLogitsWarper(top_p=sampling.top_p))
             if self.logprobs_mode == "processed":

@@ -150,8 +150,10 @@ def colocated_engine(model: str, *, rank: int, local_rank: int, world_size: int,
             s.bind(("127.0.0.1", 0))
             os.environ["MASTER_PORT"] = str(s.getsockname()[1])
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine core in this process
+    # Log-probs after temperature (vLLM's "processed": also after top-p/top-k, which the trainer
+    # refuses with vLLM), the same distribution the trainer's losses take at the sampling temperature.
     return VLLMBackend(model, dtype=dtype, gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                       distributed_executor_backend="external_launcher", seed=seed)
+                       distributed_executor_backend="external_launcher", seed=seed, logprobs_mode="processed_logprobs")
 
 
 def _completion(out: Any) -> Completion:

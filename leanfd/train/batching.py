@@ -70,3 +70,10 @@ def pad_list(values: list[list[float]], T: int, device) -> torch.Tensor:
         v = v[:T]
         out[i, : len(v)] = torch.tensor(v, dtype=torch.float32)
     return out.to(device)
+
+
+def micro_batches(items: list, size: int) -> list[list]:
+    """`items` cut into consecutive micro-batches of at most `size` (none for no items)."""
+    if size < 1:
+        raise ValueError(f"micro-batch size must be at least 1, got {size}")
+    return [items[i : i + size] for i in range(0, len(items), size)]

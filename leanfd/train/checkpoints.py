@@ -1,0 +1,85 @@
+"""Checkpoints: save, resume exactly, and export the final model.
+
+`checkpoint-N/` holds the strategy's own state (DDP: accelerate's `save_state`, which keeps model,
+optimizer, scheduler, the registered teacher and every process' RNG; FSDP2: a sharded
+torch.distributed.checkpoint written by all processes at once, see parallel.py) and
+`trainer_state.json`, written last: a checkpoint without it is incomplete and never resumed from.
+`final/` is a plain transformers model (LoRA merged, shards gathered) that `prove` and
+`--init-from` load, with `leanfd_train.json` recording each process' weight checksum.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from leanfd.train.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "trainer_state.json"
+
+
+def listed(out: Path) -> list[Path]:
+    return sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+
+
+def save(trainer: Trainer, path: Path) -> Path:
+    acc = trainer.accelerator
+    acc.wait_for_everyone()
+    trainer.parallel.save_state(path)
+    if acc.is_main_process:
+        trainer.write_state(path)
+    acc.wait_for_everyone()
+    return path
+
+
+def resume(trainer: Trainer, out: Path) -> int | None:
+    """Load the last complete checkpoint in `out`; the step it was taken at, or None."""
+    done = [p for p in listed(out) if (p / STATE_FILE).is_file()]
+    if not done:
+        return None
+    last = done[-1]
+    trainer.parallel.load_state(last)
+    step = json.loads((last / STATE_FILE).read_text())["step"]
+    log.info("resumed from %s at step %d", last, step)
+    return step
+
+
+def checksum(model: torch.nn.Module) -> str:
+    """A hash of the model's trained weights (whole, unsharded): every process must hold the same."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.named_parameters()):
+        h.update(name.encode())
+        h.update(p.detach().to(torch.float32).cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_final(trainer: Trainer, final: Path) -> Path:
+    from accelerate.utils import gather_object
+
+    acc = trainer.accelerator
+    acc.wait_for_everyone()
+    with trainer.parallel.full_weights() as model:  # FSDP2: gathered on every process, a collective
+        checksums = gather_object([trainer.parallel.checksum()])
+        if len(set(checksums)) > 1:
+            log.error("processes hold different weights after training: %s", checksums)
+        if acc.is_main_process:
+            final.mkdir(parents=True, exist_ok=True)
+            info = {"steps": trainer.step, "method": trainer.config.method, "processes": acc.num_processes,
+                    "sharding": trainer.config.optim.sharding, "rank_checksums": checksums,
+                    "ranks_in_sync": len(set(checksums)) == 1}
+            (final / "leanfd_train.json").write_text(json.dumps(info, indent=1))
+            if hasattr(model, "merge_and_unload"):
+                model = copy.deepcopy(model).merge_and_unload()
+            model.save_pretrained(str(final))
+            trainer.tokenizer.save_pretrained(str(final))
+    acc.wait_for_everyone()
+    return final
