@@ -24,7 +24,7 @@ from leanfd.train.reward import attempt_reward, elaborated_without_error, episod
 
 PROOFS = {  # proof -> what Lean says of it with the toy prelude
     " True.intro": "proved",
-    " sorry": "failed, no error (a sorry is a warning)",
+    " sorryAx True Bool.false": "failed, no error (a sorry is a warning)",
     " False.elim": "failed with an error",
 }
 
@@ -88,7 +88,7 @@ def test_advantages_follow_the_first_attempts_groups(problem, verdicts):
     a = tuple(make_attempt(problem, v, prompt_ids=[1], completion_ids=[2], root=i) for i, v in enumerate(vs))
     batch = StepBatch(a, step_rewards(a), (None,) * 4)
     expected = group_advantages(torch.tensor([1.0, 0, 0, 0]), 4)
-    assert torch.allclose(torch.tensor(advantages(batch, 4, True)), expected.double())
+    assert torch.allclose(torch.tensor(advantages(batch, 4, True), dtype=torch.float64), expected.double())
 
 
 # -- the losses as the trainer runs them -------------------------------------------------------------
@@ -140,7 +140,7 @@ def test_grpo_dr_grpo_divides_by_the_generation_budget_at_the_sampling_temperatu
     logp = torch.log_softmax(logits / T, -1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
     old = torch.tensor([list(a.sampled_logprobs) + [0.0] * (tokens.shape[1] - len(a.sampled_logprobs))
                         for a in batch.attempts], dtype=torch.float64)
-    adv = group_advantages(torch.tensor([1.0, 0.0]), 2)
+    adv = group_advantages(torch.tensor([1.0, 0.0], dtype=torch.float64), 2)
     ref_loss, m = grpo_loss(logp, old, adv, mask, aggregation="dr_grpo", max_tokens=budget)
     ref_loss.backward()
     assert loss == pytest.approx(float(ref_loss), rel=1e-9, abs=1e-12)

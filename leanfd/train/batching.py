@@ -65,10 +65,11 @@ def mean_entropy(logits: torch.Tensor, mask: torch.Tensor) -> float:
 
 
 def pad_list(values: list[list[float]], T: int, device) -> torch.Tensor:
-    out = torch.zeros((len(values), T), dtype=torch.float32)
+    """(B, T) float64, zero-padded: the losses cast to their own dtype, nothing is rounded before."""
+    out = torch.zeros((len(values), T), dtype=torch.float64)
     for i, v in enumerate(values):
         v = v[:T]
-        out[i, : len(v)] = torch.tensor(v, dtype=torch.float32)
+        out[i, : len(v)] = torch.tensor(v, dtype=torch.float64)
     return out.to(device)
 
 

@@ -49,7 +49,7 @@ def accumulate(items: Sequence[Attempt], fallback: Attempt, size: int, parallel:
     `loss_of(attempts, counted, share)` returns the micro-batch's loss already weighted by its
     `share` of the step; an empty micro-batch runs `fallback` with `counted=False` (mask zero)."""
     batches = micro_batches(list(items), size)
-    count = parallel.agree_max(len(batches))
+    count = parallel.agree_max(max(1, len(batches)))  # at least one pass: every process takes part
     batches += [[] for _ in range(count - len(batches))]
     total = 0.0
     for k, mb in enumerate(batches):
@@ -152,7 +152,7 @@ def grpo_backward(batch: StepBatch, models: Models, config: GRPOConfig, *, group
                 r = _run(models.reference, prompts, mb, models.pad_id)
                 ref, _ = token_logprobs_chunked(r.hidden, r.head, r.tokens, mask, temperature=temperature,
                                                 chunk_tokens=loss_chunk)
-        a = torch.tensor([advantage[id(x)] for x in mb], dtype=torch.float32, device=logp.device)
+        a = torch.tensor([advantage[id(x)] for x in mb], dtype=logp.dtype, device=logp.device)
         loss, m = grpo_loss(logp, logp.detach() if old is None else old, a, mask, eps_low=config.eps_low,
                             eps_high=config.eps_high, ref_logprobs=ref, beta=config.kl_beta,
                             aggregation=config.aggregation, max_tokens=budget)

@@ -57,10 +57,10 @@ def frozen_copy(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
 def check_plan(config: TrainConfig, accelerator) -> None:
     """Refuse, before loading a model, a run the memory plan says cannot fit on its GPUs. On a
     machine without a GPU the check runs only when the config names the GPU's memory."""
-    from leanfd.train.memory_plan import check_fits, plan_for
-
     if accelerator.device.type != "cuda" and config.plan.gpu_memory_gb is None:
         return
+    from leanfd.train.memory_plan import check_fits, plan_for
+
     check_fits(plan_for(config, processes=accelerator.num_processes))
 
 
