@@ -1,0 +1,418 @@
+"""Per-GPU memory of a training config, planned before any model is loaded (`leanfd train --dry-run`).
+
+`read_shape` reads the model's transformers config (a local path, the local Hugging Face cache,
+or `known_models.KNOWN_MODELS`) and counts its parameters exactly by building the model on the
+meta device (no weights allocated). `plan` turns a shape and a `TrainConfig` into named lines in
+bytes per GPU; `check_fits` refuses a plan that does not fit and says which change would.
+
+What is counted, per GPU (GB = 1e9 bytes), N processes:
+
+- weights: the policy in float32 (fp32 master weights; with LoRA the frozen base too, plus the
+  adapters). `ddp` replicates it, `fsdp2` shards it (/N).
+- gradients, AdamW state: float32, for the trained parameters only (all of them, or LoRA's
+  adapters): 4 and 8 bytes per parameter (+ a 4-byte `step` per tensor), /N under `fsdp2`. Under
+  `ddp` with N > 1, DDP's all-reduce buckets hold another copy of the gradients (torch's default
+  `gradient_as_bucket_view=False`).
+- FD teacher (methods fd, fd+grpo) and KL reference (`--kl-beta > 0`): whole-model copies in
+  `--teacher-dtype`, /N under `fsdp2`.
+- colocated vLLM: `--vllm-gpu-memory-utilization` of the GPU, with `--rollout-backend vllm`.
+- CUDA context, cuBLAS workspace and NCCL buffers: a fixed `CONTEXT_GB`.
+- activations of one micro-batch, `--micro-batch` x (`plan.prompt_tokens` + `--max-new-tokens`)
+  tokens: an ESTIMATE after Korthikanti et al. 2022 (arXiv 2205.05198, section 4.1: what autograd
+  saves per layer, there 34 s b h + 5 a s^2 b bytes for a GPT layer in 16-bit), redone for these
+  models, per token and decoder layer, with e the compute dtype's bytes (2 with --bf16) and r the
+  residual stream's (4 when the weights the forward sees are fp32, as under autocast; 2 under
+  fsdp2 with --bf16):
+
+      A_layer = 2 (4 + r + e) h          two RMSNorms: fp32 input copy, normalised x, the cast fed on
+              + e (q + 2 kv)             q, k, v kept by flash/SDPA attention (GQA: kv = kv_heads x head_dim)
+              + 2 e q                    attention output and o_proj's input
+              + 4 e i                    SwiGLU: gate, silu(gate), up, their product (down_proj's input)
+              + 4 heads                  attention's log-sum-exp
+
+  Flash / memory-efficient attention keeps no s x s scores (Korthikanti's 5 a s^2 b term is gone);
+  no dropout masks (these models use none). Without checkpointing all L layers keep A_layer; with
+  `--gradient-checkpointing` (per decoder layer) only each layer's input (r h) is kept, plus one
+  layer's A_layer recomputed in backward. Both add the final norm, (4 + r + e) h, and a backward
+  working set of 2 r h + 3 e i (the residual's gradient in and out, the MLP's gradients).
+- autocast (ddp with --bf16) caches a bf16 copy of every weight a matmul uses until backward: all
+  linear weights, or with checkpointing one layer's plus the LM head's.
+- fsdp2: the root module's parameters (embeddings, final norm, LM head) stay gathered through
+  forward and backward (torch keeps the root unsharded after forward), plus two decoder layers in
+  flight (the one computing, the one prefetched) and, in backward, one layer's unsharded gradient
+  and its float32 copy for the reduce-scatter; gathered weights are bf16 with --bf16
+  (MixedPrecisionPolicy param_dtype), else fp32. The teacher and reference reshard after their
+  forward, so only the policy's gathered layers are counted.
+- the loss's logits: the LM head runs on `--loss-chunk` completion tokens at a time; a chunk holds
+  `LOGIT_COPIES` float32 (chunk, V) tensors, measured on the losses (DESIGN.md, 2026-12-01: FD
+  held 7 fp32 logits tensors beyond its 2 inputs, GRPO 6 beyond its 1; the reference's logits are
+  one more input), plus the frozen model's completion hidden states the chunks are taken from.
+- AdamW's step: torch's foreach implementation allocates one float32 temporary the size of the
+  trained parameters (sqrt of the second moment); it exists when activations are already freed.
+- allocator fragmentation: `FRAGMENTATION` of the rest.
+
+The peak is the static lines plus the larger of the backward-phase lines and the step-phase ones.
+Not counted: the teacher's own forward activations (freed layer by layer under no_grad), LoRA's
+small adapter activations, the EMA update's one-parameter temporaries, the rollout's KV cache
+with `--rollout-backend hf` (sampling runs before the loss, so it is bounded by the same memory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from leanfd.config import ConfigError
+from leanfd.train.config import TrainConfig
+from leanfd.train.known_models import KNOWN_MODELS
+
+__all__ = ["Line", "MemoryPlan", "ModelShape", "check_fits", "plan", "plan_for", "read_shape", "render"]
+
+GB = 1e9
+CONTEXT_GB = 1.5  # CUDA context (~0.5-1 GB with lazy module loading) + cuBLAS workspace + NCCL buffers
+FRAGMENTATION = 0.05  # the caching allocator's unusable share, a margin rather than a measurement
+DRY_RUN_GPU_GB = 80.0  # the GPU assumed by --dry-run on a machine without one
+# fp32 (chunk, V) tensors a loss holds at once: inputs + what the DESIGN.md measurement found beyond them
+LOGIT_COPIES = {"fd": 2 + 7, "grpo": 1 + 6}
+
+Phase = Literal["static", "backward", "step", "not counted"]
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What sets a causal LM's memory, read from its transformers config; `params` exact."""
+
+    name: str
+    architecture: str
+    params: int  # every parameter, tied embeddings counted once
+    param_tensors: int
+    layers: int
+    layer_params: int  # one decoder layer's
+    hidden: int
+    intermediate: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    tied_embeddings: bool
+    linears: tuple[tuple[str, int, int], ...]  # (module name, in_features, out_features) of every nn.Linear
+
+    @property
+    def root_params(self) -> int:
+        """Parameters outside the decoder layers: embeddings, final norm, LM head (when untied)."""
+        return self.params - self.layers * self.layer_params
+
+    def lora_linears(self, targets: str) -> list[tuple[str, int, int]]:
+        """The linears PEFT adapts for `target_modules=targets`: "all-linear" (every linear but the
+        LM head) or a regex that must match the whole module name."""
+        if targets == "all-linear":
+            return [lin for lin in self.linears if lin[0].split(".")[-1] != "lm_head"]
+        return [lin for lin in self.linears if re.fullmatch(targets, lin[0])]
+
+    def lora_params(self, r: int, targets: str) -> int:
+        """Adapter parameters PEFT adds: r (in + out) per adapted linear (lora_A and lora_B)."""
+        return sum(r * (n_in + n_out) for _, n_in, n_out in self.lora_linears(targets)) if r > 0 else 0
+
+
+def _model_source(config: TrainConfig) -> tuple[str, str]:
+    """(where the weights come from, the option that names it), as the trainer resolves them."""
+    if not config.init_from:
+        return config.model, "--model"
+    p = Path(config.init_from)
+    for d in (p, p / "final"):
+        if (d / "config.json").is_file():
+            return str(d), "--init-from"
+        adapter = d / "adapter_config.json"
+        if adapter.is_file():
+            base = json.loads(adapter.read_text()).get("base_model_name_or_path")
+            if base:
+                return str(base), "--init-from"
+    raise ConfigError(f"--init-from {config.init_from}: no model there (expected config.json, or final/config.json)")
+
+
+def _read_config(name: str, option: str) -> Any:
+    from transformers import AutoConfig
+
+    path = Path(name)
+    if path.is_file() and path.name == "config.json":
+        path = path.parent
+    if (path / "config.json").is_file():
+        return AutoConfig.from_pretrained(str(path))
+    if not path.exists():
+        try:
+            return AutoConfig.from_pretrained(name, local_files_only=True)
+        except (OSError, ValueError):
+            pass
+        if name in KNOWN_MODELS:
+            fields = dict(KNOWN_MODELS[name])
+            return AutoConfig.for_model(fields.pop("model_type"), **fields)
+    raise ConfigError(f"{option} {name}: cannot read its config offline; give a local path "
+                      "(a directory with config.json)")
+
+
+def shape_of(hf_config: Any, name: str) -> ModelShape:
+    """Count a transformers config's model exactly, built on the meta device (no memory)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(hf_config)
+    params = list(model.parameters())  # tied weights appear once
+    decoder = model.get_decoder()
+    layers = decoder.layers
+    c = hf_config.get_text_config() if hasattr(hf_config, "get_text_config") else hf_config
+    heads = c.num_attention_heads
+    linears = tuple((n, m.in_features, m.out_features) for n, m in model.named_modules()
+                    if isinstance(m, torch.nn.Linear))
+    return ModelShape(
+        name=name,
+        architecture=type(model).__name__,
+        params=sum(p.numel() for p in params),
+        param_tensors=len(params),
+        layers=len(layers),
+        layer_params=sum(p.numel() for p in layers[0].parameters()),
+        hidden=c.hidden_size,
+        intermediate=c.intermediate_size,
+        heads=heads,
+        kv_heads=getattr(c, "num_key_value_heads", None) or heads,
+        head_dim=getattr(c, "head_dim", None) or c.hidden_size // heads,
+        vocab=c.vocab_size,
+        tied_embeddings=bool(getattr(c, "tie_word_embeddings", False)),
+        linears=linears,
+    )
+
+
+def read_shape(name: str, option: str = "--model") -> ModelShape:
+    """The shape of `name`: a local path's config.json, else the local HF cache (never the
+    network), else the built-in table; otherwise a ConfigError naming `option`."""
+    return shape_of(_read_config(name, option), name)
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    bytes: int
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Per-GPU memory of one config: named lines, the planned peak and what the GPU has."""
+
+    shape: ModelShape
+    config: TrainConfig
+    processes: int
+    gpu_memory_gb: float
+    lines: tuple[Line, ...]
+    total: int  # the planned peak: static + max(backward, step)
+    capacity: int
+
+    @property
+    def strategy(self) -> str:
+        return self.config.optim.sharding
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.capacity
+
+    def line(self, name: str) -> int:
+        """Bytes of the line called `name` (0 when the plan has none)."""
+        return next((x.bytes for x in self.lines if x.name == name), 0)
+
+
+def _activations(shape: ModelShape, tokens: int, e: int, r: int, checkpointing: bool) -> int:
+    """The estimate of the module docstring, in bytes, for `tokens` tokens."""
+    h, i, L = shape.hidden, shape.intermediate, shape.layers
+    q, kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
+    a_layer = 2 * (4 + r + e) * h + e * (q + 2 * kv) + 2 * e * q + 4 * e * i + 4 * shape.heads
+    extra = (4 + r + e) * h + 2 * r * h + 3 * e * i  # final norm + backward working set
+    kept = L * r * h + a_layer if checkpointing else L * a_layer
+    return tokens * (kept + extra)
+
+
+def plan(shape: ModelShape, config: TrainConfig, processes: int, gpu_memory_gb: float) -> MemoryPlan:
+    """The per-GPU memory of `config` on `processes` GPUs of `gpu_memory_gb` each (see the module
+    docstring for what each line counts)."""
+    o, ro = config.optim, config.rollout
+    n = max(1, processes)
+    fsdp = o.sharding == "fsdp2"
+    shard = n if fsdp else 1
+    lora = shape.lora_params(o.lora_r, o.lora_targets)
+    trained = lora if o.lora_r > 0 else shape.params
+    trained_tensors = 2 * len(shape.lora_linears(o.lora_targets)) if o.lora_r > 0 else shape.param_tensors
+    whole = shape.params + lora
+    frozen_bytes = 2 if o.teacher_dtype == "bfloat16" else 4
+    e = 2 if o.bf16 else 4
+    r = 2 if (fsdp and o.bf16) else 4
+    tokens = o.micro_batch * (config.plan.prompt_tokens + ro.max_new_tokens)
+    completion_tokens = o.micro_batch * ro.max_new_tokens
+    chunk = min(o.loss_chunk, completion_tokens)
+    uses_reference = config.grpo.kl_beta > 0
+
+    lines = [Line("CUDA/NCCL context", int(CONTEXT_GB * GB), "static"),
+             Line("weights (fp32)", 4 * whole // shard, "static"),
+             Line("gradients (fp32)", 4 * trained // shard, "static")]
+    if not fsdp and n > 1:
+        lines.append(Line("DDP gradient buckets", 4 * trained, "static"))
+    lines.append(Line("AdamW state", (8 * trained + 4 * trained_tensors) // shard, "static"))
+    if config.uses_teacher:
+        lines.append(Line(f"FD teacher ({o.teacher_dtype})", frozen_bytes * whole // shard, "static"))
+    if uses_reference:
+        lines.append(Line(f"KL reference ({o.teacher_dtype})", frozen_bytes * whole // shard, "static"))
+    if ro.backend == "vllm":
+        lines.append(Line("colocated vLLM", int(ro.vllm_gpu_memory_utilization * gpu_memory_gb * GB), "static"))
+
+    on, off = o.gradient_checkpointing, not o.gradient_checkpointing
+    lines.append(Line("activations, checkpointing", _activations(shape, tokens, e, r, True),
+                      "backward" if on else "not counted"))
+    lines.append(Line("activations, no checkpointing", _activations(shape, tokens, e, r, False),
+                      "backward" if off else "not counted"))
+    head = shape.hidden * shape.vocab
+    if fsdp:
+        p = e  # MixedPrecisionPolicy param_dtype
+        grads_in_flight = (shape.layer_params + shape.root_params) * (p + 4) if o.lora_r == 0 else 0
+        gathered = shape.root_params * p + 2 * shape.layer_params * p + grads_in_flight
+        lines.append(Line("FSDP2 gathered layers", gathered, "backward"))
+    elif o.bf16:
+        linear_weights = sum(a * b for _, a, b in shape.linears)
+        cached = linear_weights if off else linear_weights // shape.layers + head
+        lines.append(Line("autocast bf16 weight copies", 2 * min(cached, linear_weights), "backward"))
+    losses = [m for m in ("fd", "grpo") if m == config.method or config.method == "fd+grpo"]
+    logits = 0
+    for m in losses:
+        copies = LOGIT_COPIES[m] + (1 if m == "grpo" and uses_reference else 0)
+        frozen_inputs = (1 if m == "fd" else 0) + (1 if m == "grpo" and uses_reference else 0)
+        logits = max(logits, copies * chunk * shape.vocab * 4 + frozen_inputs * completion_tokens * shape.hidden * e)
+    lines.append(Line(f"loss logits ({chunk} tokens x {shape.vocab})", logits, "backward"))
+    lines.append(Line("AdamW step temporaries", 4 * trained // shard, "step"))
+
+    static = sum(x.bytes for x in lines if x.phase == "static")
+    transient = max(sum(x.bytes for x in lines if x.phase == ph) for ph in ("backward", "step"))
+    counted = static + transient
+    # vLLM's share is taken before the allocator sees the rest: no fragmentation on it
+    vllm = sum(x.bytes for x in lines if x.name == "colocated vLLM")
+    frag = int(FRAGMENTATION * (counted - vllm))
+    lines.append(Line("allocator fragmentation", frag, "static"))
+    return MemoryPlan(shape=shape, config=config, processes=n, gpu_memory_gb=gpu_memory_gb, lines=tuple(lines),
+                      total=counted + frag, capacity=int(gpu_memory_gb * GB))
+
+
+def _gb(b: int) -> str:
+    return f"{b / GB:.1f}"
+
+
+def render(p: MemoryPlan) -> str:
+    """The plan as aligned text: one line per item, GB with one decimal, the peak and the verdict."""
+    title = (f"memory per GPU: {p.shape.name} ({p.shape.params / 1e9:.2f}B parameters), {p.strategy} over "
+             f"{p.processes} process{'es' if p.processes != 1 else ''}, {p.gpu_memory_gb:.0f} GB GPUs")
+    width = max(len(x.name) for x in p.lines) + 2
+    rows = [title, ""]
+    for x in p.lines:
+        note = {"static": "", "backward": "  (forward/backward)", "step": "  (optimizer step)",
+                "not counted": "  (not counted)"}[x.phase]
+        rows.append(f"  {x.name:<{width}}{_gb(x.bytes):>7} GB{note}")
+    rows.append(f"  {'planned peak':<{width}}{_gb(p.total):>7} GB of {_gb(p.capacity)} GB: "
+                + ("fits" if p.fits else "DOES NOT FIT"))
+    return "\n".join(rows)
+
+
+def _with(config: TrainConfig, **optim: Any) -> TrainConfig:
+    return dataclasses.replace(config, optim=dataclasses.replace(config.optim, **optim))
+
+
+def _candidates(config: TrainConfig, processes: int) -> list[tuple[str, dict[str, Any], int]]:
+    """(flag, optim fields it sets, processes) for each single change worth trying, in the order
+    a user would reach for them; micro-batch sizes largest first."""
+    o = config.optim
+    out: list[tuple[str, dict[str, Any], int]] = []
+    if o.sharding == "ddp" and processes > 1:
+        out.append(("--sharding fsdp2", {"sharding": "fsdp2"}, processes))
+    if o.teacher_dtype == "float32" and (config.uses_teacher or config.grpo.kl_beta > 0):
+        out.append(("--teacher-dtype bfloat16", {"teacher_dtype": "bfloat16"}, processes))
+    if not o.gradient_checkpointing:
+        out.append(("--gradient-checkpointing", {"gradient_checkpointing": True}, processes))
+    if not o.bf16:
+        out.append(("--bf16", {"bf16": True}, processes))
+    if o.lora_r == 0:
+        out.append(("--lora-r 16", {"lora_r": 16}, processes))
+    mb = o.micro_batch // 2
+    while mb >= 1:
+        out.append((f"--micro-batch {mb}", {"micro_batch": mb}, processes))
+        mb //= 2
+    if o.sharding == "fsdp2":
+        out += [(f"{k * processes} processes", {}, k * processes) for k in (2, 4)]
+    return out
+
+
+def _replan(p: MemoryPlan, changes: dict[str, Any], processes: int) -> MemoryPlan | None:
+    try:
+        config = _with(p.config, **changes)
+    except ConfigError:
+        return None  # a change the config's own checks refuse (e.g. fsdp2 with hf multi-turn)
+    return plan(p.shape, config, processes, p.gpu_memory_gb)
+
+
+def suggestions(p: MemoryPlan) -> list[str]:
+    """Changes that make `p` fit, each checked by re-planning: every single change that fits
+    alone (of the micro-batch sizes, the largest), else the first run of them taken together."""
+    alone: list[str] = []
+    for flag, changes, n in _candidates(p.config, p.processes):
+        if flag.startswith("--micro-batch") and any(a.startswith("--micro-batch") for a in alone):
+            continue
+        q = _replan(p, changes, n)
+        if q is not None and q.fits:
+            alone.append(f"{flag} ({_gb(q.total)} GB)")
+    if alone:
+        return alone
+    taken: dict[str, str] = {}  # option -> flag, a later micro-batch replacing an earlier one
+    changes_so_far: dict[str, Any] = {}
+    for flag, changes, n in _candidates(p.config, p.processes):
+        q = _replan(p, {**changes_so_far, **changes}, n)
+        if q is None:
+            continue
+        changes_so_far.update(changes)
+        taken[next(iter(changes), "processes")] = flag
+        if q.fits:
+            return [" ".join(taken.values()) + f" together ({_gb(q.total)} GB)"]
+    return []
+
+
+def check_fits(p: MemoryPlan) -> None:
+    """Raise ConfigError when the plan does not fit, naming the changes that would (each checked
+    by re-planning)."""
+    if p.fits:
+        return
+    big = sorted((x for x in p.lines if x.phase != "not counted"), key=lambda x: -x.bytes)[:3]
+    msg = (f"{p.shape.name} does not fit: planned {_gb(p.total)} GB per GPU of {_gb(p.capacity)} GB "
+           f"({p.strategy}, {p.processes} process{'es' if p.processes != 1 else ''}; largest: "
+           + ", ".join(f"{x.name} {_gb(x.bytes)} GB" for x in big) + ").")
+    fixes = suggestions(p)
+    msg += (" Would fit: " + "; ".join(fixes) + "." if fixes
+            else " None of the changes tried fits: more or larger GPUs, a smaller model, or shorter sequences.")
+    raise ConfigError(msg + " `leanfd train --dry-run` prints the whole plan.")
+
+
+def _gpu_memory_gb() -> float | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory / GB
+
+
+def plan_for(config: TrainConfig, processes: int | None = None,
+             gpu_memory_gb: float | None = None) -> MemoryPlan:
+    """The plan the trainer checks before loading a model: processes = the argument, else
+    `plan.processes`, else WORLD_SIZE, else 1; GPU memory = the argument, else `plan.gpu_memory_gb`,
+    else this GPU's, else `DRY_RUN_GPU_GB`. Reads only the model's config."""
+    n = processes or config.plan.processes or int(os.environ.get("WORLD_SIZE", "1") or 1)
+    gb = gpu_memory_gb or config.plan.gpu_memory_gb or _gpu_memory_gb() or DRY_RUN_GPU_GB
+    source, option = _model_source(config)
+    return plan(read_shape(source, option), config, n, gb)
