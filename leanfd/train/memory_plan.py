@@ -49,12 +49,15 @@ What is counted, per GPU (GB = 1e9 bytes), N processes:
   one more input), plus the frozen model's completion hidden states the chunks are taken from.
 - AdamW's step: torch's foreach implementation allocates one float32 temporary the size of the
   trained parameters (sqrt of the second moment); it exists when activations are already freed.
-- allocator fragmentation: `FRAGMENTATION` of the rest.
+- sampling with `--rollout-backend hf`: the KV cache of one generate call's rows (problems per
+  step / --gen-chunks, times --group-size) at full length, layers x 2 x kv_heads x head_dim in the
+  compute dtype per token, and a prefill's working set (3 e i + 2 r h per prompt token).
+- allocator fragmentation: `FRAGMENTATION` of the peak (vLLM's share aside).
 
-The peak is the static lines plus the larger of the backward-phase lines and the step-phase ones.
-Not counted: the teacher's own forward activations (freed layer by layer under no_grad), LoRA's
-small adapter activations, the EMA update's one-parameter temporaries, the rollout's KV cache
-with `--rollout-backend hf` (sampling runs before the loss, so it is bounded by the same memory).
+Each line is held in some of three phases: sampling, the loss's forward/backward, the optimizer
+step (gradients exist from backward until zero_grad, so not while sampling). The planned peak is
+the largest phase's sum. Not counted: the teacher's own forward activations (freed layer by layer
+under no_grad), LoRA's small adapter activations, the EMA update's one-parameter temporaries.
 """
 
 from __future__ import annotations
@@ -80,7 +83,10 @@ DRY_RUN_GPU_GB = 80.0  # the GPU assumed by --dry-run on a machine without one
 # fp32 (chunk, V) tensors a loss holds at once: inputs + what the DESIGN.md measurement found beyond them
 LOGIT_COPIES = {"fd": 2 + 7, "grpo": 1 + 6}
 
-Phase = Literal["static", "backward", "step", "not counted"]
+# When a line's memory is held: sampling (the rollout), the loss's forward/backward, the optimizer step.
+Phase = Literal["sample", "backward", "step"]
+PHASES: tuple[Phase, ...] = ("sample", "backward", "step")
+ALWAYS: tuple[Phase, ...] = PHASES
 
 
 @dataclass(frozen=True)
@@ -197,7 +203,7 @@ def read_shape(name: str, option: str = "--model") -> ModelShape:
 class Line:
     name: str
     bytes: int
-    phase: Phase
+    phases: tuple[Phase, ...]  # when it is held; () = shown, not counted (the alternative not chosen)
 
 
 @dataclass(frozen=True)
@@ -209,8 +215,16 @@ class MemoryPlan:
     processes: int
     gpu_memory_gb: float
     lines: tuple[Line, ...]
-    total: int  # the planned peak: static + max(backward, step)
     capacity: int
+
+    def held(self, phase: Phase) -> int:
+        """Bytes held during `phase`."""
+        return sum(x.bytes for x in self.lines if phase in x.phases)
+
+    @property
+    def total(self) -> int:
+        """The planned peak: the largest phase."""
+        return max(self.held(ph) for ph in PHASES)
 
     @property
     def strategy(self) -> str:
@@ -225,11 +239,18 @@ class MemoryPlan:
         return next((x.bytes for x in self.lines if x.name == name), 0)
 
 
+def layer_activation_bytes(shape: ModelShape, e: int, r: int) -> int:
+    """A_layer of the module docstring: bytes autograd keeps per token for one decoder layer, with
+    e the compute dtype's bytes and r the residual stream's."""
+    h, i = shape.hidden, shape.intermediate
+    q, kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
+    return 2 * (4 + r + e) * h + e * (q + 2 * kv) + 2 * e * q + 4 * e * i + 4 * shape.heads
+
+
 def _activations(shape: ModelShape, tokens: int, e: int, r: int, checkpointing: bool) -> int:
     """The estimate of the module docstring, in bytes, for `tokens` tokens."""
     h, i, L = shape.hidden, shape.intermediate, shape.layers
-    q, kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
-    a_layer = 2 * (4 + r + e) * h + e * (q + 2 * kv) + 2 * e * q + 4 * e * i + 4 * shape.heads
+    a_layer = layer_activation_bytes(shape, e, r)
     extra = (4 + r + e) * h + 2 * r * h + 3 * e * i  # final norm + backward working set
     kept = L * r * h + a_layer if checkpointing else L * a_layer
     return tokens * (kept + extra)
@@ -249,101 +270,136 @@ def plan(shape: ModelShape, config: TrainConfig, processes: int, gpu_memory_gb: 
     frozen_bytes = 2 if o.teacher_dtype == "bfloat16" else 4
     e = 2 if o.bf16 else 4
     r = 2 if (fsdp and o.bf16) else 4
+    h, V = shape.hidden, shape.vocab
     tokens = o.micro_batch * (config.plan.prompt_tokens + ro.max_new_tokens)
     completion_tokens = o.micro_batch * ro.max_new_tokens
     chunk = min(o.loss_chunk, completion_tokens)
     uses_reference = config.grpo.kl_beta > 0
+    train: tuple[Phase, ...] = ("backward", "step")  # gradients live from backward to zero_grad
 
-    lines = [Line("CUDA/NCCL context", int(CONTEXT_GB * GB), "static"),
-             Line("weights (fp32)", 4 * whole // shard, "static"),
-             Line("gradients (fp32)", 4 * trained // shard, "static")]
+    lines = [Line("CUDA/NCCL context", int(CONTEXT_GB * GB), ALWAYS),
+             Line("weights (fp32)", 4 * whole // shard, ALWAYS),
+             Line("gradients (fp32)", 4 * trained // shard, train)]
     if not fsdp and n > 1:
-        lines.append(Line("DDP gradient buckets", 4 * trained, "static"))
-    lines.append(Line("AdamW state", (8 * trained + 4 * trained_tensors) // shard, "static"))
+        lines.append(Line("DDP gradient buckets", 4 * trained, ALWAYS))
+    lines.append(Line("AdamW state", (8 * trained + 4 * trained_tensors) // shard, ALWAYS))
     if config.uses_teacher:
-        lines.append(Line(f"FD teacher ({o.teacher_dtype})", frozen_bytes * whole // shard, "static"))
+        lines.append(Line(f"FD teacher ({o.teacher_dtype})", frozen_bytes * whole // shard, ALWAYS))
     if uses_reference:
-        lines.append(Line(f"KL reference ({o.teacher_dtype})", frozen_bytes * whole // shard, "static"))
+        lines.append(Line(f"KL reference ({o.teacher_dtype})", frozen_bytes * whole // shard, ALWAYS))
     if ro.backend == "vllm":
-        lines.append(Line("colocated vLLM", int(ro.vllm_gpu_memory_utilization * gpu_memory_gb * GB), "static"))
+        lines.append(Line("colocated vLLM", int(ro.vllm_gpu_memory_utilization * gpu_memory_gb * GB), ALWAYS))
+    else:
+        # hf sampling: each generate call holds its rows' KV cache (compute dtype) and a prefill's working set
+        rows = -(-ro.prompts_per_step // ro.gen_chunks) * ro.group_size
+        per_token = shape.layers * 2 * shape.kv_heads * shape.head_dim * e
+        length = config.plan.prompt_tokens + ro.max_new_tokens
+        lines.append(Line(f"rollout KV cache ({rows} rows)", rows * length * per_token, ("sample",)))
+        prefill = rows * config.plan.prompt_tokens * (3 * e * shape.intermediate + 2 * r * h)
+        lines.append(Line("rollout prefill", prefill, ("sample",)))
 
-    on, off = o.gradient_checkpointing, not o.gradient_checkpointing
+    ckpt = o.gradient_checkpointing
     lines.append(Line("activations, checkpointing", _activations(shape, tokens, e, r, True),
-                      "backward" if on else "not counted"))
+                      ("backward",) if ckpt else ()))
     lines.append(Line("activations, no checkpointing", _activations(shape, tokens, e, r, False),
-                      "backward" if off else "not counted"))
-    head = shape.hidden * shape.vocab
+                      () if ckpt else ("backward",)))
+    head = h * V
     if fsdp:
         p = e  # MixedPrecisionPolicy param_dtype
-        grads_in_flight = (shape.layer_params + shape.root_params) * (p + 4) if o.lora_r == 0 else 0
-        gathered = shape.root_params * p + 2 * shape.layer_params * p + grads_in_flight
-        lines.append(Line("FSDP2 gathered layers", gathered, "backward"))
+        lines.append(Line("FSDP2 gathered weights", shape.root_params * p + 2 * shape.layer_params * p,
+                          ("sample", "backward")))
+        if o.lora_r == 0:
+            # the root's gradients (LM head first, embeddings last) stay unsharded through backward
+            lines.append(Line("FSDP2 unsharded gradients", (shape.layer_params + shape.root_params) * (p + 4),
+                              ("backward",)))
     elif o.bf16:
-        linear_weights = sum(a * b for _, a, b in shape.linears)
-        cached = linear_weights if off else linear_weights // shape.layers + head
-        lines.append(Line("autocast bf16 weight copies", 2 * min(cached, linear_weights), "backward"))
-    losses = [m for m in ("fd", "grpo") if m == config.method or config.method == "fd+grpo"]
+        every = sum(a * b for _, a, b in shape.linears)
+        one_layer = sum(a * b for name, a, b in shape.linears if ".layers.0." in f".{name}.")
+        lines.append(Line("autocast bf16 weight copies", 2 * (one_layer + head if ckpt else every), ("backward",)))
     logits = 0
-    for m in losses:
-        copies = LOGIT_COPIES[m] + (1 if m == "grpo" and uses_reference else 0)
-        frozen_inputs = (1 if m == "fd" else 0) + (1 if m == "grpo" and uses_reference else 0)
-        logits = max(logits, copies * chunk * shape.vocab * 4 + frozen_inputs * completion_tokens * shape.hidden * e)
-    lines.append(Line(f"loss logits ({chunk} tokens x {shape.vocab})", logits, "backward"))
-    lines.append(Line("AdamW step temporaries", 4 * trained // shard, "step"))
+    for m in ("fd", "grpo"):
+        if m != config.method and config.method != "fd+grpo":
+            continue
+        with_reference = m == "grpo" and uses_reference
+        copies = LOGIT_COPIES[m] + with_reference
+        frozen_inputs = (m == "fd") + with_reference  # completion hidden states the frozen model's chunks come from
+        logits = max(logits, copies * chunk * V * 4 + frozen_inputs * completion_tokens * h * e)
+    lines.append(Line(f"loss logits ({chunk} tokens x {V})", logits, ("backward",)))
+    lines.append(Line("AdamW step temporaries", 4 * trained // shard, ("step",)))
 
-    static = sum(x.bytes for x in lines if x.phase == "static")
-    transient = max(sum(x.bytes for x in lines if x.phase == ph) for ph in ("backward", "step"))
-    counted = static + transient
-    # vLLM's share is taken before the allocator sees the rest: no fragmentation on it
+    def held(phase: Phase) -> int:
+        return sum(x.bytes for x in lines if phase in x.phases)
+
+    peak = max(held(ph) for ph in PHASES)
+    # vLLM's share is taken before the caching allocator sees the rest: no fragmentation on it
     vllm = sum(x.bytes for x in lines if x.name == "colocated vLLM")
-    frag = int(FRAGMENTATION * (counted - vllm))
-    lines.append(Line("allocator fragmentation", frag, "static"))
+    lines.append(Line("allocator fragmentation", int(FRAGMENTATION * (peak - vllm)), ALWAYS))
     return MemoryPlan(shape=shape, config=config, processes=n, gpu_memory_gb=gpu_memory_gb, lines=tuple(lines),
-                      total=counted + frag, capacity=int(gpu_memory_gb * GB))
+                      capacity=int(gpu_memory_gb * GB))
 
 
 def _gb(b: int) -> str:
     return f"{b / GB:.1f}"
 
 
+_PHASE_NAMES = {"sample": "sampling", "backward": "forward/backward", "step": "optimizer step"}
+
+
+def _when(phases: tuple[Phase, ...]) -> str:
+    if not phases:
+        return "not counted"
+    return "always" if phases == ALWAYS else ", ".join(_PHASE_NAMES[ph] for ph in phases)
+
+
 def render(p: MemoryPlan) -> str:
-    """The plan as aligned text: one line per item, GB with one decimal, the peak and the verdict."""
+    """The plan as aligned text: one line per item with when it is held, GB with one decimal, each
+    phase's sum, the peak and the verdict."""
     title = (f"memory per GPU: {p.shape.name} ({p.shape.params / 1e9:.2f}B parameters), {p.strategy} over "
              f"{p.processes} process{'es' if p.processes != 1 else ''}, {p.gpu_memory_gb:.0f} GB GPUs")
     width = max(len(x.name) for x in p.lines) + 2
     rows = [title, ""]
-    for x in p.lines:
-        note = {"static": "", "backward": "  (forward/backward)", "step": "  (optimizer step)",
-                "not counted": "  (not counted)"}[x.phase]
-        rows.append(f"  {x.name:<{width}}{_gb(x.bytes):>7} GB{note}")
+    rows += [f"  {x.name:<{width}}{_gb(x.bytes):>7} GB  {_when(x.phases)}" for x in p.lines]
+    rows.append("")
+    rows += [f"  {'held in ' + _PHASE_NAMES[ph]:<{width}}{_gb(p.held(ph)):>7} GB" for ph in PHASES]
     rows.append(f"  {'planned peak':<{width}}{_gb(p.total):>7} GB of {_gb(p.capacity)} GB: "
                 + ("fits" if p.fits else "DOES NOT FIT"))
     return "\n".join(rows)
 
 
-def _with(config: TrainConfig, **optim: Any) -> TrainConfig:
-    return dataclasses.replace(config, optim=dataclasses.replace(config.optim, **optim))
+def _with(config: TrainConfig, changes: dict[str, Any]) -> TrainConfig:
+    """`config` with {"section.field": value} changes (the sections' and the config's checks rerun)."""
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in changes.items():
+        name, field = key.split(".")
+        sections.setdefault(name, {})[field] = value
+    return dataclasses.replace(config, **{name: dataclasses.replace(getattr(config, name), **fields)
+                                          for name, fields in sections.items()})
 
 
 def _candidates(config: TrainConfig, processes: int) -> list[tuple[str, dict[str, Any], int]]:
-    """(flag, optim fields it sets, processes) for each single change worth trying, in the order
-    a user would reach for them; micro-batch sizes largest first."""
-    o = config.optim
+    """(flag, {"section.field": value}, processes) for each single change worth trying, in the
+    order a user would reach for them; of a number, the mildest value first."""
+    o, ro = config.optim, config.rollout
     out: list[tuple[str, dict[str, Any], int]] = []
     if o.sharding == "ddp" and processes > 1:
-        out.append(("--sharding fsdp2", {"sharding": "fsdp2"}, processes))
+        out.append(("--sharding fsdp2", {"optim.sharding": "fsdp2"}, processes))
     if o.teacher_dtype == "float32" and (config.uses_teacher or config.grpo.kl_beta > 0):
-        out.append(("--teacher-dtype bfloat16", {"teacher_dtype": "bfloat16"}, processes))
+        out.append(("--teacher-dtype bfloat16", {"optim.teacher_dtype": "bfloat16"}, processes))
     if not o.gradient_checkpointing:
-        out.append(("--gradient-checkpointing", {"gradient_checkpointing": True}, processes))
+        out.append(("--gradient-checkpointing", {"optim.gradient_checkpointing": True}, processes))
     if not o.bf16:
-        out.append(("--bf16", {"bf16": True}, processes))
+        out.append(("--bf16", {"optim.bf16": True}, processes))
     if o.lora_r == 0:
-        out.append(("--lora-r 16", {"lora_r": 16}, processes))
+        out.append(("--lora-r 16", {"optim.lora_r": 16}, processes))
     mb = o.micro_batch // 2
     while mb >= 1:
-        out.append((f"--micro-batch {mb}", {"micro_batch": mb}, processes))
+        out.append((f"--micro-batch {mb}", {"optim.micro_batch": mb}, processes))
         mb //= 2
+    if ro.backend == "hf":
+        chunks = 2 * ro.gen_chunks
+        while chunks <= ro.prompts_per_step:
+            out.append((f"--gen-chunks {chunks}", {"rollout.gen_chunks": chunks}, processes))
+            chunks *= 2
     if o.sharding == "fsdp2":
         out += [(f"{k * processes} processes", {}, k * processes) for k in (2, 4)]
     return out
@@ -351,7 +407,7 @@ def _candidates(config: TrainConfig, processes: int) -> list[tuple[str, dict[str
 
 def _replan(p: MemoryPlan, changes: dict[str, Any], processes: int) -> MemoryPlan | None:
     try:
-        config = _with(p.config, **changes)
+        config = _with(p.config, changes)
     except ConfigError:
         return None  # a change the config's own checks refuse (e.g. fsdp2 with hf multi-turn)
     return plan(p.shape, config, processes, p.gpu_memory_gb)
@@ -361,22 +417,25 @@ def suggestions(p: MemoryPlan) -> list[str]:
     """Changes that make `p` fit, each checked by re-planning: every single change that fits
     alone (of the micro-batch sizes, the largest), else the first run of them taken together."""
     alone: list[str] = []
+    numbers_done: set[str] = set()  # options of which one value already fits (the mildest)
     for flag, changes, n in _candidates(p.config, p.processes):
-        if flag.startswith("--micro-batch") and any(a.startswith("--micro-batch") for a in alone):
+        option = flag.split()[0]
+        if option in numbers_done:
             continue
         q = _replan(p, changes, n)
         if q is not None and q.fits:
             alone.append(f"{flag} ({_gb(q.total)} GB)")
+            numbers_done.add(option)
     if alone:
         return alone
-    taken: dict[str, str] = {}  # option -> flag, a later micro-batch replacing an earlier one
-    changes_so_far: dict[str, Any] = {}
+    taken: dict[str, str] = {}  # option -> flag: a later value of the same option replaces the earlier
+    so_far: dict[str, Any] = {}
     for flag, changes, n in _candidates(p.config, p.processes):
-        q = _replan(p, {**changes_so_far, **changes}, n)
+        q = _replan(p, {**so_far, **changes}, n)
         if q is None:
             continue
-        changes_so_far.update(changes)
-        taken[next(iter(changes), "processes")] = flag
+        so_far.update(changes)
+        taken[flag.split()[0] if changes else "processes"] = flag
         if q.fits:
             return [" ".join(taken.values()) + f" together ({_gb(q.total)} GB)"]
     return []
@@ -387,7 +446,7 @@ def check_fits(p: MemoryPlan) -> None:
     by re-planning)."""
     if p.fits:
         return
-    big = sorted((x for x in p.lines if x.phase != "not counted"), key=lambda x: -x.bytes)[:3]
+    big = sorted((x for x in p.lines if x.phases), key=lambda x: -x.bytes)[:3]
     msg = (f"{p.shape.name} does not fit: planned {_gb(p.total)} GB per GPU of {_gb(p.capacity)} GB "
            f"({p.strategy}, {p.processes} process{'es' if p.processes != 1 else ''}; largest: "
            + ", ".join(f"{x.name} {_gb(x.bytes)} GB" for x in big) + ").")
