@@ -106,7 +106,8 @@ class ModelShape:
     head_dim: int
     vocab: int
     tied_embeddings: bool
-    linears: tuple[tuple[str, int, int], ...]  # (module name, in_features, out_features) of every nn.Linear
+    # (module name, in_features, out_features) of every nn.Linear
+    linears: tuple[tuple[str, int, int], ...] = dataclasses.field(repr=False)
 
     @property
     def root_params(self) -> int:
@@ -211,7 +212,7 @@ class MemoryPlan:
     """Per-GPU memory of one config: named lines, the planned peak and what the GPU has."""
 
     shape: ModelShape
-    config: TrainConfig
+    config: TrainConfig = dataclasses.field(repr=False)
     processes: int
     gpu_memory_gb: float
     lines: tuple[Line, ...]
@@ -428,17 +429,32 @@ def suggestions(p: MemoryPlan) -> list[str]:
             numbers_done.add(option)
     if alone:
         return alone
-    taken: dict[str, str] = {}  # option -> flag: a later value of the same option replaces the earlier
-    so_far: dict[str, Any] = {}
+    # none alone: take them one by one, in that order, until the plan fits; then drop each that
+    # the others do not need
+    taken: dict[str, tuple[str, dict[str, Any], int]] = {}  # option -> a later value replaces an earlier
     for flag, changes, n in _candidates(p.config, p.processes):
-        q = _replan(p, {**so_far, **changes}, n)
+        trial = {**taken, flag.split()[0] if changes else "processes": (flag, changes, n)}
+        q = _replan_all(p, trial.values())
         if q is None:
             continue
-        so_far.update(changes)
-        taken[flag.split()[0] if changes else "processes"] = flag
+        taken = trial
         if q.fits:
-            return [" ".join(taken.values()) + f" together ({_gb(q.total)} GB)"]
+            for option in list(taken):
+                rest = {k: v for k, v in taken.items() if k != option}
+                smaller = _replan_all(p, rest.values())
+                if smaller is not None and smaller.fits:
+                    taken, q = rest, smaller
+            return [" ".join(flag for flag, _, _ in taken.values()) + f" together ({_gb(q.total)} GB)"]
     return []
+
+
+def _replan_all(p: MemoryPlan, steps: Any) -> MemoryPlan | None:
+    changes: dict[str, Any] = {}
+    n = p.processes
+    for _, more, processes in steps:
+        changes.update(more)
+        n = max(n, processes)
+    return _replan(p, changes, n)
 
 
 def check_fits(p: MemoryPlan) -> None:
