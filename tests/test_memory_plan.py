@@ -237,3 +237,12 @@ def test_a_model_it_cannot_read_offline_is_a_clear_error(tmp_path):
         read_shape(str(empty))
     with pytest.raises(ConfigError, match="--init-from"):
         plan_for(load(TrainConfig, None, {"init_from": str(empty), "dataset": "d"}))
+
+
+def test_readme_table_states_each_configs_planned_peak():
+    rows = [r for r in (REPO / "README.md").read_text().splitlines() if r.startswith("| ") and "`configs/" in r]
+    assert {r.split("`")[-2] for r in rows} == {f"configs/{p.name}" for p in CONFIGS}
+    for row in rows:
+        path = row.split("`")[-2]
+        peak = plan_for(load(TrainConfig, REPO / path)).total / GB
+        assert f"| {peak:.1f} GB |" in row, (path, peak)
