@@ -246,3 +246,18 @@ def test_readme_table_states_each_configs_planned_peak():
         path = row.split("`")[-2]
         peak = plan_for(load(TrainConfig, REPO / path)).total / GB
         assert f"| {peak:.1f} GB |" in row, (path, peak)
+
+
+def test_revisions_lengthen_the_sequences():
+    one = plan(shape(DEEPSEEK), config(), 1, 80)
+    two = plan(shape(DEEPSEEK), config(turns=2), 1, 80)
+    assert two.line("activations, checkpointing") > one.line("activations, checkpointing")
+    kv = lambda p: next(x.bytes for x in p.lines if x.name.startswith("rollout KV cache"))  # noqa: E731
+    assert kv(two) / kv(one) == pytest.approx((512 + 2 * 512) / (512 + 512))
+
+
+def test_a_lora_adapter_directory_plans_its_base_model(tmp_path, tiny_model_dir):
+    (tmp_path / "adapter_config.json").write_text(f'{{"base_model_name_or_path": "{tiny_model_dir}"}}')
+    assert read_shape(str(tmp_path)).params == read_shape(str(tiny_model_dir)).params
+    p = plan_for(load(TrainConfig, None, {"init_from": str(tmp_path), "dataset": "d"}))
+    assert p.shape.params == read_shape(str(tiny_model_dir)).params
