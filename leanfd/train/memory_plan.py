@@ -53,8 +53,9 @@ What is counted, per GPU (GB = 1e9 bytes), N processes:
 - AdamW's step: torch's foreach implementation allocates one float32 temporary the size of the
   trained parameters (sqrt of the second moment); it exists when activations are already freed.
 - sampling with `--rollout-backend hf`: the KV cache of one generate call's rows (problems per
-  step / --gen-chunks, times --group-size) at full length, layers x 2 x kv_heads x head_dim in the
-  compute dtype per token, and a prefill's working set (3 e i + 2 r h per prompt token).
+  step / --gen-chunks, times --group-size) at full length, layers x 2 x kv_heads x head_dim per
+  token, and a prefill's working set (3 i + 2 h per prompt token), both in r's dtype: the sampler
+  runs without autocast (models/hf.py), so on the fp32 weights under ddp, bf16 ones under fsdp2.
 - allocator fragmentation: `FRAGMENTATION` of the peak (vLLM's share aside).
 
 Each line is held in some of three phases: sampling, the loss's forward/backward, the optimizer
@@ -295,12 +296,13 @@ def plan(shape: ModelShape, config: TrainConfig, processes: int, gpu_memory_gb: 
     if ro.backend == "vllm":
         lines.append(Line("colocated vLLM", int(ro.vllm_gpu_memory_utilization * gpu_memory_gb * GB), ALWAYS))
     else:
-        # hf sampling: each generate call holds its rows' KV cache (compute dtype) and a prefill's working set
+        # hf sampling: each generate call holds its rows' KV cache and a prefill's working set, in the
+        # dtype of the weights it runs on (models/hf.py samples without autocast: fp32 under ddp)
         rows = -(-ro.prompts_per_step // ro.gen_chunks) * ro.group_size
-        per_token = shape.layers * 2 * shape.kv_heads * shape.head_dim * e
+        per_token = shape.layers * 2 * shape.kv_heads * shape.head_dim * r
         lines.append(Line(f"rollout KV cache ({rows} rows)", rows * (prompt + ro.max_new_tokens) * per_token,
                           ("sample",)))
-        prefill = rows * prompt * (3 * e * shape.intermediate + 2 * r * h)
+        prefill = rows * prompt * (3 * r * shape.intermediate + 2 * r * h)
         lines.append(Line("rollout prefill", prefill, ("sample",)))
 
     ckpt = o.gradient_checkpointing
