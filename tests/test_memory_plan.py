@@ -263,3 +263,12 @@ def test_a_lora_adapter_directory_plans_its_base_model(tmp_path, tiny_model_dir)
     assert read_shape(str(tmp_path)).params == read_shape(str(tiny_model_dir)).params
     p = plan_for(load(TrainConfig, None, {"init_from": str(tmp_path), "dataset": "d"}))
     assert p.shape.params == read_shape(str(tiny_model_dir)).params
+
+
+def test_a_model_that_is_not_a_causal_lm_is_a_clear_error(tmp_path):
+    from transformers import BertConfig
+
+    BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+               intermediate_size=64).save_pretrained(tmp_path)
+    with pytest.raises(ConfigError, match="cannot plan its memory"):
+        read_shape(str(tmp_path))

@@ -78,7 +78,8 @@ from leanfd.config import ConfigError
 from leanfd.train.config import TrainConfig
 from leanfd.train.known_models import KNOWN_MODELS
 
-__all__ = ["Line", "MemoryPlan", "ModelShape", "check_fits", "plan", "plan_for", "read_shape", "render"]
+__all__ = ["Line", "MemoryPlan", "ModelShape", "check_fits", "layer_activation_bytes", "plan", "plan_for",
+           "read_shape", "render", "shape_of", "suggestions"]
 
 GB = 1e9
 CONTEXT_GB = 1.5  # CUDA context (~0.5-1 GB with lazy module loading) + cuBLAS workspace + NCCL buffers
@@ -200,7 +201,12 @@ def shape_of(hf_config: Any, name: str) -> ModelShape:
 def read_shape(name: str, option: str = "--model") -> ModelShape:
     """The shape of `name`: a local path's config.json, else the local HF cache (never the
     network), else the built-in table; otherwise a ConfigError naming `option`."""
-    return shape_of(_read_config(name, option), name)
+    hf_config = _read_config(name, option)
+    try:
+        return shape_of(hf_config, name)
+    except (ValueError, AttributeError, IndexError) as e:  # not a decoder-only causal LM transformers builds
+        raise ConfigError(f"{option} {name}: cannot plan its memory ({type(e).__name__}: {e}); the plan "
+                          "knows decoder-only causal LMs") from None
 
 
 @dataclass(frozen=True)
