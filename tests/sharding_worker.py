@@ -71,7 +71,7 @@ def train_step(model, optimizer, mbs, *, scheduler=None, teacher=None) -> dict:
     """One optimizer step over the agreed number of micro-batches, syncing gradients on the last."""
     n = sharding.agree_count(len(mbs))
     mbs = mbs + [EMPTY] * (n - len(mbs))
-    total = 0.0
+    total, reduced_early = 0.0, False
     for k, (ids, mask) in enumerate(mbs):
         if teacher is not None:  # a sharded teacher's forward is a collective too: once per micro-batch
             with torch.no_grad():
@@ -79,13 +79,15 @@ def train_step(model, optimizer, mbs, *, scheduler=None, teacher=None) -> dict:
         with sharding.gradient_sync(model, enabled=k == n - 1):
             loss = token_loss(model, ids, mask) / n
             loss.backward()
+        if k < n - 1:  # FSDP2 keeps unsynced gradients unsharded, off the parameters' .grad
+            reduced_early |= any(p.grad is not None for p in model.parameters())
         total += float(loss.detach())
     norm = sharding.clip_grad_norm(model.parameters(), 1.0)
     optimizer.step()
     if scheduler is not None:
         scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return {"loss": total, "grad_norm": norm}
+    return {"loss": total, "grad_norm": norm, "reduced_early": reduced_early}
 
 
 def full_weights(model) -> dict[str, torch.Tensor]:
@@ -120,6 +122,7 @@ def ddp_against_fsdp(model_dir: str) -> dict:
 
     base = load(model_dir)
     base.gradient_checkpointing_enable()  # FSDP2 units inside HF's checkpointed layers, recomputed in backward
+    base.train()  # (HF checkpoints only in training mode; the tiny model has no dropout)
     plain_teacher = sharding.frozen_copy(base)
     teacher = sharding.shard_model(sharding.frozen_copy(base))
     ddp = DistributedDataParallel(copy.deepcopy(base))
@@ -178,11 +181,13 @@ def chunked_loss(model, ids: torch.Tensor, chunk: int = 3) -> torch.Tensor:
     return total / targets.numel(), float((head_last - out.logits[:, -1:].float()).abs().max())
 
 
-def lm_head_outside_forward(model_dir: str, tied: bool) -> dict:
+def lm_head_outside_forward(model_dir: str, tied: bool, bf16: bool) -> dict:
     base = load(model_dir) if tied else untied(model_dir)
     assert (base.lm_head.weight is base.model.embed_tokens.weight) == tied
     plain = copy.deepcopy(base)
-    fsdp = sharding.shard_model(copy.deepcopy(base))
+    base.gradient_checkpointing_enable()
+    base.train()
+    fsdp = sharding.shard_model(copy.deepcopy(base), param_dtype=torch.bfloat16 if bf16 else None)
     g = torch.Generator().manual_seed(77)  # the same data on both ranks: the averaged gradient is the local one
     data = [torch.randint(0, base.config.vocab_size, (2, 8), generator=g) for _ in range(2)]
     last_diffs = []
@@ -194,7 +199,8 @@ def lm_head_outside_forward(model_dir: str, tied: bool) -> dict:
         last_diffs.append(last)
     plain_grads = {n: p.grad for n, p in plain.named_parameters()}
     fsdp_grads = {n: p.grad.full_tensor() for n, p in fsdp.named_parameters()}
-    return {"tied": tied, "grad_diff": max_diff(fsdp_grads, plain_grads),
+    return {"tied": tied, "bf16": bf16, "grad_dtypes": sorted({str(g.dtype) for g in fsdp_grads.values()}),
+            "grad_diff": max_diff(fsdp_grads, plain_grads),
             "grad_scale": max(float(g.abs().max()) for g in plain_grads.values()),
             "last_logit_diff": max(last_diffs), "n_grads": len(fsdp_grads)}
 
@@ -225,8 +231,8 @@ def synced_generation(model_dir: str) -> dict:
 
 def bf16_run(model_dir: str) -> dict:
     base = load(model_dir)
-    teacher = sharding.shard_model(sharding.frozen_copy(base), param_dtype=torch.bfloat16)
-    reference = sharding.shard_model(sharding.frozen_copy(base, dtype=torch.bfloat16))
+    teacher = sharding.sharded_copy(base, compute_dtype=torch.bfloat16)  # EMA: fp32 shards, bf16 forward
+    reference = sharding.sharded_copy(base, compute_dtype=torch.bfloat16, store_dtype=torch.bfloat16)
     fsdp = sharding.shard_model(copy.deepcopy(base), param_dtype=torch.bfloat16)
     opt = torch.optim.AdamW(fsdp.parameters(), lr=LR)
     losses = []
@@ -250,7 +256,8 @@ def bf16_run(model_dir: str) -> dict:
 
 def core(model_dir: str, out_dir: Path) -> dict:
     return {"ddp_fsdp": ddp_against_fsdp(model_dir),
-            "lm_head": [lm_head_outside_forward(model_dir, tied) for tied in (True, False)],
+            "lm_head": [lm_head_outside_forward(model_dir, tied, bf16)
+                        for tied, bf16 in ((True, False), (False, False), (True, True))],
             "generate": synced_generation(model_dir),
             "bf16": bf16_run(model_dir)}
 

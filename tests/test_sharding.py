@@ -59,6 +59,7 @@ def test_fsdp2_steps_give_ddps_losses_grad_norms_and_weights(core):
     for rank in core:
         r = rank["ddp_fsdp"]
         assert len(r["fsdp"]) == len(r["ddp"]) == 3
+        assert not any(f["reduced_early"] for f in r["fsdp"])  # no reduce-scatter before the last micro-batch
         for f, d in zip(r["fsdp"], r["ddp"], strict=True):
             assert f["loss"] == pytest.approx(d["loss"], rel=1e-5)
             assert f["grad_norm"] == pytest.approx(d["grad_norm"], rel=1e-5)  # a float from DTensor grads
@@ -95,14 +96,19 @@ def test_gathered_weights_in_a_fresh_plain_model_give_the_sharded_models_logits(
         assert rank["lora"]["vs_start_logits_diff"] > 1e-3
 
 
-@pytest.mark.parametrize("tied", [True, False])
-def test_lm_head_called_outside_the_root_forward_gets_the_plain_gradients(core, tied):
+@pytest.mark.parametrize("tied, bf16", [(True, False), (False, False), (True, True)])
+def test_lm_head_called_outside_the_root_forward_gets_the_plain_gradients(core, tied, bf16):
+    """A chunked loss: lm_head on hidden-state chunks after the root forward, recomputed in
+    backward, over two micro-batches (the first without gradient sync), HF's layer checkpointing on;
+    against a plain model's full-logits loss on the same data."""
+    tol = 3e-2 if bf16 else 1e-5  # bf16 forward against an fp32 one
     for rank in core:
-        r = next(x for x in rank["lm_head"] if x["tied"] == tied)
+        r = next(x for x in rank["lm_head"] if x["tied"] == tied and x["bf16"] == bf16)
         assert r["n_grads"] == (26 if tied else 27)  # the tied model has no lm_head.weight of its own
+        assert r["grad_dtypes"] == ["torch.float32"]  # reduced in fp32, onto fp32 master shards
         assert r["grad_scale"] > 1e-3
-        assert r["grad_diff"] < 1e-5 * max(1.0, r["grad_scale"])
-        assert r["last_logit_diff"] < 1e-5  # hidden_states[-1] is after the final norm
+        assert r["grad_diff"] < tol * r["grad_scale"]
+        assert r["last_logit_diff"] < tol * 10  # hidden_states[-1] is after the final norm
 
 
 def test_synced_generation_with_different_prompt_counts_and_lengths_ends_and_matches_plain(core):

@@ -134,6 +134,15 @@ def frozen_copy(model: nn.Module, dtype: torch.dtype | None = None) -> nn.Module
     return twin
 
 
+def sharded_copy(model: nn.Module, *, compute_dtype: torch.dtype | None = None,
+                 store_dtype: torch.dtype | None = None, mesh=None) -> nn.Module:
+    """The teacher or the reference: a frozen copy of the *unsharded* `model`, its shards stored in
+    `store_dtype` (default: the model's, fp32), gathered and computed in `compute_dtype`, sharded
+    as `shard_model` shards the policy. An EMA teacher keeps fp32 shards whatever it computes in
+    (see `ema_update`); a copy that never changes may be stored in bf16."""
+    return shard_model(frozen_copy(model, store_dtype), param_dtype=compute_dtype, mesh=mesh)
+
+
 def reshard(model: nn.Module) -> None:
     """Put every FSDP unit of `model` back to its shards (a no-op for an unsharded model): after a
     no-grad forward the root stays gathered, and its parameters are then plain tensors."""
@@ -167,9 +176,9 @@ def ema_update(teacher: nn.Module, student: nn.Module, rate: float) -> None:
     8% away 98% (tests/test_sharding.py checks the 1% case). A step of AdamW at lr 1e-6..1e-5
     moves a weight far less than 1%, so a bf16 EMA teacher would stay frozen at its start. Hence:
     keep the EMA teacher's shards fp32 and compute its forward in bf16
-    (`shard_model(..., param_dtype=torch.bfloat16)`): the gather and the forward cost what a bf16
-    teacher's do, the shards 4 instead of 2 bytes per parameter / N ranks. A frozen reference,
-    never updated, may be stored in bf16 (`frozen_copy(model, torch.bfloat16)`).
+    (`sharded_copy(model, compute_dtype=torch.bfloat16)`): the gather and the forward cost what a
+    bf16 teacher's do, the shards 4 instead of 2 bytes per parameter / N ranks. A frozen
+    reference, never updated, may be stored in bf16 (`store_dtype=torch.bfloat16`).
     """
     reshard(teacher)
     reshard(student)
