@@ -254,8 +254,20 @@ def bf16_run(model_dir: str) -> dict:
             "finite": all(math.isfinite(x) for x in losses) and bool(torch.isfinite(ref_logits).all())}
 
 
+def different_weights_refused(model_dir: str) -> str:
+    base = load(model_dir)
+    if rank() == 1:
+        with torch.no_grad():
+            base.model.layers[0].mlp.up_proj.weight[0, 0] += 1e-3
+    try:
+        sharding.shard_model(base)
+    except sharding.ShardingError as e:
+        return str(e)
+    return ""
+
+
 def core(model_dir: str, out_dir: Path) -> dict:
-    return {"ddp_fsdp": ddp_against_fsdp(model_dir),
+    return {"refused": different_weights_refused(model_dir),"ddp_fsdp": ddp_against_fsdp(model_dir),
             "lm_head": [lm_head_outside_forward(model_dir, tied, bf16)
                         for tied, bf16 in ((True, False), (False, False), (True, True))],
             "generate": synced_generation(model_dir),

@@ -70,6 +70,11 @@ def test_fsdp2_steps_give_ddps_losses_grad_norms_and_weights(core):
     assert core[0]["ddp_fsdp"]["fsdp"][0]["loss"] != pytest.approx(core[1]["ddp_fsdp"]["fsdp"][0]["loss"], rel=0.1)
 
 
+def test_weights_that_differ_across_ranks_are_refused_before_sharding(core):
+    for rank in core:
+        assert "model.layers.0.mlp.up_proj.weight" in rank["refused"]  # named on both ranks
+
+
 def test_each_rank_holds_about_half_of_ddps_bytes(core):
     for rank in core:
         r = rank["ddp_fsdp"]

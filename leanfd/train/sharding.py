@@ -15,7 +15,9 @@ backward, without an all-gather of its own (a separate unit would all-gather per
 inside the backward's recompute) and without splitting tied weights (Qwen2.5-1.5B ties `lm_head`
 to `embed_tokens`; one parameter cannot sit in two units). The price: the root's parameters
 (embeddings and `lm_head`, ~15% of a 1.5B Qwen) are held unsharded from each forward to the end of
-its backward.
+its backward. (Measured: with the root resharded after its forward, `lm_head` called outside
+fails with "aten.mm.default got mixed torch.Tensor and DTensor".) transformers 5 checkpoints a
+layer's `forward`, not its `__call__`, so FSDP2's hooks stay outside HF's activation checkpointing.
 
 Teacher and reference are copies of the unsharded model sharded by the same function, so the EMA
 update pairs each student shard with the teacher shard of the same placement, locally, with no
@@ -105,10 +107,13 @@ def shard_model(model: nn.Module, *, param_dtype: torch.dtype | None = None, mes
     `param_dtype` is the dtype parameters are all-gathered in and computed in (bf16 under
     `--bf16`); the shards themselves keep their own dtype (fp32 master weights for the policy) and
     gradients are reduced in fp32. Call after gradient checkpointing and LoRA are applied and
-    before the optimizer is built (it must see the sharded parameters).
+    before the optimizer is built (it must see the sharded parameters). Every rank must hold the
+    same weights (each keeps its slice of its own copy; nothing is broadcast, unlike DDP): the
+    same checkpoint, LoRA initialised under the same seed. That is checked here.
     """
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+    _check_same_on_every_rank(model)
     mesh = mesh if mesh is not None else default_mesh()
     mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32 if param_dtype else None)
     for layer in decoder_layers(model):
@@ -117,6 +122,28 @@ def shard_model(model: nn.Module, *, param_dtype: torch.dtype | None = None, mes
     # end of the backward, for `lm_head` called outside the forward (see the module docstring).
     fully_shard(model, mesh=mesh, mp_policy=mp, reshard_after_forward=False)
     return model
+
+
+def _check_same_on_every_rank(model: nn.Module) -> None:
+    """Refuse to shard weights that differ across ranks, by a fingerprint of each parameter (its
+    sum and its sum of squares, with no float64 copy of the weight) compared across ranks: two
+    small all-reduces."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    names, prints = [], []
+    for name, p in model.named_parameters():
+        flat = p.detach().reshape(-1).float()
+        names.append(name)
+        prints.append(torch.stack([flat.sum(dtype=torch.float64), flat.dot(flat).double()]).cpu())
+    local = torch.stack(prints).to(_collective_device())  # (P, 2)
+    low, high = local.clone(), local.clone()
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    differ = [n for n, d in zip(names, (low != high).any(dim=1).tolist(), strict=True) if d]
+    if differ:
+        raise ShardingError(f"the ranks hold different weights before sharding (in {len(differ)} parameter(s), "
+                            f"e.g. {differ[0]}): load the same checkpoint and seed LoRA's initialisation alike "
+                            "on every rank")
 
 
 def frozen_copy(model: nn.Module, dtype: torch.dtype | None = None) -> nn.Module:
