@@ -132,9 +132,13 @@ def _check_same_on_every_rank(model: nn.Module) -> None:
         return
     names, prints = [], []
     for name, p in model.named_parameters():
+        if p.is_meta:  # a model built on the meta device has no values to differ yet
+            continue
         flat = p.detach().reshape(-1).float()
         names.append(name)
         prints.append(torch.stack([flat.sum(dtype=torch.float64), flat.dot(flat).double()]).cpu())
+    if not prints:
+        return
     local = torch.stack(prints).to(_collective_device())  # (P, 2)
     low, high = local.clone(), local.clone()
     dist.all_reduce(low, op=dist.ReduceOp.MIN)
