@@ -74,6 +74,10 @@ class HFBackend(Backend):
     as is, never copied; give its tokenizer too). `tokenizer` is a path/id or a loaded tokenizer;
     it defaults to the model's path. `device`: "auto" (cuda when available) or a torch device, for
     models loaded here; `dtype`: "auto" (bf16 on cuda, fp32 on cpu) or a torch dtype or its name.
+    `synced_gpus`: for a model sharded across processes (FSDP2), whose every forward is a
+    collective: each `generate` keeps running forwards until every process' rows are done
+    (transformers' option for ZeRO-3/FSDP), under `no_grad` rather than `inference_mode`. Every
+    process must then call `generate` as many times, with as many batches (`batch_size`).
     """
 
     kind = "hf"
@@ -90,6 +94,7 @@ class HFBackend(Backend):
         batch_size: int | None = None,
         logprobs_mode: LogprobsMode = "raw",
         revision: str | None = None,
+        synced_gpus: bool = False,
     ) -> None:
         torch, transformers = _import_torch_transformers()
         if logprobs_mode not in ("raw", "tempered", "processed"):
@@ -98,6 +103,7 @@ class HFBackend(Backend):
             raise ModelError(f"batch_size must be at least 1 or None, got {batch_size}")
         self.batch_size = batch_size
         self.logprobs_mode: LogprobsMode = logprobs_mode
+        self.synced_gpus = synced_gpus
         self._lock = threading.Lock()  # one generate at a time per model: memory, and seeded RNG order
 
         if isinstance(model, str):
@@ -156,7 +162,10 @@ class HFBackend(Backend):
         rows = [ids for ids in encoded for _ in range(per_prompt)]
         step = self.batch_size or len(rows)
         flat: list[Completion] = []
-        with self._lock, self._eval_mode(), self._seeded(sampling.seed), torch.inference_mode():
+        # A sharded model's gather buffers outlive the call: made under inference_mode, they could not
+        # be written by the next training forward ("inplace update to inference tensor").
+        no_grad = torch.no_grad() if self.synced_gpus else torch.inference_mode()
+        with self._lock, self._eval_mode(), self._seeded(sampling.seed), no_grad:
             for start in range(0, len(rows), step):
                 notify = None
                 if on_sample is not None:
@@ -223,6 +232,7 @@ class HFBackend(Backend):
                 logits_processor=LogitsProcessorList(processors),
                 stopping_criteria=StoppingCriteriaList([_EndWatcher(self, width, sampling, notify)] if notify else []),
                 tokenizer=self.tokenizer if sampling.stop else None,
+                synced_gpus=self.synced_gpus,
             )
         new = sequences[:, width:]  # (B, T)
         logprobs = recorder.finish(new)  # (B, T)

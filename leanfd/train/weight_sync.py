@@ -7,8 +7,10 @@ model's HF checkpoint, so the trained model's names are mapped back to those: PE
 weight in a new tensor (the model itself is left as it is), LoRA's own tensors skipped,
 activation-checkpointing and torch.compile wrappers' prefixes removed.
 
-Sharded training (FSDP, DeepSpeed ZeRO-3) would need a gather first; the trainer refuses that
-combination rather than send shards.
+Under FSDP2 (`leanfd.train.sharding`) each parameter is a DTensor holding this rank's shard: it
+is gathered whole with `full_tensor()`, one tensor at a time, as it is yielded. That gather is a
+collective, so every rank must iterate the generator to its end, in step (each rank's colocated
+engine loads the full weights); DeepSpeed ZeRO-3 is not supported.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
+
+from leanfd.train.sharding import reshard
 
 _WRAPPER_PREFIXES = ("_checkpoint_wrapped_module.", "_orig_mod.")
 
@@ -26,6 +30,13 @@ def checkpoint_name(name: str) -> str:
     for prefix in _WRAPPER_PREFIXES:
         name = name.replace(prefix, "")
     return name.replace("modules_to_save.default.", "")
+
+
+def _full(tensor: torch.Tensor) -> torch.Tensor:
+    """The whole tensor: an FSDP2 shard (a DTensor) gathered from every rank, a plain one as is."""
+    from torch.distributed.tensor import DTensor
+
+    return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
 
 
 def _adapter_layers(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
@@ -57,16 +68,18 @@ def iter_policy_weights(model: torch.nn.Module, dtype: torch.dtype | None = None
     `merge_adapter()`/`unmerge_adapter()`: that round trip leaves the base weights off by rounding
     after every step (seen while writing tests/test_weight_sync.py), and the model is never modified here.
     A generator: tensors go to the engine one at a time, never a second copy of the whole model.
-    `dtype` casts each tensor as it goes (the engine's dtype, e.g. bf16).
+    `dtype` casts each tensor as it goes (the engine's dtype, e.g. bf16). Sharded parameters (and
+    LoRA's A and B, when sharded) are gathered as they come: see the module docstring.
     """
+    reshard(model)  # a root left gathered by a no-grad forward holds plain bf16 copies, not the shards
     layers = _adapter_layers(model)
     for name, param in model.named_parameters():
         if layers and ("lora_" in name or "original_module" in name):
             continue  # folded into the base weights / the copy that modules_to_save replaces
-        tensor = param.detach()
+        tensor = _full(param.detach())
         if name.endswith(".base_layer.weight"):
             module_name = name[: -len(".base_layer.weight")]
             delta = _delta(layers[module_name], module_name) if module_name in layers else None
             if delta is not None:
-                tensor = tensor + delta.to(tensor.dtype)
+                tensor = tensor + _full(delta).to(tensor.dtype)
         yield checkpoint_name(name), tensor if dtype is None else tensor.to(dtype)
