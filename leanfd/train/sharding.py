@@ -37,20 +37,20 @@ import logging
 import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-log = logging.getLogger(__name__)
+from leanfd.lean.errors import LeanFDError
 
-Sharding = Literal["ddp", "fsdp2"]
+log = logging.getLogger(__name__)
 
 MODEL_KEY, OPTIM_KEY, TEACHER_KEY = "model", "optimizer", "teacher"
 
 
-class ShardingError(RuntimeError):
+class ShardingError(LeanFDError):
     """The model cannot be sharded as asked (no decoder layers found, mismatched copies)."""
 
 
@@ -116,11 +116,14 @@ def shard_model(model: nn.Module, *, param_dtype: torch.dtype | None = None, mes
     _check_same_on_every_rank(model)
     mesh = mesh if mesh is not None else default_mesh()
     mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32 if param_dtype else None)
-    for layer in decoder_layers(model):
+    layers = decoder_layers(model)
+    for layer in layers:
         fully_shard(layer, mesh=mesh, mp_policy=mp)
     # False: the root's parameters (embeddings, norm, lm_head) stay gathered from its forward to the
     # end of the backward, for `lm_head` called outside the forward (see the module docstring).
     fully_shard(model, mesh=mesh, mp_policy=mp, reshard_after_forward=False)
+    log.info("%s sharded over %d ranks: %d decoder layers and the root, computed in %s",
+             type(base_model(model)).__name__, mesh.size(), len(layers), param_dtype or "the parameters' dtype")
     return model
 
 
