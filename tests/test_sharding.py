@@ -179,18 +179,30 @@ def test_save_full_writes_a_plain_transformers_model(saved_and_resumed, kind):
 # -- in-process --------------------------------------------------------------------------------
 
 
-def test_bf16_ema_loses_updates_an_fp32_one_keeps():
+def test_a_bf16_ema_teacher_tracks_the_fp32_one_where_round_to_nearest_would_freeze():
     torch.manual_seed(0)
-    student = torch.nn.Linear(64, 64, bias=False)
+    student = torch.nn.Linear(256, 256, bias=False)
     teacher32 = sharding.frozen_copy(student)
     teacher16 = sharding.frozen_copy(student, torch.bfloat16)
+    nearest = teacher16.weight.clone()
     with torch.no_grad():
         student.weight.mul_(1.01)  # the student 1% away from the teacher
-    before32, before16 = teacher32.weight.clone(), teacher16.weight.clone()
-    sharding.ema_update(teacher32, student, 0.05)
-    sharding.ema_update(teacher16, student, 0.05)
-    assert (teacher32.weight != before32).float().mean() > 0.99
-    assert torch.equal(teacher16.weight, before16)  # every update below bf16's resolution: lost
+    for step in range(20):
+        sharding.ema_update(teacher32, student, 0.05)
+        sharding.ema_update(teacher16, student, 0.05, seed=step)
+        nearest = nearest.lerp(student.weight.detach().to(torch.bfloat16), 0.05)  # what lerp_ in bf16 does
+    start = student.weight.detach() / 1.01
+    assert torch.equal(nearest, start.to(torch.bfloat16))  # round-to-nearest: every update lost
+    # the drift along the student's direction (the update is 1% of each weight, times its sign)
+    moved32 = ((teacher32.weight - start) * start).sum()
+    moved16 = ((teacher16.weight.float() - start.to(torch.bfloat16).float()) * start).sum()
+    assert float(moved32) > 0 and abs(float(moved16 / moved32) - 1) < 0.02  # unbiased: the same drift
+    assert (teacher16.weight.float() != start.to(torch.bfloat16).float()).float().mean() > 0.2
+    a = sharding.frozen_copy(student, torch.bfloat16)
+    b = sharding.frozen_copy(student, torch.bfloat16)
+    sharding.ema_update(a, student, 0.05, seed=3)
+    sharding.ema_update(b, student, 0.05, seed=3)
+    assert torch.equal(a.weight, b.weight)  # the same seed, the same rounding: ranks stay alike
 
 
 def test_ema_update_refuses_a_teacher_shaped_unlike_the_student():

@@ -112,8 +112,8 @@ def _batch(problem, verdict, tok, model, lengths=(5, 3), temperature=1.0, feedba
     with torch.no_grad():
         logits, tokens, mask = completion_logits(model, [prompt] * len(comps), comps, tok.pad_token_id)
         logp = torch.log_softmax(logits / temperature, -1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-    attempts = tuple(make_attempt(problem, verdict, prompt_ids=prompt, completion_ids=c, logprobs=logp[i, : len(c)].tolist(),
-                                  root=i) for i, c in enumerate(comps))
+    attempts = tuple(make_attempt(problem, verdict, prompt_ids=prompt, completion_ids=c,
+                                  logprobs=logp[i, : len(c)].tolist(), root=i) for i, c in enumerate(comps))
     return StepBatch(attempts, (0.0,) * len(comps), (feedback,) * len(comps)), prompt, comps
 
 

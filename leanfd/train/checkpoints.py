@@ -10,7 +10,6 @@ torch.distributed.checkpoint written by all processes at once, see parallel.py) 
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -67,19 +66,16 @@ def save_final(trainer: Trainer, final: Path) -> Path:
 
     acc = trainer.accelerator
     acc.wait_for_everyone()
-    with trainer.parallel.full_weights() as model:  # FSDP2: gathered on every process, a collective
-        checksums = gather_object([trainer.parallel.checksum()])
-        if len(set(checksums)) > 1:
-            log.error("processes hold different weights after training: %s", checksums)
-        if acc.is_main_process:
-            final.mkdir(parents=True, exist_ok=True)
-            info = {"steps": trainer.step, "method": trainer.config.method, "processes": acc.num_processes,
-                    "sharding": trainer.config.optim.sharding, "rank_checksums": checksums,
-                    "ranks_in_sync": len(set(checksums)) == 1}
-            (final / "leanfd_train.json").write_text(json.dumps(info, indent=1))
-            if hasattr(model, "merge_and_unload"):
-                model = copy.deepcopy(model).merge_and_unload()
-            model.save_pretrained(str(final))
-            trainer.tokenizer.save_pretrained(str(final))
+    checksums = gather_object([trainer.parallel.checksum()])  # FSDP2: gathered weights, a collective
+    if len(set(checksums)) > 1:
+        log.error("processes hold different weights after training: %s", checksums)
+    if acc.is_main_process:
+        final.mkdir(parents=True, exist_ok=True)
+    trainer.parallel.export(final, trainer.tokenizer)  # FSDP2: every process takes part
+    if acc.is_main_process:
+        info = {"steps": trainer.step, "method": trainer.config.method, "processes": acc.num_processes,
+                "sharding": trainer.config.optim.sharding, "rank_checksums": checksums,
+                "ranks_in_sync": len(set(checksums)) == 1}
+        (final / "leanfd_train.json").write_text(json.dumps(info, indent=1))
     acc.wait_for_everyone()
     return final

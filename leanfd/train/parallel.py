@@ -10,7 +10,7 @@ back to unsharded on a CPU machine: measured, issue 11).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import copy
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +23,11 @@ class Parallel(Protocol):
     def backward(self, loss: torch.Tensor) -> None: ...
     def autocast(self) -> contextlib.AbstractContextManager: ...
     def clip_grad_norm(self, max_norm: float) -> float: ...
+    def unwrapped(self) -> torch.nn.Module: ...
+    def checksum(self) -> str: ...
+    def save_state(self, path: Path) -> None: ...
+    def load_state(self, path: Path) -> None: ...
+    def export(self, directory: Path, tokenizer) -> None: ...
 
 
 def agree_max(n: int, device: torch.device) -> int:
@@ -60,11 +65,6 @@ class DDP:
     def unwrapped(self) -> torch.nn.Module:
         return self.accelerator.unwrap_model(self.model)
 
-    @contextlib.contextmanager
-    def full_weights(self) -> Iterator[torch.nn.Module]:
-        """The whole (unwrapped) model, for export."""
-        yield self.unwrapped()
-
     def checksum(self) -> str:
         """This process' replica's weights, hashed: under DDP every process must hold the same."""
         from leanfd.train.checkpoints import checksum
@@ -76,3 +76,97 @@ class DDP:
 
     def load_state(self, path: Path) -> None:
         self.accelerator.load_state(str(path))
+
+    def export(self, directory: Path, tokenizer) -> None:
+        """A plain transformers model (LoRA merged), written by the main process."""
+        if self.accelerator.is_main_process:
+            model = self.unwrapped()
+            if hasattr(model, "merge_and_unload"):
+                model = copy.deepcopy(model).merge_and_unload()
+            model.save_pretrained(str(directory))
+            tokenizer.save_pretrained(str(directory))
+
+
+class FSDP2:
+    """torch's `fully_shard` (sharding.py): every process holds 1/N of the policy, its gradients,
+    its optimizer state, the teacher and the reference. Every forward and backward is a
+    collective: the micro-batch count is agreed (`agree_max`), generation runs with `synced_gpus`,
+    and checkpoints and exports are written by all processes together."""
+
+    def __init__(self, model: torch.nn.Module, optimizer, scheduler, teacher: torch.nn.Module | None,
+                 reference: torch.nn.Module | None):
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.teacher, self.reference = teacher, reference
+
+    def agree_max(self, n: int) -> int:
+        from leanfd.train.sharding import agree_count
+
+        return agree_count(n)
+
+    def no_sync(self) -> contextlib.AbstractContextManager:
+        from leanfd.train.sharding import gradient_sync
+
+        return gradient_sync(self.model, False)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        from leanfd.train.sharding import reshard
+
+        loss.backward()
+        for twin in (self.teacher, self.reference):  # their roots stay gathered after a no-grad forward
+            if twin is not None:
+                reshard(twin)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()  # the compute dtype is the MixedPrecisionPolicy's
+
+    def clip_grad_norm(self, max_norm: float) -> float:
+        from leanfd.train.sharding import clip_grad_norm
+
+        return clip_grad_norm(self.model.parameters(), max_norm)
+
+    def unwrapped(self) -> torch.nn.Module:
+        return self.model  # fully_shard changes the model in place: it is still the transformers one
+
+    def checksum(self) -> str:
+        from leanfd.train.sharding import weights_checksum
+
+        return weights_checksum(self.model)
+
+    def save_state(self, path: Path) -> None:
+        from leanfd.train.sharding import save_sharded
+
+        save_sharded(path, self.model, self.optimizer, teacher=self.teacher, scheduler=self.scheduler)
+
+    def load_state(self, path: Path) -> None:
+        from leanfd.train.sharding import load_sharded
+
+        load_sharded(path, self.model, self.optimizer, teacher=self.teacher, scheduler=self.scheduler)
+
+    def export(self, directory: Path, tokenizer) -> None:
+        from leanfd.train.sharding import save_full
+
+        save_full(self.model, directory, tokenizer)
+
+
+def build_fsdp2(config, accelerator, source: str, tokenizer, model: torch.nn.Module,
+                teacher: torch.nn.Module | None, reference: torch.nn.Module | None, pad_id: int):
+    """Shard the policy, then the teacher and the reference the same way, then build the optimizer
+    on the shards (setup.py made the unsharded copies in --teacher-dtype)."""
+    from leanfd.train.setup import Built, lr_factor
+    from leanfd.train.sharding import shard_model
+
+    c = config
+    if accelerator.num_processes > 1 and not torch.distributed.is_initialized():
+        raise RuntimeError("--sharding fsdp2 needs the process group accelerate launch or torchrun start")
+    compute = torch.bfloat16 if c.optim.bf16 else None
+    model.to(accelerator.device)
+    shard_model(model, param_dtype=compute)
+    for twin in (teacher, reference):
+        if twin is not None:
+            twin.to(accelerator.device)
+            shard_model(twin, param_dtype=compute)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=c.optim.lr,
+                                  weight_decay=c.optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(c, step))
+    parallel = FSDP2(model, optimizer, scheduler, teacher, reference)
+    return Built(source, tokenizer, model, teacher, reference, parallel, optimizer, scheduler, pad_id)

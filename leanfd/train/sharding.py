@@ -85,9 +85,10 @@ def _fsdp_base_name(module: nn.Module) -> str:
 
 
 def is_sharded(model: nn.Module) -> bool:
+    """Whether `model` (or the transformers model under its PEFT wrapper) is an FSDP2 root."""
     from torch.distributed.fsdp import FSDPModule
 
-    return isinstance(model, FSDPModule)
+    return isinstance(model, FSDPModule) or isinstance(base_model(model), FSDPModule)
 
 
 def default_mesh():
@@ -121,7 +122,9 @@ def shard_model(model: nn.Module, *, param_dtype: torch.dtype | None = None, mes
         fully_shard(layer, mesh=mesh, mp_policy=mp)
     # False: the root's parameters (embeddings, norm, lm_head) stay gathered from its forward to the
     # end of the backward, for `lm_head` called outside the forward (see the module docstring).
-    fully_shard(model, mesh=mesh, mp_policy=mp, reshard_after_forward=False)
+    # The root is the transformers model, under a PEFT wrapper if there is one: `generate` calls
+    # that model's own forward, never the wrapper's, and the root's hooks must run either way.
+    fully_shard(base_model(model), mesh=mesh, mp_policy=mp, reshard_after_forward=False)
     log.info("%s sharded over %d ranks: %d decoder layers and the root, computed in %s",
              type(base_model(model)).__name__, mesh.size(), len(layers), param_dtype or "the parameters' dtype")
     return model
@@ -196,27 +199,38 @@ def _local(t: torch.Tensor) -> torch.Tensor:
     return t.to_local() if isinstance(t, DTensor) else t
 
 
+def stochastic_round_bf16(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """fp32 -> bf16 rounded up or down at random, with the probability that makes it unbiased:
+    E[round(x)] = x. bf16 keeps an fp32's top 16 bits; adding a uniform 16-bit integer to the
+    bit pattern before dropping the low 16 carries into the kept bits with probability (dropped
+    part) / 2^16 (sign-magnitude: the same holds for negative numbers). (Zamirai et al. 2020,
+    arXiv 2010.06192, on bf16 training with stochastic rounding.)"""
+    bits = x.contiguous().view(torch.int32)
+    noise = torch.randint(0, 1 << 16, x.shape, dtype=torch.int32, device=x.device, generator=generator)
+    return ((bits + noise) & -65536).view(torch.float32).to(torch.bfloat16)  # -65536 = 0xFFFF0000: exact in bf16
+
+
 @torch.no_grad()
-def ema_update(teacher: nn.Module, student: nn.Module, rate: float) -> None:
+def ema_update(teacher: nn.Module, student: nn.Module, rate: float, *, seed: int = 0) -> None:
     """teacher <- (1 - rate) * teacher + rate * student, over the student's trained parameters.
 
     Plain tensors or FSDP2 DTensors: each local shard is updated from the student's shard of the
     same placement, with no communication (both were sharded by `shard_model` from the same
     unsharded model; the placements and local shapes are checked).
 
-    A bf16 teacher loses every update smaller than half of bf16's spacing, 2^-9 to 2^-8 (0.2-0.4%)
-    of the weight: `lerp_` in bf16 rounds back to the old value. Measured on 1e5 N(0, 1) weights
-    at rate 0.05: a student 1% away (student = teacher * 1.01) moves none of them, 5% away 35%,
-    8% away 98% (tests/test_sharding.py checks the 1% case). A step of AdamW at lr 1e-6..1e-5
-    moves a weight far less than 1%, so a bf16 EMA teacher would stay frozen at its start. Hence:
-    keep the EMA teacher's shards fp32 and compute its forward in bf16
-    (`sharded_copy(model, compute_dtype=torch.bfloat16)`): the gather and the forward cost what a
-    bf16 teacher's do, the shards 4 instead of 2 bytes per parameter / N ranks. A frozen
-    reference, never updated, may be stored in bf16 (`store_dtype=torch.bfloat16`).
+    A bf16 teacher would lose, under round-to-nearest, every update smaller than half of bf16's
+    spacing, 2^-9 to 2^-8 (0.2-0.4%) of the weight. Measured on 1e5 N(0, 1) weights at rate 0.05:
+    a student 1% away (student = teacher * 1.01) moved none of them, 5% away 35%, 8% away 98%;
+    a step of AdamW at lr 1e-6..1e-5 moves a weight far less than 1%, so such a teacher would stay
+    frozen at its start. So a bf16 teacher is updated in fp32 and rounded stochastically
+    (`stochastic_round_bf16`, drawn from `seed`: give each step its own, the same on every rank):
+    each weight moves by the update in expectation, at half the memory of an fp32 teacher.
+    tests/test_sharding.py checks both: round-to-nearest freezes, this one tracks the fp32 EMA.
     """
     reshard(teacher)
     reshard(student)
     t_params = dict(teacher.named_parameters())
+    generators: dict[torch.device, torch.Generator] = {}
     for name, p in student.named_parameters():
         if not p.requires_grad:
             continue
@@ -227,7 +241,12 @@ def ema_update(teacher: nn.Module, student: nn.Module, rate: float) -> None:
         tl, pl = _local(t), _local(p.detach())
         if tl.shape != pl.shape:
             raise ShardingError(f"{name}: teacher shard {tuple(tl.shape)} != student shard {tuple(pl.shape)}")
-        tl.lerp_(pl.to(tl.dtype), rate)
+        if tl.dtype == torch.bfloat16:
+            if tl.device not in generators:
+                generators[tl.device] = torch.Generator(device=tl.device).manual_seed(seed)
+            tl.copy_(stochastic_round_bf16(tl.float().lerp_(pl.float(), rate), generators[tl.device]))
+        else:
+            tl.lerp_(pl.to(tl.dtype), rate)
 
 
 # -- the step's collectives --------------------------------------------------------------------
@@ -258,11 +277,12 @@ def gradient_sync(model: nn.Module, enabled: bool) -> Iterator[None]:
     if enabled:
         yield
     elif is_sharded(model):
-        model.set_requires_gradient_sync(False)
+        root = base_model(model)
+        root.set_requires_gradient_sync(False)
         try:
             yield
         finally:
-            model.set_requires_gradient_sync(True)
+            root.set_requires_gradient_sync(True)
     elif hasattr(model, "no_sync"):
         with model.no_sync():
             yield

@@ -36,23 +36,11 @@ from leanfd.train.objectives import Models, fd_backward, grpo_backward
 from leanfd.train.reward import step_rewards
 from leanfd.train.rollout import RolloutEngine
 from leanfd.train.setup import build
+from leanfd.train.sharding import ema_update
 from leanfd.train.teacher_feedback import TeacherFeedback
 from leanfd.train.weight_sync import iter_policy_weights
 
 log = logging.getLogger(__name__)
-
-
-@torch.no_grad()
-def ema_update(teacher: torch.nn.Module, student: torch.nn.Module, rate: float) -> None:
-    """teacher <- (1 - rate) * teacher + rate * student, over the trained parameters only.
-    Sharded (FSDP2) teacher and student hold the same shards, so this is local to each process."""
-    t_params = dict(teacher.named_parameters())
-    for name, p in student.named_parameters():
-        if p.requires_grad:
-            t, s = t_params[name], p.detach()
-            if hasattr(t, "to_local"):  # DTensor shards placed alike: lerp the local pieces
-                t, s = t.to_local(), s.to_local()
-            t.lerp_(s.to(t.dtype), rate)
 
 
 class Trainer:
@@ -150,7 +138,8 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.models.teacher is not None and c.fd.teacher == "ema":
-            ema_update(self.models.teacher, self.parallel.unwrapped(), c.fd.ema_rate)
+            # the same seed on every process: a bf16 teacher's stochastic rounding keeps DDP replicas equal
+            ema_update(self.models.teacher, self.parallel.unwrapped(), c.fd.ema_rate, seed=c.seed * 7919 + self.step)
         train_time = time.monotonic() - t
         # 7. metrics, averaged over processes
         n = len(attempts)
