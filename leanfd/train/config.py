@@ -55,6 +55,11 @@ class RolloutConfig:
             raise ConfigError("--vllm-gpu-memory-utilization must lie in (0, 1): the trainer needs the rest")
         if self.turns < 1 or self.gen_chunks < 1:
             raise ConfigError("--turns and --gen-chunks must be at least 1")
+        if self.backend == "vllm" and self.top_p < 1:
+            # vLLM reports log-probs after top-p (renormalised on the nucleus); the losses take
+            # softmax(logits / T) over the whole vocabulary, so the importance ratios would be off.
+            raise ConfigError("--rollout-backend vllm samples for training with --top-p 1 only (its log-probs are "
+                              "taken after top-p); use --top-p 1, or --rollout-backend hf")
 
 
 @dataclass(frozen=True)
