@@ -262,3 +262,18 @@ def test_fsdp2_resumes_exactly_from_its_sharded_checkpoint_with_lora(taught_mode
     assert [r["loss"] for r in metrics(split)] == [r["loss"] for r in metrics(straight)]
     a, b = final_state(straight), final_state(split)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_dry_run_prints_the_plan_and_a_run_that_cannot_fit_stops_before_loading_a_model(tiny_model_dir, dataset,
+                                                                                         tmp_path):
+    base = [sys.executable, "-m", "leanfd", "train", "--model", str(tiny_model_dir), "--dataset", str(dataset),
+            "--output-dir", str(tmp_path / "out")]
+    env = {**os.environ, "LEANFD_LEAN": "bundled"}
+    ok = subprocess.run(base + ["--dry-run", "--gpu-memory-gb", "80"], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert "weights" in ok.stdout and "fits" in ok.stdout and "80.0 GB" in ok.stdout
+    # 1 GB cannot hold even the CUDA context line: refused with what to change, exit 2, nothing written
+    small = subprocess.run(base + ["--gpu-memory-gb", "1"], capture_output=True, text=True, env=env, timeout=120)
+    assert small.returncode == 2, small.stderr
+    assert "does not fit" in small.stderr and "Traceback" not in small.stderr
+    assert "Loading weights" not in small.stderr and not (tmp_path / "out" / "final").exists()

@@ -100,10 +100,11 @@ def fd_backward(batch: StepBatch, models: Models, config: FDConfig, *, temperatu
             teacher = _run(models.teacher, t_prompts, mb, models.pad_id)
         mask = student.mask if counted else torch.zeros_like(student.mask)
         old = _old_logprobs(mb, student.tokens.shape[1], student.tokens.device)
-        loss, m = fd_loss_chunked(student.hidden, student.head, teacher.hidden, teacher.head, student.tokens, mask,
-                                  divergence=config.divergence, beta=config.jsd_beta, support=support,
-                                  top_k=max(config.topk, 1), old_logprobs=old, clip=config.importance_clip,
-                                  temperature=temperature, chunk_tokens=loss_chunk)
+        with parallel.autocast():  # the head's matmul in bf16 under --bf16, as the model's own forward
+            loss, m = fd_loss_chunked(student.hidden, student.head, teacher.hidden, teacher.head, student.tokens,
+                                      mask, divergence=config.divergence, beta=config.jsd_beta, support=support,
+                                      top_k=max(config.topk, 1), old_logprobs=old, clip=config.importance_clip,
+                                      temperature=temperature, chunk_tokens=loss_chunk)
         for key, name in (("fd_divergence", "divergence"), ("entropy", "student_entropy"),
                           ("teacher_entropy", "teacher_entropy"), ("clip_fraction", "clip_fraction")):
             stats[key] += float(m[name]) * share
@@ -143,8 +144,9 @@ def grpo_backward(batch: StepBatch, models: Models, config: GRPOConfig, *, group
         prompts = [list(a.prompt_ids) for a in mb]
         out = _run(models.policy, prompts, mb, models.pad_id)
         mask = out.mask if counted else torch.zeros_like(out.mask)
-        logp, entropy = token_logprobs_chunked(out.hidden, out.head, out.tokens, mask, temperature=temperature,
-                                               chunk_tokens=loss_chunk)
+        with parallel.autocast():  # the head's matmul in bf16 under --bf16, as the model's own forward
+            logp, entropy = token_logprobs_chunked(out.hidden, out.head, out.tokens, mask, temperature=temperature,
+                                                   chunk_tokens=loss_chunk)
         old = _old_logprobs(mb, out.tokens.shape[1], out.tokens.device)
         ref = None
         if models.reference is not None:
