@@ -107,6 +107,9 @@ def test_token_logprobs_chunked_equals_token_logprobs_and_mean_entropy(batch, ch
     assert got.dtype == torch.float64  # token_logprobs rounds to float32; the chunked path keeps float64
     torch.testing.assert_close(got[real], want[real], check_dtype=False, **FP32)
     assert not ent.requires_grad
+    with torch.no_grad():  # the reference model's log-probs (GRPO's KL): no graph, same values
+        ref, _ = token_logprobs_chunked(hidden, head, tokens, mask, temperature=temperature, chunk_tokens=chunk_tokens)
+    assert not ref.requires_grad and torch.equal(ref, got.detach())
     assert float(token_mean(ent, real)) == pytest.approx(mean_entropy(logits, mask), rel=1e-5)
     weights = torch.where(real, old, 0.0)  # any linear function of the log-probs over the mask
     params = (hidden, head.weight, head.bias)
