@@ -107,6 +107,9 @@ def test_token_logprobs_chunked_equals_token_logprobs_and_mean_entropy(batch, ch
     assert got.dtype == torch.float64  # token_logprobs rounds to float32; the chunked path keeps float64
     torch.testing.assert_close(got[real], want[real], check_dtype=False, **FP32)
     assert not ent.requires_grad
+    with torch.no_grad():  # the reference model's log-probs (GRPO's KL): no graph, same values
+        ref, _ = token_logprobs_chunked(hidden, head, tokens, mask, temperature=temperature, chunk_tokens=chunk_tokens)
+    assert not ref.requires_grad and torch.equal(ref, got.detach())
     assert float(token_mean(ent, real)) == pytest.approx(mean_entropy(logits, mask), rel=1e-5)
     weights = torch.where(real, old, 0.0)  # any linear function of the log-probs over the mask
     params = (hidden, head.weight, head.bias)
@@ -230,17 +233,32 @@ def test_softcapped_model_matches_through_check_head():
 # --- DDP: gradients through completion_hidden are all-reduced --------------------------------------
 
 
-def test_ddp_gradients_through_completion_hidden_are_all_reduced(tiny_model_dir, tmp_path):
+def _two_ranks(model_dir: Path, out: Path, mode: str) -> list[dict[str, list[float]]]:
     worker = Path(__file__).with_name("ddp_chunked_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(worker), str(tiny_model_dir), str(tmp_path)]
+           str(worker), str(model_dir), str(out), mode]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
+
+
+def test_ddp_gradients_through_completion_hidden_are_all_reduced(tiny_model_dir, tmp_path):
+    ranks = _two_ranks(tiny_model_dir, tmp_path, "ddp")
     # Different data on each rank; after backward through DDP's forward, the same gradients ...
     assert ranks[0]["ddp"] == pytest.approx(ranks[1]["ddp"], rel=1e-10, abs=1e-12)
     # ... which are the mean of each rank's own (un-reduced) gradients, and those differ.
     assert ranks[0]["local"] != pytest.approx(ranks[1]["local"], rel=1e-6)
     mean = [(a + b) / 2 for a, b in zip(ranks[0]["local"], ranks[1]["local"])]
     assert ranks[0]["ddp"] == pytest.approx(mean, rel=1e-8, abs=1e-12)
+
+
+def test_fsdp2_gradients_through_completion_hidden_equal_the_full_logit_path(tiny_model_dir, tmp_path):
+    """FSDP2 (fully_shard per decoder layer + root; the tied embedding/lm_head in the root): the head
+    called once per chunk and again in backward's recompute gives the full-logit path's gradients."""
+    ranks = _two_ranks(tiny_model_dir, tmp_path, "fsdp2")
+    for r in ranks:
+        # token_logprobs (the full path) rounds to float32, hence the tolerance (gradients are ~1e-3).
+        assert r["chunked"] == pytest.approx(r["full"], rel=1e-4, abs=1e-6)
+        assert max(abs(g) for g in r["chunked"]) > 0
+    assert ranks[0]["chunked"] == pytest.approx(ranks[1]["chunked"], rel=1e-10, abs=1e-12)  # reduced
