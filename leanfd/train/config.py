@@ -215,6 +215,11 @@ class TrainConfig:
     def uses_teacher(self) -> bool:
         return self.method in ("fd", "fd+grpo")
 
+    @property
+    def uses_reference(self) -> bool:
+        """GRPO's KL needs the frozen initial model; an FD-only run never reads it."""
+        return self.method in ("grpo", "fd+grpo") and self.grpo.kl_beta > 0
+
     def method_at(self, step: int) -> Literal["fd", "grpo"]:
         """The loss used at optimizer step `step` (0-based)."""
         if self.method == "fd+grpo":

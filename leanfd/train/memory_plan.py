@@ -13,7 +13,7 @@ What is counted, per GPU (GB = 1e9 bytes), N processes:
   adapters): 4 and 8 bytes per parameter (+ a 4-byte `step` per tensor), /N under `fsdp2`. Under
   `ddp` with N > 1, DDP's all-reduce buckets hold another copy of the gradients (torch's default
   `gradient_as_bucket_view=False`).
-- FD teacher (methods fd, fd+grpo) and KL reference (`--kl-beta > 0`): whole-model copies in
+- FD teacher (methods fd, fd+grpo) and KL reference (grpo, fd+grpo with `--kl-beta > 0`): copies in
   `--teacher-dtype`, /N under `fsdp2`.
 - colocated vLLM: `--vllm-gpu-memory-utilization` of the GPU, with `--rollout-backend vllm`.
 - CUDA context, cuBLAS workspace and NCCL buffers: a fixed `CONTEXT_GB`.
@@ -286,7 +286,7 @@ def plan(shape: ModelShape, config: TrainConfig, processes: int, gpu_memory_gb: 
     tokens = o.micro_batch * (prompt + ro.max_new_tokens)
     completion_tokens = o.micro_batch * ro.max_new_tokens
     chunk = min(o.loss_chunk, completion_tokens)
-    uses_reference = config.grpo.kl_beta > 0
+    uses_reference = config.uses_reference
     train: tuple[Phase, ...] = ("backward", "step")  # gradients live from backward to zero_grad
 
     lines = [Line("CUDA/NCCL context", int(CONTEXT_GB * GB), ALWAYS),
@@ -392,7 +392,7 @@ def _candidates(config: TrainConfig, processes: int) -> list[tuple[str, dict[str
     out: list[tuple[str, dict[str, Any], int]] = []
     if o.sharding == "ddp" and processes > 1:
         out.append(("--sharding fsdp2", {"optim.sharding": "fsdp2"}, processes))
-    if o.teacher_dtype == "float32" and (config.uses_teacher or config.grpo.kl_beta > 0):
+    if o.teacher_dtype == "float32" and (config.uses_teacher or config.uses_reference):
         out.append(("--teacher-dtype bfloat16", {"optim.teacher_dtype": "bfloat16"}, processes))
     if not o.gradient_checkpointing:
         out.append(("--gradient-checkpointing", {"optim.gradient_checkpointing": True}, processes))

@@ -83,7 +83,7 @@ def build(config: TrainConfig, accelerator) -> Built:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     dtype = DTYPES[c.optim.teacher_dtype]
     teacher = frozen_copy(model, dtype) if c.uses_teacher else None
-    reference = frozen_copy(model, dtype) if c.grpo.kl_beta > 0 else None
+    reference = frozen_copy(model, dtype) if c.uses_reference else None
     if c.optim.sharding == "fsdp2":
         from leanfd.train.parallel import build_fsdp2
 
