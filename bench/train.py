@@ -88,7 +88,7 @@ def run(method: str, model: Path, steps: int, args: argparse.Namespace, workdir:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", choices=list(SIZES), default="tiny")
-    ap.add_argument("--vocab", type=int, default=None, help="LM-head rows (Qwen2: 151936; default: the tokenizer's 388)")
+    ap.add_argument("--vocab", type=int, default=None, help="LM-head rows (Qwen2: 151936; default: the tokenizer's)")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--group", type=int, default=4)

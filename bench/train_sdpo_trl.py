@@ -52,13 +52,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from train_trl import Timed, bench_args, config_kwargs, step_timer, summary, toy_problems, verify
+from train_trl import Timed, bench_args, config_kwargs, step_timer, toy_problems, train, verify
 
 
 def main() -> None:
     args = bench_args(__doc__.split("\n")[0]).parse_args()
 
-    import torch
     import trl
     from datasets import Dataset
     from train import build_model
@@ -118,12 +117,7 @@ def main() -> None:
         data = Dataset.from_list([{**r, "privileged_context": ""} for r in rows])
         trainer = CompilerFeedbackSDPO(model=str(model), reward_funcs=[proved], args=config, train_dataset=data,
                                        callbacks=[timer])
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-        t = time.monotonic()
-        trainer.train()
-        wall = time.monotonic() - t
-    result = summary(f"trl {trl.__version__} SDPOTrainer", args, trainer, timer, wall)
+        result = train(f"trl {trl.__version__} SDPOTrainer", args, trainer, timer)
     used = [h["self_distillation/feedback_used_fraction"] for h in trainer.state.log_history
             if "self_distillation/feedback_used_fraction" in h]
     result["feedback_used_fraction"] = round(sum(used) / max(1, len(used)), 3)  # samples the teacher saw feedback for

@@ -34,7 +34,7 @@ def bench_args(description: str) -> argparse.ArgumentParser:
     """The options both TRL twins share with `bench/train.py`, under the same names and defaults."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--size", choices=list(SIZES), default="tiny")
-    ap.add_argument("--vocab", type=int, default=None, help="LM-head rows (Qwen2: 151936; default: the tokenizer's 388)")
+    ap.add_argument("--vocab", type=int, default=None, help="LM-head rows (Qwen2: 151936; default: the tokenizer's)")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--group", type=int, default=4)
@@ -53,7 +53,7 @@ def config_kwargs(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     import torch
 
     if args.prompts * args.group % args.micro_batch:
-        raise SystemExit("--prompts x --group must be a multiple of --micro-batch (TRL accumulates whole micro-batches)")
+        raise SystemExit("--prompts x --group must be a multiple of --micro-batch (TRL accumulates whole ones)")
     return dict(
         output_dir=str(out), learning_rate=1e-6, lr_scheduler_type="constant", max_steps=args.steps,
         per_device_train_batch_size=args.micro_batch, num_generations=args.group,
@@ -114,10 +114,16 @@ def step_timer(times: dict[str, float]):
     return StepTimer()
 
 
-def summary(name: str, args: argparse.Namespace, trainer, timer, wall: float) -> dict[str, Any]:
-    """The final JSON line: steady-state means (the first step pays for Lean's and the model's warm-up)."""
+def train(name: str, args: argparse.Namespace, trainer, timer) -> dict[str, Any]:
+    """Train, then the final JSON line: steady-state means (the first step pays for Lean's and the
+    model's warm-up), peak memory over the whole run."""
     import torch
 
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    t = time.monotonic()
+    trainer.train()
+    wall = time.monotonic() - t
     steady = timer.steps[1:] or timer.steps
     mean = {k: sum(r[k] for r in steady) / len(steady) for k in steady[0]}
     lengths = [h["completions/mean_length"] for h in trainer.state.log_history if "completions/mean_length" in h]
@@ -136,7 +142,6 @@ def main() -> None:
 
     import tempfile
 
-    import torch
     import trl
     from datasets import Dataset
     from train import build_model
@@ -163,12 +168,7 @@ def main() -> None:
         config = GRPOConfig(**config_kwargs(args, Path(tmp) / "out"))
         trainer = TimedGRPO(model=str(model), reward_funcs=[proved], args=config, train_dataset=Dataset.from_list(rows),
                             callbacks=[timer])
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-        t = time.monotonic()
-        trainer.train()
-        wall = time.monotonic() - t
-    print(json.dumps(summary(f"trl {trl.__version__} GRPOTrainer", args, trainer, timer, wall)))
+        print(json.dumps(train(f"trl {trl.__version__} GRPOTrainer", args, trainer, timer)))
 
 
 if __name__ == "__main__":
