@@ -100,6 +100,7 @@ def run_one(python: str, script: list[str], args: argparse.Namespace) -> dict:
     """One fresh process; its result is the last JSON line that names a method or a trainer."""
     cmd = [python, str(BENCH / script[0]), *script[1:], *common_flags(args)]
     env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1"}
+    load = os.getloadavg()[0]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env, cwd=ROOT)
     results = []
     for line in p.stdout.splitlines():
@@ -111,7 +112,8 @@ def run_one(python: str, script: list[str], args: argparse.Namespace) -> dict:
             results.append(row)
     if p.returncode != 0 or not results:
         raise SystemExit(f"{' '.join(cmd)} failed (exit {p.returncode}):\n{p.stderr[-4000:]}")
-    return results[-1]
+    # the machine's 1-minute load average before and after: other work skews a run's times
+    return {**results[-1], "load": (load + os.getloadavg()[0]) / 2}
 
 
 def figures(row: dict) -> dict[str, float | None]:
@@ -120,7 +122,7 @@ def figures(row: dict) -> dict[str, float | None]:
     step = row.get("step_s", sum(split.values()))  # leanfd logs the split, not the step
     return {"step": step, "generate": split.get("generate"), "verify": split.get("verify"),
             "feedback": split.get("feedback"), "rest": split.get("train", split.get("rest")),
-            "peak_rss_gb": row.get("peak_rss_gb"), "peak_gpu_gb": row.get("peak_gpu_gb")}
+            "peak_rss_gb": row.get("peak_rss_gb"), "peak_gpu_gb": row.get("peak_gpu_gb"), "load": row.get("load")}
 
 
 def cell(values: list[float | None], digits: int = 2) -> str:
@@ -133,9 +135,9 @@ def cell(values: list[float | None], digits: int = 2) -> str:
 
 
 def table(results: dict[str, list[dict]]) -> str:
-    cols = ["step", "generate", "verify", "feedback", "rest", "peak_rss_gb", "peak_gpu_gb"]
+    cols = ["step", "generate", "verify", "feedback", "rest", "peak_rss_gb", "peak_gpu_gb", "load"]
     heads = ["step (s)", "generate (s)", "verify (s)", "feedback (s)", "rest: train (s)", "peak RSS (GB)",
-             "peak GPU (GB)"]
+             "peak GPU (GB)", "load average"]
     lines = ["| objective | trainer | " + " | ".join(heads) + " |", "| --- | --- |" + " ---: |" * len(heads)]
     for objective, label, _, _ in RUNS:
         if label not in results:
@@ -177,8 +179,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"checkpointing {'on' if args.gradient_checkpointing else 'off'}, {args.steps} steps "
                 f"(means over steps 2-{args.steps}), {args.reps} repetitions: mean (min-max)")
     md = "\n".join([
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {machine}, load average "
-        f"{os.getloadavg()[0]:.1f} at the end",
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {machine}",
         f"settings: {settings}",
         f"leanfd side: {json.dumps(env['leanfd'])}",
         f"TRL side: {json.dumps(env['trl'])}",

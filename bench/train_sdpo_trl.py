@@ -14,7 +14,7 @@ while Lean's verdict exists only after it, so `sample_rollouts` (TRL's step that
 completions) is extended here: it verifies each completion and writes leanfd's feedback into that
 sample's `privileged_context` (empty for a proved attempt: not distilled, as leanfd's
 `feedback_on=failed`), and the reward function reads the verdict back. The two templates are set so
-that the teacher's prompt is, to the character, `leanfd.train.rollout.teacher_prompt(prompt,
+that the teacher's prompt is, to the character, `leanfd.train.teacher_feedback.teacher_prompt(prompt,
 feedback)`; checked at start-up.
 
 Settings against leanfd's FD defaults (leanfd/train/config.py):
@@ -39,6 +39,8 @@ Mismatches that remain (TRL exposes no option for them):
   forward all of them.
 - gradient checkpointing: TRL's default is on; off here unless `--gradient-checkpointing`, as in
   `bench/train.py`.
+
+Needs leanfd with `leanfd/train/teacher_feedback.py` (main since 2b29a44, the trainer's stages).
 
 The step split (generate; verify; feedback; rest: teacher and student forwards, backward,
 optimizer, EMA) is measured around TRL's methods here: SDPOTrainer reports no timings.
@@ -66,7 +68,7 @@ def main() -> None:
     from leanfd.feedback.critic import FeedbackConfig, teacher_feedback
     from leanfd.lean.snippet import attempt_text
     from leanfd.lean.verifier import Verifier
-    from leanfd.train.rollout import teacher_prompt
+    from leanfd.train.teacher_feedback import teacher_prompt
 
     problems, rows = toy_problems()
     times = {"generate": 0.0, "verify": 0.0, "feedback": 0.0}
