@@ -28,15 +28,19 @@ SIZES = {  # hidden, layers, heads, kv heads, intermediate
 }
 
 
-def build_model(size: str, out: Path) -> Path:
+def build_model(size: str, out: Path, vocab: int | None = None) -> Path:
+    """The model directory for `size`: the tests' tokenizer with a random model of that shape.
+
+    `vocab` sets the embedding and LM-head rows (e.g. Qwen2's 151936) beyond the tokenizer's 388 tokens:
+    ids past the tokenizer decode to nothing, so only the cost (the logits, the softmax) is realistic."""
     from tiny_model import make_tiny_model
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-    make_tiny_model(out)  # the tokenizer (and a tiny model we replace unless size is tiny)
-    if size != "tiny":
+    make_tiny_model(out)  # the tokenizer (and a tiny model we replace unless size is tiny and vocab unset)
+    if size != "tiny" or vocab:
         tok = AutoTokenizer.from_pretrained(out)
         h, L, heads, kv, inter = SIZES[size]
-        cfg = Qwen2Config(vocab_size=len(tok), hidden_size=h, num_hidden_layers=L, num_attention_heads=heads,
+        cfg = Qwen2Config(vocab_size=vocab or len(tok), hidden_size=h, num_hidden_layers=L, num_attention_heads=heads,
                           num_key_value_heads=kv, intermediate_size=inter, max_position_embeddings=4096,
                           eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True)
         Qwen2ForCausalLM(cfg).save_pretrained(out)
@@ -46,15 +50,18 @@ def build_model(size: str, out: Path) -> Path:
 def run(method: str, model: Path, steps: int, args: argparse.Namespace, workdir: Path) -> dict:
     import torch
 
+    from leanfd.config import load
     from leanfd.train.config import TrainConfig
     from leanfd.train.trainer import Trainer
 
     out = workdir / method
-    cfg = TrainConfig(method=method, model=str(model), dataset=str(ROOT / "lean_project" / "toy" / "toy.jsonl"),
-                      output_dir=str(out), max_steps=steps, prompts_per_step=args.prompts, group_size=args.group,
-                      max_new_tokens=args.new_tokens, verifier_backend="server", lean=args.lean, bf16=args.bf16,
-                      micro_batch=args.micro_batch, save_every=10**9, live=False, lr=1e-6, resume=False,
-                      gen_chunks=args.gen_chunks, gradient_checkpointing=args.gradient_checkpointing)
+    # by flag name, so the call survives options moving between the config's sections
+    cfg = load(TrainConfig, overrides={
+        "method": method, "model": str(model), "dataset": str(ROOT / "lean_project" / "toy" / "toy.jsonl"),
+        "output_dir": str(out), "max_steps": steps, "prompts_per_step": args.prompts, "group_size": args.group,
+        "max_new_tokens": args.new_tokens, "verifier_backend": "server", "lean": args.lean, "bf16": args.bf16,
+        "micro_batch": args.micro_batch, "save_every": 10**9, "live": False, "lr": 1e-6, "resume": False,
+        "gen_chunks": args.gen_chunks, "gradient_checkpointing": args.gradient_checkpointing})
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     t = time.monotonic()
@@ -81,6 +88,7 @@ def run(method: str, model: Path, steps: int, args: argparse.Namespace, workdir:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", choices=list(SIZES), default="tiny")
+    ap.add_argument("--vocab", type=int, default=None, help="LM-head rows (Qwen2: 151936; default: the tokenizer's)")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--group", type=int, default=4)
@@ -95,9 +103,9 @@ def main() -> None:
     import torch
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = build_model(args.size, Path(tmp) / "model")
+        model = build_model(args.size, Path(tmp) / "model", args.vocab)
         device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-        print(json.dumps({"size": args.size, "device": device, "torch": torch.__version__,
+        print(json.dumps({"size": args.size, "vocab": args.vocab, "device": device, "torch": torch.__version__,
                           "prompts_x_group": f"{args.prompts}x{args.group}", "new_tokens": args.new_tokens}))
         for method in args.methods.split(","):
             print(json.dumps(run(method, model, args.steps, args, Path(tmp))), flush=True)
