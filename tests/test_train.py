@@ -277,3 +277,11 @@ def test_dry_run_prints_the_plan_and_a_run_that_cannot_fit_stops_before_loading_
     assert small.returncode == 2, small.stderr
     assert "does not fit" in small.stderr and "Traceback" not in small.stderr
     assert "Loading weights" not in small.stderr and not (tmp_path / "out" / "final").exists()
+
+
+def test_fsdp2_in_one_process_is_refused_before_a_model_is_loaded(tiny_model_dir, dataset, tmp_path):
+    res = subprocess.run([sys.executable, "-m", "leanfd", "train", "--model", str(tiny_model_dir), "--dataset",
+                          str(dataset), "--output-dir", str(tmp_path / "o"), "--sharding", "fsdp2"],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "LEANFD_LEAN": "bundled"})
+    assert res.returncode == 2 and "--sharding ddp" in res.stderr and "Traceback" not in res.stderr
+    assert "Loading weights" not in res.stderr

@@ -16,6 +16,8 @@ from typing import Protocol
 
 import torch
 
+from leanfd.config import ConfigError
+
 
 class Parallel(Protocol):
     def agree_max(self, n: int) -> int: ...
@@ -148,6 +150,14 @@ class FSDP2:
         save_full(self.model, directory, tokenizer)
 
 
+def check_fsdp2_launch(accelerator) -> None:
+    """Before any model is loaded: FSDP2 needs the process group of N >= 2 launched processes."""
+    if accelerator.num_processes < 2 or not torch.distributed.is_initialized():
+        raise ConfigError("--sharding fsdp2 shards over the processes that `accelerate launch --multi_gpu "
+                          "--num_processes N` or torchrun start (N >= 2); one process holds the whole model "
+                          "anyway: use --sharding ddp")
+
+
 def build_fsdp2(config, accelerator, source: str, tokenizer, model: torch.nn.Module,
                 teacher: torch.nn.Module | None, reference: torch.nn.Module | None, pad_id: int):
     """Shard the policy, then the teacher and the reference the same way, then build the optimizer
@@ -156,8 +166,7 @@ def build_fsdp2(config, accelerator, source: str, tokenizer, model: torch.nn.Mod
     from leanfd.train.sharding import shard_model
 
     c = config
-    if accelerator.num_processes > 1 and not torch.distributed.is_initialized():
-        raise RuntimeError("--sharding fsdp2 needs the process group accelerate launch or torchrun start")
+    check_fsdp2_launch(accelerator)
     compute = torch.bfloat16 if c.optim.bf16 else None
     model.to(accelerator.device)
     shard_model(model, param_dtype=compute)

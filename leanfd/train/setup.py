@@ -69,6 +69,10 @@ def build(config: TrainConfig, accelerator) -> Built:
 
     c = config
     check_plan(c, accelerator)
+    if c.optim.sharding == "fsdp2":
+        from leanfd.train.parallel import check_fsdp2_launch
+
+        check_fsdp2_launch(accelerator)
     source = resolve_init(c.init_from) if c.init_from else c.model
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
