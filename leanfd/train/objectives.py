@@ -28,6 +28,7 @@ from leanfd.train.losses import group_advantages, grpo_loss
 from leanfd.train.losses.chunked import fd_loss_chunked, token_logprobs_chunked
 from leanfd.train.parallel import Parallel
 from leanfd.train.reward import episode_rewards
+from leanfd.train.teacher_feedback import teacher_prompt
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,6 @@ def fd_backward(batch: StepBatch, models: Models, config: FDConfig, *, temperatu
     support = "full" if config.topk == 0 else f"{config.topk_from}_topk"
 
     def loss_of(mb: list[Attempt], counted: bool, share: float) -> torch.Tensor:
-        from leanfd.train.teacher_feedback import teacher_prompt
-
         student = _run(models.policy, [list(a.prompt_ids) for a in mb], mb, models.pad_id)
         with torch.no_grad(), parallel.autocast():
             t_prompts = [models.encode(teacher_prompt(a.prompt, feedback.get(id(a)) or "")) for a in mb]
