@@ -28,4 +28,7 @@ timeout 120 python3 bench/train_trl.py --size ${SIZE_A:-0.5b} $common | grep '^{
 # the training tests, on the GPU this time (CI runs them on CPU only)
 timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_losses.py tests/test_train.py -k "not two_processes" 2>&1 | tail -25
 timeout 120 python3 bench/train.py --size ${SIZE_B:-1.5b} $common --gradient-checkpointing --methods grpo,fd | grep '^{"' | tee -a "$OUT/train.jsonl"
+# issue 11: FD vs TRL SDPOTrainer and GRPO vs GRPOTrainer at the 151,936-row vocabulary (bf16), prepared, not yet run
+timeout 240 python3 bench/compare_trl.py --gpu --size ${SIZE_A:-0.5b} --steps 3 --reps 1 --leanfd-python python3 \
+    --trl-python python3 --out "$OUT/compare_trl.md" 2>&1 | tail -20
 nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
