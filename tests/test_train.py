@@ -7,6 +7,7 @@ sees rewards that differ within a group and FD sees failed attempts with feedbac
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import subprocess
@@ -285,3 +286,22 @@ def test_fsdp2_in_one_process_is_refused_before_a_model_is_loaded(tiny_model_dir
                          capture_output=True, text=True, timeout=120, env={**os.environ, "LEANFD_LEAN": "bundled"})
     assert res.returncode == 2 and "--sharding ddp" in res.stderr and "Traceback" not in res.stderr
     assert "Loading weights" not in res.stderr
+
+
+def test_an_output_dir_holding_another_runs_checkpoint_is_refused_before_loading(tiny_model_dir, dataset,
+                                                                                  tmp_path):
+    """A checkpoint written by a GRPO run is neither resumed by an FD run nor overwritten by --no-resume."""
+    out = tmp_path / "run"
+    ckpt = out / "checkpoint-3"
+    ckpt.mkdir(parents=True)
+    grpo = load(TrainConfig, overrides={"model": str(tiny_model_dir), "dataset": str(dataset), "method": "grpo"})
+    (ckpt / "trainer_state.json").write_text(json.dumps({"step": 3, "config": dataclasses.asdict(grpo)}, default=list))
+    base = [sys.executable, "-m", "leanfd", "train", "--model", str(tiny_model_dir), "--dataset", str(dataset),
+            "--output-dir", str(out)]
+    env = {**os.environ, "LEANFD_LEAN": "bundled"}
+    other = subprocess.run(base + ["--method", "fd"], capture_output=True, text=True, timeout=120, env=env)
+    assert other.returncode == 2 and "another run" in other.stderr and "method 'grpo' there, 'fd' now" in other.stderr
+    fresh = subprocess.run(base + ["--method", "grpo", "--no-resume"], capture_output=True, text=True, timeout=120,
+                           env=env)
+    assert fresh.returncode == 2 and "would overwrite" in fresh.stderr
+    assert "Traceback" not in other.stderr + fresh.stderr and sorted(p.name for p in out.iterdir()) == ["checkpoint-3"]

@@ -40,6 +40,43 @@ def save(trainer: Trainer, path: Path) -> Path:
     return path
 
 
+# What a checkpoint's state is shaped by: resuming under other values cannot load it.
+SHAPING = (("method",), ("model",), ("init_from",), ("optim", "sharding"), ("optim", "lora_r"),
+           ("optim", "lora_targets"), ("optim", "teacher_dtype"), ("fd", "teacher"), ("grpo", "kl_beta"))
+
+
+def check_resumable(config, out: Path) -> None:
+    """Before a model is loaded: refuse to resume from `out`'s last checkpoint when it was written
+    by a run of another shape (another method, model, strategy, LoRA, teacher), naming the difference."""
+    import dataclasses
+
+    from leanfd.config import ConfigError
+
+    done = [p for p in listed(out) if (p / STATE_FILE).is_file()]
+    if not done:
+        return
+    if not config.resume:  # a fresh run here would overwrite and then prune that run's checkpoints
+        raise ConfigError(f"--output-dir {out} already holds {done[-1].name}: --no-resume would overwrite it; "
+                          "give a new --output-dir (or move those checkpoints away)")
+    try:
+        saved = json.loads((done[-1] / STATE_FILE).read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"--output-dir {out}: {done[-1] / STATE_FILE} is unreadable; move that checkpoint "
+                          "away or give another --output-dir") from None
+    now = dataclasses.asdict(config)
+    differ = []
+    for path in SHAPING:
+        a, b = saved, now
+        for key in path:
+            a = a.get(key) if isinstance(a, dict) else None
+            b = b.get(key) if isinstance(b, dict) else None
+        if a != b:
+            differ.append(f"{'.'.join(path)} {a!r} there, {b!r} now")
+    if differ:
+        raise ConfigError(f"--output-dir {out} holds {done[-1].name} of another run ({'; '.join(differ)}): "
+                          "give another --output-dir")
+
+
 def resume(trainer: Trainer, out: Path) -> int | None:
     """Load the last complete checkpoint in `out`; the step it was taken at, or None."""
     done = [p for p in listed(out) if (p / STATE_FILE).is_file()]

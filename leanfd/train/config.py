@@ -91,8 +91,12 @@ class OptimConfig:
     def __post_init__(self) -> None:
         if self.micro_batch < 1 or self.loss_chunk < 1:
             raise ConfigError("--micro-batch and --loss-chunk must be at least 1")
-        if self.lr <= 0:
-            raise ConfigError("--lr must be > 0")
+        if self.lr <= 0 or self.max_grad_norm <= 0:
+            raise ConfigError("--lr and --max-grad-norm must be > 0")
+        if self.weight_decay < 0 or self.warmup_steps < 0:
+            raise ConfigError("--weight-decay and --warmup-steps must be >= 0")
+        if self.lora_r < 0 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
+            raise ConfigError("--lora-r must be >= 0 (0: no LoRA), --lora-alpha > 0, --lora-dropout in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,14 @@ class PlanConfig:
     gpu_memory_gb: float | None = opt(None, "memory of each GPU in GB (default: the GPU's own; "
                                             "80 for --dry-run on a machine without one)")
     prompt_tokens: int = opt(512, "longest prompt the plan assumes, in tokens")
+
+    def __post_init__(self) -> None:
+        if self.processes is not None and self.processes < 1:
+            raise ConfigError("--processes must be at least 1")
+        if self.gpu_memory_gb is not None and self.gpu_memory_gb <= 0:
+            raise ConfigError("--gpu-memory-gb must be > 0")
+        if self.prompt_tokens < 1:
+            raise ConfigError("--prompt-tokens must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ class Trainer:
         self.out = Path(c.output_dir)
         set_seed(c.seed)
         self.problems = self._load_problems()
+        checkpoints.check_resumable(c, self.out)
         self.built = b = build(c, self.accelerator)  # the memory plan is checked before a model is loaded
         self.tokenizer, self.parallel = b.tokenizer, b.parallel
         self.optimizer, self.scheduler = b.optimizer, b.scheduler
