@@ -19,7 +19,7 @@ import pytest
 
 from leanfd.lean.owner import owned_pids
 from leanfd.lean.records import CheckRecord
-from leanfd.lean.snapshot import SnapshotBackend, SnapshotCache, file_sha256
+from leanfd.lean.snapshot import SnapshotBackend, SnapshotCache, file_sha256, snapshot_key
 from leanfd.lean.verifier import Verifier
 
 REPO = Path(__file__).resolve().parents[1]
@@ -190,7 +190,7 @@ def test_concurrent_first_checks_in_threads_build_once(bundled, cache, toy_heade
 
 CHILD = """
 import asyncio, sys
-from leanfd.lean.snapshot import SnapshotBackend, SnapshotCache, file_sha256
+from leanfd.lean.snapshot import SnapshotBackend, SnapshotCache, file_sha256, snapshot_key
 from leanfd.lean.toolchain import resolve
 b = SnapshotBackend(resolve("bundled"), jobs=1, cache=SnapshotCache(sys.argv[1]))
 header = open(sys.argv[2]).read()
@@ -243,3 +243,17 @@ def test_timeout_kills_the_process(bundled, cache, toy_header):
     r = run(b, toy_header, body, timeout=3)
     assert r.outcome == "timeout" and b.builds == 1 and r.elapsed < 30
     assert owned_pids() == []
+
+
+def test_a_dead_builders_leftovers_are_removed_by_the_next_build(bundled, cache, toy_header):
+    key = snapshot_key(bundled.version(), bundled.argv, toy_header, {})
+    cache.root.mkdir(parents=True)
+    orphan = cache.root / f".build-{key[:16]}-dead"
+    orphan.mkdir()
+    (orphan / "header.snap").write_bytes(b"half a snapshot")
+    (cache.root / f".{key[:16]}-dead.json").write_text("{}")
+    b = backend(bundled, cache)
+    run(b, toy_header, BODY_OK)
+    assert b.builds == 1 and sorted(p.name for p in cache.root.iterdir()) == sorted(
+        f"{key}{ext}" for ext in (".json", ".lock", ".snap", ".snap.deps"))
+    assert oct(cache.entry(key).sidecar.stat().st_mode & 0o777) == "0o644"

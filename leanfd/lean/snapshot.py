@@ -61,6 +61,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -192,9 +193,19 @@ class SnapshotCache:
         os.replace(tmp_deps, e.deps)
         os.replace(tmp_snap, e.snap)
         fd, tmp_side = tempfile.mkstemp(dir=self.root, prefix=f".{e.key[:16]}-", suffix=".json")
+        os.fchmod(fd, 0o644)  # readable by every user of the machine's cache, as the snapshot is
         with os.fdopen(fd, "w") as f:
             json.dump(side, f)
         os.replace(tmp_side, e.sidecar)
+
+    def clear_leftovers(self, e: Entry) -> None:
+        """Remove what a builder of this key that died left (call holding the key's lock: only its
+        holder builds, so every such file is an orphan)."""
+        for p in self.root.glob(f".build-{e.key[:16]}-*"):
+            shutil.rmtree(p, ignore_errors=True)
+        for p in self.root.glob(f".{e.key[:16]}-*.json"):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
 
     def size(self) -> int:
         return sum(p.stat().st_size for p in self.root.iterdir() if p.is_file())
@@ -349,6 +360,7 @@ class SnapshotBackend(OneShotBackend):
     async def _build(self, e: Entry, header: str) -> bool:
         """`lean --incr-save` on the header alone (holding the key's lock); whether a snapshot was published."""
         self.cache.invalidate(e)
+        self.cache.clear_leftovers(e)
         tmp = Path(tempfile.mkdtemp(dir=e.root, prefix=f".build-{e.key[:16]}-"))
         try:
             snap = tmp / "header.snap"
@@ -362,8 +374,6 @@ class SnapshotBackend(OneShotBackend):
             self.builds += 1
             log.info("built snapshot %s in %.1f s", e.key[:16], run.elapsed)
         finally:
-            for p in tmp.iterdir():
-                p.unlink()
-            tmp.rmdir()
+            shutil.rmtree(tmp, ignore_errors=True)
         await asyncio.to_thread(self.cache.evict, e.key)
         return True
