@@ -1,8 +1,9 @@
-"""Verification throughput: `cli` vs `server` on the same batch, in one run.
+"""Verification throughput: `cli`, `server` and `snapshot` on the same batch, in one run.
 
 The header stands in for `import Mathlib` (seconds per process): the toy prelude followed by
 thousands of small declarations. The batch mixes passing, failing and timing-out checks.
-Reports checks/s, p50/p95 latency and the peak resident memory of all Lean processes together.
+Reports checks/s, p50/p95 latency and the peak resident memory of all Lean processes together;
+for `snapshot`, how many header snapshots it built (0 when the machine's cache already had it).
 
     python bench/verify.py --checks 200 --jobs 2           # figures go to bench/README.md by hand
 """
@@ -108,6 +109,7 @@ async def measure(backend: str, records: list[CheckRecord], jobs: int, timeout: 
                 latencies.append(verdict.elapsed)
                 statuses[verdict.status] = statuses.get(verdict.status, 0) + 1
             wall = time.monotonic() - start
+            builds = getattr(v.backend, "builds", None)
     latencies.sort()
     return {
         "backend": backend,
@@ -118,6 +120,7 @@ async def measure(backend: str, records: list[CheckRecord], jobs: int, timeout: 
         "p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
         "peak_rss_mb": round(mem.peak / 1024, 1),
         "statuses": statuses,
+        **({"snapshot_builds": builds} if builds is not None else {}),
     }
 
 
@@ -128,7 +131,7 @@ def main() -> None:
     ap.add_argument("--decls", type=int, default=1000, help="def+theorem pairs in the header")
     ap.add_argument("--slow-every", type=int, default=50, help="every Nth check runs until the timeout")
     ap.add_argument("--timeout", type=float, default=10.0)
-    ap.add_argument("--backends", default="cli,server")
+    ap.add_argument("--backends", default="cli,server,snapshot")
     ap.add_argument("--lean", default=None)
     args = ap.parse_args()
     toolchain = resolve(args.lean)
@@ -146,8 +149,10 @@ def main() -> None:
     results = [asyncio.run(measure(b, records, args.jobs, args.timeout, toolchain)) for b in args.backends.split(",")]
     for r in results:
         print(json.dumps(r))
-    if len(results) == 2:
-        print(json.dumps({"speedup_checks_per_s": round(results[1]["checks_per_s"] / results[0]["checks_per_s"], 2)}))
+    if len(results) > 1:
+        base = results[0]
+        ratios = {r["backend"]: round(r["checks_per_s"] / base["checks_per_s"], 2) for r in results[1:]}
+        print(json.dumps({f"speedup_vs_{base['backend']}": ratios}))
 
 
 if __name__ == "__main__":

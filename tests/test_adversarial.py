@@ -1,7 +1,7 @@
 """Adversarial cases: an RL policy's attempts to get `proved` without proving the reference, and the
 honest proofs the verifier must keep accepting. The cases are data (tests/adversarial_cases.py).
 
-Every case is a real attempt through the bundled Lean on both backends. All records of a backend
+Every case is a real attempt through the bundled Lean on every backend. All records of a backend
 are submitted at once and checked in parallel; each test then reads its verdict.
 """
 
@@ -31,7 +31,7 @@ def record(case: Case, toy_header: str) -> CheckRecord | LeanFile:
     return CheckRecord(case.id, header, case.statement, code=case.attempt)
 
 
-@pytest.fixture(scope="module", params=["cli", "server"])
+@pytest.fixture(scope="module", params=["cli", "server", "snapshot"])
 def verifier(request, bundled):
     with Verifier(backend=request.param, toolchain=bundled, timeout=60, jobs=2) as v:
         yield v

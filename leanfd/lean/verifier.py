@@ -23,7 +23,7 @@ from leanfd.options import opt
 
 log = logging.getLogger(__name__)
 
-BackendName = Literal["cli", "server"]
+BackendName = Literal["cli", "server", "snapshot"]
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ class VerifierConfig:
     policy: Policy = opt(Policy(), "what candidates may use (YAML only)", cli=False)
 
     def __post_init__(self) -> None:
-        if self.backend not in ("cli", "server"):
-            raise ValueError(f"backend must be 'cli' or 'server', not {self.backend!r}")
+        if self.backend not in ("cli", "server", "snapshot"):
+            raise ValueError(f"backend must be 'cli', 'server' or 'snapshot', not {self.backend!r}")
         if self.max_attempt_chars < 1:
             raise ValueError("max_attempt_chars must be at least 1")
         if self.timeout <= 0:
@@ -80,6 +80,10 @@ class Verifier:
         jobs = c.jobs or os.cpu_count() or 1
         if c.backend == "cli":
             return OneShotBackend(self.toolchain, jobs=jobs, memory_mb=c.memory_mb)
+        if c.backend == "snapshot":
+            from leanfd.lean.snapshot import SnapshotBackend
+
+            return SnapshotBackend(self.toolchain, jobs=jobs, memory_mb=c.memory_mb)
         from leanfd.lean.server import ServerBackend
 
         return ServerBackend(self.toolchain, workers=jobs, timeout=c.timeout, memory_mb=c.memory_mb,
