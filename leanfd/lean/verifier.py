@@ -1,4 +1,4 @@
-"""The verifier: records in, verdicts out, over a `cli` or `server` backend."""
+"""The verifier: records in, verdicts out, over a `cli`, `server` or `ray` backend."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from leanfd.options import opt
 
 log = logging.getLogger(__name__)
 
-BackendName = Literal["cli", "server"]
+BackendName = Literal["cli", "server", "ray"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class VerifierConfig:
     `verifier:` section, flags `--verifier-backend`, `--verifier-jobs`, ..."""
 
     backend: BackendName = opt("server", "Lean backend: pooled `lean --server` processes that keep the header "
-                                         "warm (server) or one process per check (cli)")
+                                         "warm (server), one process per check (cli), or either on the nodes of a Ray "
+                                         "cluster (ray)")
     jobs: int | None = opt(None, "Lean processes at once (default: CPU count; in training, CPU count / processes)")
     timeout: float = opt(60.0, "wall-clock seconds per check")
     memory_mb: int | None = opt(8192, "per Lean process: Lean's -M plus an OS limit (server: plus a "
@@ -42,11 +43,15 @@ class VerifierConfig:
     max_attempt_chars: int = opt(1_000_000, "longest proof, code or .lean file, in characters; a longer one is "
                                             "rejected unread", flag="max_attempt_chars")
     lean: str | None = opt(None, "path to `lean`, or 'bundled' (default: the resolution order)", flag="lean")
+    ray_address: str | None = opt(None, "ray: the cluster's head, HOST:PORT (or ray://HOST:PORT, auto); "
+                                        "default RAY_ADDRESS; with neither, the ray backend refuses")
+    ray_local_backend: Literal["cli", "server"] = opt("cli", "ray: the pool each node's actor runs (jobs: "
+                                                              "Lean processes per node, default its Ray CPUs)")
     policy: Policy = opt(Policy(), "what candidates may use (YAML only)", cli=False)
 
     def __post_init__(self) -> None:
-        if self.backend not in ("cli", "server"):
-            raise ValueError(f"backend must be 'cli' or 'server', not {self.backend!r}")
+        if self.backend not in ("cli", "server", "ray"):
+            raise ValueError(f"backend must be 'cli', 'server' or 'ray', not {self.backend!r}")
         if self.max_attempt_chars < 1:
             raise ValueError("max_attempt_chars must be at least 1")
         if self.timeout <= 0:
@@ -80,6 +85,11 @@ class Verifier:
         jobs = c.jobs or os.cpu_count() or 1
         if c.backend == "cli":
             return OneShotBackend(self.toolchain, jobs=jobs, memory_mb=c.memory_mb)
+        if c.backend == "ray":  # whole files stay local (files_backend): .ilean comes back from `lean -i` only
+            from leanfd.lean.ray_backend import RayBackend
+
+            return RayBackend(self.toolchain, c.ray_address, c.ray_local_backend, jobs=c.jobs, memory_mb=c.memory_mb,
+                              timeout=c.timeout, max_checks=c.max_checks, lean_version=self.lean_version)
         from leanfd.lean.server import ServerBackend
 
         return ServerBackend(self.toolchain, workers=jobs, timeout=c.timeout, memory_mb=c.memory_mb,
