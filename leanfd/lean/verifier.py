@@ -183,7 +183,6 @@ class Verifier:
         The input is read lazily with a bounded number of checks in flight, so a large file is
         never held whole and verdicts stream out as soon as they are known.
         """
-        window = 2 * (self.config.jobs or os.cpu_count() or 1)
         it = enumerate(records)
         pending: set[asyncio.Task] = set()
 
@@ -192,7 +191,7 @@ class Verifier:
 
         try:
             while True:
-                while len(pending) < window and (nxt := next(it, None)) is not None:
+                while len(pending) < self._window() and (nxt := next(it, None)) is not None:
                     pending.add(asyncio.ensure_future(one(*nxt)))
                 if not pending:
                     return
@@ -202,6 +201,11 @@ class Verifier:
         finally:
             for t in pending:
                 t.cancel()
+
+    def _window(self) -> int:
+        """Checks in flight: twice the Lean processes (a Ray cluster's all together, once it is joined)."""
+        slots = getattr(self._backend, "slots", 0)
+        return 2 * (slots or self.config.jobs or os.cpu_count() or 1)
 
     async def aclose(self) -> None:
         if self._files is not None:
