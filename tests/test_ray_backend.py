@@ -93,6 +93,15 @@ def test_toy_verdicts_equal_cli_and_both_nodes_answer(ray_cluster, bundled, cli_
     assert len(answered) == 2 and sum(answered.values()) == to_lean, answered
 
 
+def test_server_pools_on_the_nodes_give_the_same_verdicts(ray_cluster, bundled, cli_verdicts):
+    records = toy_batch()[:15]  # the attempts
+    with Verifier(backend="ray", ray_address=ray_cluster.address, ray_local_backend="server", toolchain=bundled,
+                  timeout=30, jobs=1) as v:
+        got = v._run_sync(collect(v, records))
+        assert len(v.backend.answered) == 2
+    assert [key(got[i]) for i in range(len(records))] == cli_verdicts[:15]
+
+
 def test_a_node_lost_mid_batch_loses_no_record(ray_cluster, bundled, cli_verdicts):
     """SIGKILL the worker node's raylet once both nodes are busy: its runs go to the head, every
     record is answered once, with the verdict `cli` gives; then a fresh worker node joins again."""

@@ -235,8 +235,14 @@ class RayBackend:
             ).remote(self.toolchain, self.local, slots, self.memory_mb, self.timeout, self.max_checks)
             self._pool.starting.add(n["NodeID"])
             new.append((n["NodeID"], slots, handle))
-        results = await asyncio.gather(*(asyncio.wait_for(h.ready.remote(), READY_TIMEOUT) for _, _, h in new),
-                                       return_exceptions=True)
+        try:
+            results = await asyncio.gather(*(asyncio.wait_for(h.ready.remote(), READY_TIMEOUT) for _, _, h in new),
+                                           return_exceptions=True)
+        except asyncio.CancelledError:  # the backend is closing: no actor of ours is left behind
+            for node_id, _, handle in new:
+                self._pool.starting.discard(node_id)
+                self._kill(handle)
+            raise
         for (node_id, slots, handle), got in zip(new, results):
             self._pool.starting.discard(node_id)
             if isinstance(got, BaseException):
@@ -284,7 +290,10 @@ class RayBackend:
             try:
                 node_id, result = await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(ref)), timeout + GRACE)
             except asyncio.CancelledError:
-                ray.cancel(ref)  # the actor's backend kills that Lean
+                try:
+                    ray.cancel(ref)  # the actor's backend kills that Lean
+                except Exception as e:  # the actor is gone already
+                    log.debug("ray.cancel: %s", e)
                 raise
             except asyncio.TimeoutError:
                 self._lose(actor, f"no answer within {timeout + GRACE:g} s")
@@ -304,8 +313,9 @@ class RayBackend:
     async def aclose(self) -> None:
         """Close every actor's pool (its Lean processes), then the actors; leave the cluster."""
         self._closed = True
-        if self._filling is not None:
-            await asyncio.wait([self._filling], timeout=READY_TIMEOUT)
+        if self._filling is not None and not self._filling.done():
+            self._filling.cancel()  # a replacement still starting (or waiting for a dying node)
+            await asyncio.wait([self._filling])
         if self._ray is None:
             return
         actors, self._pool.actors = self._pool.actors, []
