@@ -81,9 +81,28 @@ class LocalCluster:
 
     def start(self, timeout: float = 90.0) -> "LocalCluster":
         for i in range(self.nodes):
-            self._start_node(i)
-            self._wait_for(i + 1, timeout)
+            self._start_node_retrying(i, timeout)
         return self
+
+    def _start_node_retrying(self, i: int, timeout: float, tries: int = 3) -> None:
+        """Start node `i`; again with other ports when its `ray start` fails (on a shared machine a port
+        picked free can be taken before Ray binds it)."""
+        for attempt in range(tries):
+            if i == 0 and attempt:
+                self.port = free_port()
+                self.address = f"127.0.0.1:{self.port}"
+            self._start_node(i)
+            try:
+                self._wait_for(i + 1, timeout)
+                return
+            except RuntimeError:
+                for pid in self.pids(i):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                if attempt == tries - 1:
+                    raise
 
     def _start_node(self, i: int) -> None:
         temp = self.root / f"n{i}"
@@ -104,8 +123,11 @@ class LocalCluster:
         env = {**os.environ, **FAST_HEALTH, MARK: f"{self.token}/{i}", "RAY_USAGE_STATS_ENABLED": "0"}
         env.pop("RAY_ADDRESS", None)
         log = open(self.root / f"n{i}.log", "wb")
-        self._procs.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True))
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        if i < len(self._procs):
+            self._procs[i] = proc
+        else:
+            self._procs.append(proc)
         log.close()
 
     def _wait_for(self, alive: int, timeout: float) -> None:
@@ -113,7 +135,8 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if (rc := self._procs[alive - 1].poll()) is not None:  # a killed node's `ray start` exits too
-                raise RuntimeError(f"`ray start` exited {rc}; see {self.root}/n{alive - 1}.log")
+                tail = (self.root / f"n{alive - 1}.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"`ray start` of node {alive - 1} exited {rc}:\n{tail}")
             if all(b"Ray runtime started" in (self.root / f"n{i}.log").read_bytes() for i in range(alive)):
                 return
             time.sleep(0.3)
@@ -167,8 +190,7 @@ class LocalCluster:
 
     def add_node(self, timeout: float = 90.0) -> int:
         """One more worker node (after `kill_node`, say); its index."""
-        self._start_node(len(self._procs))
-        self._wait_for(len(self._procs), timeout)
+        self._start_node_retrying(len(self._procs), timeout)
         return len(self._procs) - 1
 
 

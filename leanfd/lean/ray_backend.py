@@ -279,8 +279,7 @@ class RayBackend:
             self._filling = asyncio.ensure_future(self._fill())
 
     async def run(self, header: str, body: str, timeout: float) -> LeanRun:
-        ray = None
-        for attempt in range(ATTEMPTS):
+        for _ in range(ATTEMPTS):
             await self._ensure()
             ray = self._ray
             pool = self._pool.actors
