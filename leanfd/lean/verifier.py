@@ -32,8 +32,7 @@ class VerifierConfig:
     `verifier:` section, flags `--verifier-backend`, `--verifier-jobs`, ..."""
 
     backend: BackendName = opt("server", "Lean backend: pooled `lean --server` processes that keep the header "
-                                         "warm (server), one process per check (cli), or either on the nodes of a Ray "
-                                         "cluster (ray)")
+                                         "warm (server) or one process per check (cli)")
     jobs: int | None = opt(None, "Lean processes at once (default: CPU count; in training, CPU count / processes)")
     timeout: float = opt(60.0, "wall-clock seconds per check")
     memory_mb: int | None = opt(8192, "per Lean process: Lean's -M plus an OS limit (server: plus a "
@@ -43,8 +42,9 @@ class VerifierConfig:
     max_attempt_chars: int = opt(1_000_000, "longest proof, code or .lean file, in characters; a longer one is "
                                             "rejected unread", flag="max_attempt_chars")
     lean: str | None = opt(None, "path to `lean`, or 'bundled' (default: the resolution order)", flag="lean")
-    ray_address: str | None = opt(None, "ray: the cluster's head, HOST:PORT (or ray://HOST:PORT, auto); "
-                                        "default RAY_ADDRESS; with neither, the ray backend refuses")
+    ray_address: str | None = opt(None, "backend ray (checks on the nodes of a Ray cluster): its head, "
+                                        "HOST:PORT (or ray://HOST:PORT, auto); default RAY_ADDRESS; with "
+                                        "neither, the ray backend refuses")
     ray_local_backend: Literal["cli", "server"] = opt("cli", "ray: the pool each node's actor runs (jobs: "
                                                               "Lean processes per node, default its Ray CPUs)")
     policy: Policy = opt(Policy(), "what candidates may use (YAML only)", cli=False)
