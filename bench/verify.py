@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import threading
 import time
@@ -157,6 +158,7 @@ def main() -> None:
     finally:
         if cluster is not None:
             cluster.stop()
+            shutil.rmtree(cluster.root, ignore_errors=True)
 
 
 def run(args: argparse.Namespace) -> None:
