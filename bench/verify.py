@@ -1,4 +1,4 @@
-"""Verification throughput: `cli`, `server` and `snapshot` on the same batch, in one run.
+"""Verification throughput: `cli`, `server`, `snapshot` (and `ray`) on the same batch, in one run.
 
 The header stands in for `import Mathlib` (seconds per process): the toy prelude followed by
 thousands of small declarations. The batch mixes passing, failing and timing-out checks.
@@ -6,6 +6,11 @@ Reports checks/s, p50/p95 latency and the peak resident memory of all Lean proce
 for `snapshot`, how many header snapshots it built (0 when the machine's cache already had it).
 
     python bench/verify.py --checks 200 --jobs 2           # figures go to bench/README.md by hand
+    python bench/verify.py --backends cli,ray --ray-address HEAD:6379   # on an existing Ray cluster
+    python bench/verify.py --backends cli,ray --ray-nodes 2             # on a loopback cluster started here
+
+For `ray`, `--jobs` is Lean processes per node, and the peak RSS is not measured (its Lean processes
+run under the nodes' raylets, not under this process).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import threading
 import time
@@ -98,11 +104,13 @@ class PeakRSS:
         self._t.join()
 
 
-async def measure(backend: str, records: list[CheckRecord], jobs: int, timeout: float, toolchain) -> dict:
+async def measure(backend: str, records: list[CheckRecord], jobs: int, timeout: float, toolchain,
+                  ray_address: str | None = None) -> dict:
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     with PeakRSS() as mem:
-        async with Verifier(backend=backend, jobs=jobs, timeout=timeout, toolchain=toolchain) as v:
+        async with Verifier(backend=backend, jobs=jobs, timeout=timeout, toolchain=toolchain,
+                            ray_address=ray_address) as v:
             _ = v.lean_version
             start = time.monotonic()
             async for _, verdict in v.check_many(records):
@@ -118,7 +126,7 @@ async def measure(backend: str, records: list[CheckRecord], jobs: int, timeout: 
         "checks_per_s": round(len(records) / wall, 3),
         "p50_s": round(statistics.median(latencies), 3),
         "p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
-        "peak_rss_mb": round(mem.peak / 1024, 1),
+        "peak_rss_mb": None if backend == "ray" else round(mem.peak / 1024, 1),
         "statuses": statuses,
         **({"snapshot_builds": builds} if builds is not None else {}),
     }
@@ -133,7 +141,30 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--backends", default="cli,server,snapshot")
     ap.add_argument("--lean", default=None)
+    ap.add_argument("--ray-address", default=None, help="ray: the cluster's head, HOST:PORT")
+    ap.add_argument("--ray-nodes", type=int, default=0,
+                    help="ray: start this many loopback nodes here (tests/ray_cluster.py), 1 CPU each")
     args = ap.parse_args()
+    cluster = None
+    if args.ray_nodes:
+        import sys
+        import tempfile
+
+        sys.path.insert(0, str(ROOT / "tests"))
+        from ray_cluster import LocalCluster, loopback_only
+
+        loopback_only()
+        cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="leanfd-ray-", dir="/tmp")), nodes=args.ray_nodes).start()
+        args.ray_address = cluster.address
+    try:
+        run(args)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+            shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> None:
     toolchain = resolve(args.lean)
     header = heavy_header(args.decls)
     records = batch(header, args.checks, args.slow_every)
@@ -146,7 +177,8 @@ def main() -> None:
 
     print(json.dumps({"lean": toolchain.version(), "cpus": os.cpu_count(), "header_lines": header.count("\n"),
                       "header_alone_s": round(asyncio.run(header_cost()), 2)}))
-    results = [asyncio.run(measure(b, records, args.jobs, args.timeout, toolchain)) for b in args.backends.split(",")]
+    results = [asyncio.run(measure(b, records, args.jobs, args.timeout, toolchain, args.ray_address))
+               for b in args.backends.split(",")]
     for r in results:
         print(json.dumps(r))
     if len(results) > 1:

@@ -1,12 +1,14 @@
 """Soundness: every rule, with a real attempt at breaking it, through the bundled Lean.
 
-Each attack runs on every backend, so the pooled server and the snapshot backend are held to the
-same verdicts as one-shot `lean --json` (on `snapshot` the whole suite adds about a minute here).
+Each attack runs on every backend, so the pooled server, the snapshot backend (about a minute more
+here) and the Ray actors (on the 2-node cluster of tests/ray_cluster.py; skipped without Ray) are held
+to the same verdicts as one-shot `lean --json`.
 """
 
 from __future__ import annotations
 
 import pytest
+from ray_cluster import ray_cluster  # noqa: F401
 
 from leanfd.lean.judge import judge
 from leanfd.lean.policy import Policy
@@ -19,9 +21,10 @@ PROOF = "\n  N.rec (motive := fun n => Eq (N.add N.zero n) n) (Eq.refl N.zero) (
 SIG = "theorem t_zero_add (n : N) : Eq (N.add N.zero n) n :="
 
 
-@pytest.fixture(scope="module", params=["cli", "server", "snapshot"])
+@pytest.fixture(scope="module", params=["cli", "server", "snapshot", "ray"])
 def verifier(request, bundled):
-    with Verifier(backend=request.param, toolchain=bundled, timeout=60, jobs=2) as v:
+    address = request.getfixturevalue("ray_cluster").address if request.param == "ray" else None
+    with Verifier(backend=request.param, toolchain=bundled, timeout=60, jobs=2, ray_address=address) as v:
         yield v
 
 

@@ -25,6 +25,11 @@ def max_attempt_chars_argument(p: argparse.ArgumentParser) -> None:
                    help=f"reject unread a proof, code or .lean file longer than N characters (default: {default:,})")
 
 
+def ray_address_argument(p: argparse.ArgumentParser) -> None:
+    field = VerifierConfig.__dataclass_fields__["ray_address"]
+    p.add_argument("--ray-address", default=field.default, metavar="ADDR", help=field.metadata["help"])
+
+
 def report_bad(console: Console, bad: BadLine) -> None:
     console.print(f"[yellow]skipped[/] {bad.path}:{bad.line}: {bad.error}")
 

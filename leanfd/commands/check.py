@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from leanfd.commands import lean_argument, max_attempt_chars_argument, report_bad
+from leanfd.commands import lean_argument, max_attempt_chars_argument, ray_address_argument, report_bad
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.policy import DEFAULT_AXIOMS, Policy
 from leanfd.lean.records import (
@@ -116,8 +116,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="a .jsonl of records {name, header, formal_statement, proof|code}, "
                         "a .lean file, or a directory of .lean files")
-    p.add_argument("--backend", choices=["cli", "server"], default="server",
-                   help="cli: one `lean --json` per check; server: pooled `lean --server` keeping the header warm")
+    p.add_argument("--backend", choices=["cli", "server", "ray"], default="server",
+                   help="cli: one `lean --json` per check; server: pooled `lean --server` keeping the header warm; "
+                        "ray: over the nodes of a Ray cluster (--ray-address)")
+    ray_address_argument(p)
     p.add_argument("--jobs", type=int, default=None, help="Lean processes at once (default: CPU count)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per check (wall clock)")
     p.add_argument("--memory", type=int, default=8192, help="memory cap per Lean process in MB")
@@ -133,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     policy = Policy(allowed_axioms=tuple(args.allow_axiom) if args.allow_axiom else DEFAULT_AXIOMS)
     config = VerifierConfig(backend=args.backend, jobs=args.jobs, timeout=args.timeout,
                             memory_mb=args.memory, lean=args.lean, policy=policy,
-                            max_attempt_chars=args.max_attempt_chars)
+                            max_attempt_chars=args.max_attempt_chars, ray_address=args.ray_address)
     bad: list[BadLine] = []
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

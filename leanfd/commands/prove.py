@@ -15,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from leanfd.commands import max_attempt_chars_argument, read_good_lines, report_bad
+from leanfd.commands import max_attempt_chars_argument, ray_address_argument, read_good_lines, report_bad
 from leanfd.data.benchmarks import load_problems
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.records import BadLine
@@ -53,7 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problems-per-batch", type=int, default=16, help="problems per generation call")
     p.add_argument("--out", default="runs/prove", help="output directory: attempts.jsonl, summary.json, pass_at_k.png")
     p.add_argument("--resume", action="store_true", help="keep attempts.jsonl and sample only what is missing")
-    p.add_argument("--verifier-backend", choices=["cli", "server"], default="server")
+    p.add_argument("--verifier-backend", choices=["cli", "server", "ray"], default="server")
+    ray_address_argument(p)
     p.add_argument("--jobs", type=int, help="Lean processes (default: CPU count)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per check")
     p.add_argument("--lean", help="path to lean, or 'bundled'")
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                          seed=args.seed, problems_per_batch=args.problems_per_batch, stop_at_first=args.stop_at_first,
                          prompt_style=args.prompt_style, few_shot=args.few_shot, num_few_shot=args.num_few_shot)
     vconf = VerifierConfig(backend=args.verifier_backend, jobs=args.jobs, timeout=args.timeout, lean=args.lean,
-                           max_attempt_chars=args.max_attempt_chars)
+                           max_attempt_chars=args.max_attempt_chars, ray_address=args.ray_address)
     backend = None
     if args.proofs is None:
         from leanfd.models import load_backend

@@ -1,4 +1,4 @@
-"""The verifier: records in, verdicts out, over a `cli` or `server` backend."""
+"""The verifier: records in, verdicts out, over a `cli`, `server` or `ray` backend."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from leanfd.options import opt
 
 log = logging.getLogger(__name__)
 
-BackendName = Literal["cli", "server", "snapshot"]
+BackendName = Literal["cli", "server", "snapshot", "ray"]
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,16 @@ class VerifierConfig:
     max_attempt_chars: int = opt(1_000_000, "longest proof, code or .lean file, in characters; a longer one is "
                                             "rejected unread", flag="max_attempt_chars")
     lean: str | None = opt(None, "path to `lean`, or 'bundled' (default: the resolution order)", flag="lean")
+    ray_address: str | None = opt(None, "backend ray (checks on the nodes of a Ray cluster): its head, "
+                                        "HOST:PORT (or ray://HOST:PORT, auto); default RAY_ADDRESS; with "
+                                        "neither, the ray backend refuses")
+    ray_local_backend: Literal["cli", "server"] = opt("cli", "ray: the pool each node's actor runs (jobs: "
+                                                              "Lean processes per node, default its Ray CPUs)")
     policy: Policy = opt(Policy(), "what candidates may use (YAML only)", cli=False)
 
     def __post_init__(self) -> None:
-        if self.backend not in ("cli", "server", "snapshot"):
-            raise ValueError(f"backend must be 'cli', 'server' or 'snapshot', not {self.backend!r}")
+        if self.backend not in ("cli", "server", "snapshot", "ray"):
+            raise ValueError(f"backend must be 'cli', 'server', 'snapshot' or 'ray', not {self.backend!r}")
         if self.max_attempt_chars < 1:
             raise ValueError("max_attempt_chars must be at least 1")
         if self.timeout <= 0:
@@ -84,6 +89,11 @@ class Verifier:
             from leanfd.lean.snapshot import SnapshotBackend
 
             return SnapshotBackend(self.toolchain, jobs=jobs, memory_mb=c.memory_mb)
+        if c.backend == "ray":  # whole files stay local (files_backend): .ilean comes back from `lean -i` only
+            from leanfd.lean.ray_backend import RayBackend
+
+            return RayBackend(self.toolchain, c.ray_address, c.ray_local_backend, jobs=c.jobs, memory_mb=c.memory_mb,
+                              timeout=c.timeout, max_checks=c.max_checks, lean_version=self.lean_version)
         from leanfd.lean.server import ServerBackend
 
         return ServerBackend(self.toolchain, workers=jobs, timeout=c.timeout, memory_mb=c.memory_mb,
@@ -177,7 +187,6 @@ class Verifier:
         The input is read lazily with a bounded number of checks in flight, so a large file is
         never held whole and verdicts stream out as soon as they are known.
         """
-        window = 2 * (self.config.jobs or os.cpu_count() or 1)
         it = enumerate(records)
         pending: set[asyncio.Task] = set()
 
@@ -186,7 +195,7 @@ class Verifier:
 
         try:
             while True:
-                while len(pending) < window and (nxt := next(it, None)) is not None:
+                while len(pending) < self._window() and (nxt := next(it, None)) is not None:
                     pending.add(asyncio.ensure_future(one(*nxt)))
                 if not pending:
                     return
@@ -196,6 +205,11 @@ class Verifier:
         finally:
             for t in pending:
                 t.cancel()
+
+    def _window(self) -> int:
+        """Checks in flight: twice the Lean processes (a Ray cluster's all together, once it is joined)."""
+        slots = getattr(self._backend, "slots", 0)
+        return 2 * (slots or self.config.jobs or os.cpu_count() or 1)
 
     async def aclose(self) -> None:
         if self._files is not None:
