@@ -176,11 +176,11 @@ def run(args: argparse.Namespace) -> None:
         return run.elapsed
 
     print(json.dumps({"lean": toolchain.version(), "cpus": os.cpu_count(), "header_lines": header.count("\n"),
-                      "header_alone_s": round(asyncio.run(header_cost()), 2)}))
-    results = [asyncio.run(measure(b, records, args.jobs, args.timeout, toolchain, args.ray_address))
-               for b in args.backends.split(",")]
-    for r in results:
-        print(json.dumps(r))
+                      "header_alone_s": round(asyncio.run(header_cost()), 2)}), flush=True)
+    results = []
+    for b in args.backends.split(","):  # each line as soon as its backend is done
+        results.append(asyncio.run(measure(b, records, args.jobs, args.timeout, toolchain, args.ray_address)))
+        print(json.dumps(results[-1]), flush=True)
     if len(results) > 1:
         base = results[0]
         ratios = {r["backend"]: round(r["checks_per_s"] / base["checks_per_s"], 2) for r in results[1:]}

@@ -156,6 +156,8 @@ def test_a_failed_build_falls_back_to_a_plain_run(bundled, cache, toy_header):
     r = run(b, toy_header, BODY_BAD)
     assert b.fallbacks == 1 and b.builds == 0 and not list(cache.root.glob("*.snap"))
     assert [m.severity for m in r.messages].count("error") >= 1 and r.outcome == "ok"
+    assert seen(run(b, toy_header, BODY_BAD)) == seen(r) and b.fallbacks == 2
+    assert not list(cache.root.glob(".build-*")), "a failed build leaves nothing behind"
 
 
 def test_concurrent_first_checks_in_tasks_build_once(bundled, cache, toy_header):

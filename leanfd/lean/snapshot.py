@@ -48,7 +48,8 @@ touches the sidecar's mtime).
 Failures: a check that crashes with the snapshot re-hashes it; a changed file is rebuilt and the
 check retried once; otherwise the check runs plain (a crashing attempt crashes both ways), and if
 the plain run did not crash the snapshot is distrusted and rebuilt for the next check. A build that
-fails (timeout, crash, no file written) falls back to a plain run, logged.
+fails (timeout, crash, no file written) falls back to a plain run, logged, and the backend does not
+try that header again (every later check of it runs plain).
 """
 
 from __future__ import annotations
@@ -289,6 +290,7 @@ class SnapshotBackend(OneShotBackend):
         self.fallbacks = 0  # checks that ran plain because the snapshot path failed
         self._version: str | None = None
         self._key_locks: dict[str, asyncio.Lock] = {}
+        self._unbuildable: set[str] = set()  # keys whose build failed: their checks run plain, without retrying
 
     def _flags(self) -> tuple[str, ...]:
         return tuple(f"-D{k}={v}" for k, v in sorted(self.options.items()))
@@ -347,13 +349,20 @@ class SnapshotBackend(OneShotBackend):
         (tasks of this backend queue on an asyncio lock, other backends and processes on the file lock)."""
         if await asyncio.to_thread(self.cache.valid, e):
             return True
+        if e.key in self._unbuildable:
+            return False
         async with self._key_lock(e.key):
             e.root.mkdir(parents=True, exist_ok=True)
             fd = await acquire(e)
             try:
                 if await asyncio.to_thread(self.cache.valid, e):  # another builder finished meanwhile
                     return True
-                return await self._build(e, header)
+                if e.key in self._unbuildable:  # failed while this check waited
+                    return False
+                if not await self._build(e, header):
+                    self._unbuildable.add(e.key)
+                    return False
+                return True
             finally:
                 os.close(fd)
 
