@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, get_args
 
 from rich.console import Console
 from rich.progress import (
@@ -32,7 +32,7 @@ from leanfd.lean.records import (
     decode_utf8,
     read_jsonl,
 )
-from leanfd.lean.verifier import Verifier, VerifierConfig
+from leanfd.lean.verifier import BackendName, Verifier, VerifierConfig
 
 Item = CheckRecord | LeanFile
 
@@ -116,8 +116,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="a .jsonl of records {name, header, formal_statement, proof|code}, "
                         "a .lean file, or a directory of .lean files")
-    p.add_argument("--backend", choices=["cli", "server", "ray"], default="server",
+    p.add_argument("--backend", choices=get_args(BackendName), default="server",
                    help="cli: one `lean --json` per check; server: pooled `lean --server` keeping the header warm; "
+                        "snapshot: one process per check from the header's saved state; "
                         "ray: over the nodes of a Ray cluster (--ray-address)")
     ray_address_argument(p)
     p.add_argument("--jobs", type=int, default=None, help="Lean processes at once (default: CPU count)")

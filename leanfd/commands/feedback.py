@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from rich.console import Console
 from rich.progress import (
@@ -24,7 +24,7 @@ from leanfd.lean.errors import LeanFDError
 from leanfd.lean.records import KNOWN_FIELDS, CheckRecord, JsonlWriter, Verdict
 from leanfd.lean.snippet import attempt_text
 from leanfd.lean.toolchain import cache_dir
-from leanfd.lean.verifier import Verifier, VerifierConfig
+from leanfd.lean.verifier import BackendName, Verifier, VerifierConfig
 
 
 def _verdict_line(d: Any) -> tuple[CheckRecord, Verdict | None]:
@@ -105,7 +105,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, default=1024, help="budget of compiler feedback (approximate tokens)")
     p.add_argument("--cache", help="SQLite cache of critic answers (default: ~/.cache/leanfd/feedback.sqlite)")
     p.add_argument("--no-cache", action="store_true", help="always ask the critic")
-    p.add_argument("--backend", choices=["cli", "server"], default="server", help="verifier backend for bare attempts")
+    p.add_argument("--backend", choices=get_args(BackendName), default="server",
+                   help="verifier backend for bare attempts")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per check for bare attempts")
     max_attempt_chars_argument(p)
     lean_argument(p)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, get_args
 
 from rich.console import Console
 from rich.progress import (
@@ -19,7 +19,7 @@ from leanfd.commands import max_attempt_chars_argument, ray_address_argument, re
 from leanfd.data.benchmarks import load_problems
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.records import BadLine
-from leanfd.lean.verifier import Verifier, VerifierConfig
+from leanfd.lean.verifier import BackendName, Verifier, VerifierConfig
 from leanfd.prove.report import table
 from leanfd.prove.runner import (
     ATTEMPTS,
@@ -53,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problems-per-batch", type=int, default=16, help="problems per generation call")
     p.add_argument("--out", default="runs/prove", help="output directory: attempts.jsonl, summary.json, pass_at_k.png")
     p.add_argument("--resume", action="store_true", help="keep attempts.jsonl and sample only what is missing")
-    p.add_argument("--verifier-backend", choices=["cli", "server", "ray"], default="server")
+    p.add_argument("--verifier-backend", choices=get_args(BackendName), default="server")
     ray_address_argument(p)
     p.add_argument("--jobs", type=int, help="Lean processes (default: CPU count)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per check")

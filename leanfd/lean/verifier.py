@@ -32,7 +32,8 @@ class VerifierConfig:
     `verifier:` section, flags `--verifier-backend`, `--verifier-jobs`, ..."""
 
     backend: BackendName = opt("server", "Lean backend: pooled `lean --server` processes that keep the header "
-                                         "warm (server) or one process per check (cli)")
+                                         "warm (server), one process per check (cli), one per check from the "
+                                         "header's saved state (snapshot), or the nodes of a Ray cluster (ray)")
     jobs: int | None = opt(None, "Lean processes at once (default: CPU count; in training, CPU count / processes)")
     timeout: float = opt(60.0, "wall-clock seconds per check")
     memory_mb: int | None = opt(8192, "per Lean process: Lean's -M plus an OS limit (server: plus a "
