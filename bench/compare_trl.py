@@ -21,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,8 +78,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.trl_python:
         ap.error("give --trl-python (or set TRL_PYTHON): the interpreter that has trl")
     for name in ("leanfd_python", "trl_python"):
-        if not Path(getattr(args, name)).exists():
-            ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: no such interpreter")
+        given = getattr(args, name)
+        # absolute, symlinks kept (a venv's python is a symlink whose target is not the venv): the
+        # runs start in other directories
+        found = os.path.abspath(given) if os.sep in given else shutil.which(given)
+        if not found or not Path(found).exists():
+            ap.error(f"--{name.replace('_', '-')} {given}: no such interpreter")
+        setattr(args, name, found)
     if args.gradient_checkpointing is None:
         args.gradient_checkpointing = args.gpu
     return args
