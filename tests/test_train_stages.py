@@ -49,9 +49,6 @@ def make_attempt(problem, verdict, *, prompt_ids, completion_ids, logprobs=(), g
 class Serial:
     """The one-process strategy: what parallel.DDP does without other processes."""
 
-    def agree_max(self, n: int) -> int:
-        return n
-
     def no_sync(self):
         return contextlib.nullcontext()
 

@@ -10,13 +10,14 @@ torch.distributed.checkpoint written by all processes at once, see parallel.py) 
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
+from leanfd.config import ConfigError, to_yaml
 
 if TYPE_CHECKING:
     from leanfd.train.trainer import Trainer
@@ -35,7 +36,7 @@ def save(trainer: Trainer, path: Path) -> Path:
     acc.wait_for_everyone()
     trainer.parallel.save_state(path)
     if acc.is_main_process:
-        trainer.write_state(path)
+        write_state(trainer, path)
     acc.wait_for_everyone()
     return path
 
@@ -48,10 +49,6 @@ SHAPING = (("method",), ("model",), ("init_from",), ("optim", "sharding"), ("opt
 def check_resumable(config, out: Path) -> None:
     """Before a model is loaded: refuse to resume from `out`'s last checkpoint when it was written
     by a run of another shape (another method, model, strategy, LoRA, teacher), naming the difference."""
-    import dataclasses
-
-    from leanfd.config import ConfigError
-
     done = [p for p in listed(out) if (p / STATE_FILE).is_file()]
     if not done:
         return
@@ -77,6 +74,17 @@ def check_resumable(config, out: Path) -> None:
                           "give another --output-dir")
 
 
+def write_state(trainer: Trainer, path: Path) -> None:
+    """The run's own small state beside a checkpoint, written last (main process only); then the
+    checkpoints past --keep-checkpoints are removed."""
+    c = trainer.config
+    state = {"step": trainer.step, "method": c.method, "config": dataclasses.asdict(c)}
+    (path / STATE_FILE).write_text(json.dumps(state, indent=1, default=list))
+    (trainer.out / "config.yaml").write_text(to_yaml(c))
+    for old in listed(trainer.out)[: -c.log.keep_checkpoints]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def resume(trainer: Trainer, out: Path) -> int | None:
     """Load the last complete checkpoint in `out`; the step it was taken at, or None."""
     done = [p for p in listed(out) if (p / STATE_FILE).is_file()]
@@ -87,15 +95,6 @@ def resume(trainer: Trainer, out: Path) -> int | None:
     step = json.loads((last / STATE_FILE).read_text())["step"]
     log.info("resumed from %s at step %d", last, step)
     return step
-
-
-def checksum(model: torch.nn.Module) -> str:
-    """A hash of the model's trained weights (whole, unsharded): every process must hold the same."""
-    h = hashlib.sha256()
-    for name, p in sorted(model.named_parameters()):
-        h.update(name.encode())
-        h.update(p.detach().to(torch.float32).cpu().numpy().tobytes())
-    return h.hexdigest()
 
 
 def save_final(trainer: Trainer, final: Path) -> Path:

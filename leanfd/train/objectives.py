@@ -28,6 +28,7 @@ from leanfd.train.losses import group_advantages, grpo_loss
 from leanfd.train.losses.chunked import fd_loss_chunked, token_logprobs_chunked
 from leanfd.train.parallel import Parallel
 from leanfd.train.reward import episode_rewards
+from leanfd.train.sharding import agree_count
 from leanfd.train.teacher_feedback import teacher_prompt
 
 
@@ -50,7 +51,7 @@ def accumulate(items: Sequence[Attempt], fallback: Attempt, size: int, parallel:
     `loss_of(attempts, counted, share)` returns the micro-batch's loss already weighted by its
     `share` of the step; an empty micro-batch runs `fallback` with `counted=False` (mask zero)."""
     batches = micro_batches(list(items), size)
-    count = parallel.agree_max(max(1, len(batches)))  # at least one pass: every process takes part
+    count = agree_count(max(1, len(batches)))  # at least one pass: every process takes part
     batches += [[] for _ in range(count - len(batches))]
     total = 0.0
     for k, mb in enumerate(batches):
@@ -72,14 +73,6 @@ def _old_logprobs(attempts: list[Attempt], T: int, device) -> torch.Tensor | Non
     if any(len(a.sampled_logprobs) != len(a.completion_ids) for a in attempts):
         return None
     return pad_list([list(a.sampled_logprobs) for a in attempts], T, device)
-
-
-def _keep_in_graph(loss: torch.Tensor, out: CompletionHidden) -> torch.Tensor:
-    """A micro-batch with no counted token still passes through the head (times 0), so every
-    parameter gets its (zero) gradient and DDP's reducer is not left waiting for one."""
-    if out.mask.sum() > 0:
-        return loss
-    return loss + 0.0 * out.head(out.hidden.reshape(-1, out.hidden.shape[-1])[:1]).sum()
 
 
 def fd_backward(batch: StepBatch, models: Models, config: FDConfig, *, temperature: float, micro_batch: int,
@@ -107,14 +100,10 @@ def fd_backward(batch: StepBatch, models: Models, config: FDConfig, *, temperatu
         for key, name in (("fd_divergence", "divergence"), ("entropy", "student_entropy"),
                           ("teacher_entropy", "teacher_entropy"), ("clip_fraction", "clip_fraction")):
             stats[key] += float(m[name]) * share
-        return _keep_in_graph(loss * share, _masked(student, mask))
+        return loss * share  # all-masked: still through the head (chunked.real_rows), zero gradient
 
     fallback = next((a for a in batch.attempts if a.completion_ids), batch.attempts[0])
     return accumulate(distilled, fallback, micro_batch, parallel, loss_of), stats
-
-
-def _masked(out: CompletionHidden, mask: torch.Tensor) -> CompletionHidden:
-    return CompletionHidden(hidden=out.hidden, tokens=out.tokens, mask=mask, head=out.head)
 
 
 def advantages(batch: StepBatch, group_size: int, scale_std: bool) -> tuple[float, ...]:
@@ -160,6 +149,6 @@ def grpo_backward(batch: StepBatch, models: Models, config: GRPOConfig, *, group
         stats["kl"] += float(m["kl"]) * share
         stats["clip_fraction"] += float(m["clip_fraction"]) * share
         stats["entropy"] += float((entropy * mask).sum() / mask.sum().clamp(min=1)) * share
-        return _keep_in_graph(loss * share, _masked(out, mask))
+        return loss * share
 
     return accumulate(items, batch.attempts[0], micro_batch, parallel, loss_of), stats

@@ -20,7 +20,6 @@ from leanfd.config import ConfigError
 
 
 class Parallel(Protocol):
-    def agree_max(self, n: int) -> int: ...
     def no_sync(self) -> contextlib.AbstractContextManager: ...
     def backward(self, loss: torch.Tensor) -> None: ...
     def autocast(self) -> contextlib.AbstractContextManager: ...
@@ -32,24 +31,12 @@ class Parallel(Protocol):
     def export(self, directory: Path, tokenizer) -> None: ...
 
 
-def agree_max(n: int, device: torch.device) -> int:
-    """The largest `n` over all processes (itself when not distributed)."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return n
-    t = torch.tensor([n], dtype=torch.long, device=device)
-    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-    return int(t.item())
-
-
 class DDP:
     """accelerate's DistributedDataParallel (or a single process)."""
 
     def __init__(self, accelerator, model: torch.nn.Module):
         self.accelerator = accelerator
         self.model = model  # as `accelerator.prepare` returned it
-
-    def agree_max(self, n: int) -> int:
-        return agree_max(n, self.accelerator.device)
 
     def no_sync(self) -> contextlib.AbstractContextManager:
         return self.accelerator.no_sync(self.model)
@@ -69,9 +56,9 @@ class DDP:
 
     def checksum(self) -> str:
         """This process' replica's weights, hashed: under DDP every process must hold the same."""
-        from leanfd.train.checkpoints import checksum
+        from leanfd.train.sharding import weights_checksum
 
-        return checksum(self.unwrapped())
+        return weights_checksum(self.unwrapped())
 
     def save_state(self, path: Path) -> None:
         self.accelerator.save_state(str(path))
@@ -92,18 +79,13 @@ class DDP:
 class FSDP2:
     """torch's `fully_shard` (sharding.py): every process holds 1/N of the policy, its gradients,
     its optimizer state, the teacher and the reference. Every forward and backward is a
-    collective: the micro-batch count is agreed (`agree_max`), generation runs with `synced_gpus`,
+    collective: the micro-batch count is agreed (`sharding.agree_count`), generation runs with `synced_gpus`,
     and checkpoints and exports are written by all processes together."""
 
     def __init__(self, model: torch.nn.Module, optimizer, scheduler, teacher: torch.nn.Module | None,
                  reference: torch.nn.Module | None):
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.teacher, self.reference = teacher, reference
-
-    def agree_max(self, n: int) -> int:
-        from leanfd.train.sharding import agree_count
-
-        return agree_count(n)
 
     def no_sync(self) -> contextlib.AbstractContextManager:
         from leanfd.train.sharding import gradient_sync
@@ -166,7 +148,6 @@ def build_fsdp2(config, accelerator, source: str, tokenizer, model: torch.nn.Mod
     from leanfd.train.sharding import shard_model
 
     c = config
-    check_fsdp2_launch(accelerator)
     compute = torch.bfloat16 if c.optim.bf16 else None
     model.to(accelerator.device)
     shard_model(model, param_dtype=compute)

@@ -49,17 +49,17 @@ class RolloutEngine:
     def collect(self, problems: list[Problem], seed: int) -> tuple[tuple[Attempt, ...], StepTimes]:
         times = _Times()
         prompts = [self.builder.build(p) for p in problems]
-        items = [(i, p, prompts[i], None) for i, p in enumerate(problems)]
+        items = [(i, p, prompts[i]) for i, p in enumerate(problems)]
         attempts: list[Attempt] = []
         latest = self._sample(items, seed, turn=0, times=times, first_index=0)
         attempts += latest
         for turn in range(1, self.turns):
-            failed = [(len(attempts) - len(latest) + k, a) for k, a in enumerate(latest) if not a.proved]
+            failed = [a for a in latest if not a.proved]
             if not failed:
                 break
-            items = [(a.group, a.problem, self._revision_prompt(a), index) for index, a in failed]
+            items = [(a.group, a.problem, self._revision_prompt(a)) for a in failed]
             latest = self._sample(items, seed + 7919 * turn, turn=turn, times=times, n=1,
-                                  first_index=len(attempts), roots=[attempts[i].root for i, _ in failed])
+                                  first_index=len(attempts), roots=[a.root for a in failed])
             attempts += latest
         return tuple(attempts), times.frozen()
 
@@ -70,7 +70,7 @@ class RolloutEngine:
         return [*a.prompt, {"role": "assistant", "content": a.text},
                 {"role": "user", "content": REVISION_CHAT.format(feedback=fb)}]
 
-    def _sample(self, items: list[tuple[int, Problem, Prompt, int | None]], seed: int, turn: int, times: "_Times",
+    def _sample(self, items: list[tuple[int, Problem, Prompt]], seed: int, turn: int, times: "_Times",
                 first_index: int, n: int | None = None, roots: list[int] | None = None) -> list[Attempt]:
         n = n or self.sampling.n
         sampling = SamplingConfig(n=n, temperature=self.sampling.temperature, top_p=self.sampling.top_p,
@@ -88,9 +88,9 @@ class RolloutEngine:
 
             streaming = {"on_sample": on_sample} if getattr(self.policy, "streams_samples", False) else {}
             t = time.monotonic()
-            outs: list[list[Completion]] = self.policy.generate([p for _, _, p, _ in chunk], sampling, **streaming)
+            outs: list[list[Completion]] = self.policy.generate([p for _, _, p in chunk], sampling, **streaming)
             times.generate += time.monotonic() - t
-            for i, ((group, problem, prompt, _), samples) in enumerate(zip(chunk, outs)):
+            for i, ((group, problem, prompt), samples) in enumerate(zip(chunk, outs)):
                 prompt_ids = tuple(self.policy.encode_prompt(prompt))
                 for j, s in enumerate(samples):
                     index = first_index + len(pending)

@@ -9,7 +9,6 @@ update is shard-local); the optimizer is built on the parameters as the strategy
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from leanfd.config import ConfigError
 from leanfd.train.config import TrainConfig
 from leanfd.train.parallel import DDP
+from leanfd.train.sharding import frozen_copy
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -45,13 +45,6 @@ def resolve_init(path: str) -> str:
     if (p / "final" / "config.json").is_file():
         return str(p / "final")
     raise ConfigError(f"--init-from {path}: no model there (expected config.json, or final/config.json)")
-
-
-def frozen_copy(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
-    twin = copy.deepcopy(model).to(dtype)
-    twin.requires_grad_(False)
-    twin.eval()
-    return twin
 
 
 def check_plan(config: TrainConfig, accelerator) -> None:

@@ -10,17 +10,15 @@ policy, of the teacher and of the reference, and the EMA update is shard-local.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import random
-import shutil
 import time
 from pathlib import Path
 
 import torch
 
-from leanfd.config import ConfigError, to_yaml
+from leanfd.config import ConfigError
 from leanfd.data.benchmarks import Problem, load_problems
 from leanfd.data.prompts import PromptBuilder
 from leanfd.feedback.critic import FeedbackConfig, LLMCritic
@@ -176,8 +174,9 @@ class Trainer:
             policy = self._vllm = self._colocated_vllm()
         else:
             # Log-probs at the sampling temperature, before top-p: what the losses recompute.
-            policy = HFBackend(self.parallel.unwrapped(), self.tokenizer, logprobs_mode="tempered")
-            policy.synced_gpus = c.optim.sharding == "fsdp2"  # every process runs as many forwards
+            # synced_gpus: under FSDP2 every process runs as many forwards
+            policy = HFBackend(self.parallel.unwrapped(), self.tokenizer, logprobs_mode="tempered",
+                               synced_gpus=c.optim.sharding == "fsdp2")
         stop = ("```",) if c.rollout.prompt_style == "completion" else ()
         sampling = SamplingConfig(n=c.rollout.group_size, temperature=c.rollout.temperature, top_p=c.rollout.top_p,
                                   max_tokens=c.rollout.max_new_tokens, stop=stop)
@@ -228,17 +227,6 @@ class Trainer:
         if self.config.resume:
             self.step = checkpoints.resume(self, self.out) or 0
 
-    def checkpoints(self) -> list[Path]:
-        return checkpoints.listed(self.out)
-
     def save_final(self) -> Path:
         return checkpoints.save_final(self, self.out / "final")
-
-    def write_state(self, path: Path) -> None:
-        """The run's own small state beside a checkpoint (main process only)."""
-        state = {"step": self.step, "method": self.config.method, "config": dataclasses.asdict(self.config)}
-        (path / checkpoints.STATE_FILE).write_text(json.dumps(state, indent=1, default=list))
-        (self.out / "config.yaml").write_text(to_yaml(self.config))
-        for old in checkpoints.listed(self.out)[: -self.config.log.keep_checkpoints]:
-            shutil.rmtree(old, ignore_errors=True)
 
