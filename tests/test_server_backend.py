@@ -12,8 +12,9 @@ import pytest
 
 from leanfd.lean.errors import LeanProcessError
 from leanfd.lean.oneshot import OneShotBackend
+from leanfd.lean.process import MARKER_VAR
 from leanfd.lean.run import MAX_MESSAGE_CHARS, MAX_MESSAGES, MAX_RAW_MESSAGE_CHARS, Message
-from leanfd.lean.server import MARKER_VAR, ServerBackend, to_messages, utf16_to_index
+from leanfd.lean.server import ServerBackend, to_messages, utf16_to_index
 
 PASS = "theorem pass1 : Eq (N.add N.zero N.zero) N.zero := Eq.refl _\n#print axioms pass1\n"
 FAIL = "theorem fail1 : Eq N.zero (N.succ N.zero) := Eq.refl N.zero\n#check N\n"
@@ -235,9 +236,16 @@ async def test_timeout_cancels_the_stuck_version_and_keeps_the_warm_worker(make_
     assert run.outcome == "timeout" and "3 s" in run.detail
     assert 3 <= run.elapsed < 5 and time.monotonic() - t0 < 10
     assert set(pool.pids()) == set(old)  # the same server and file worker
+    worker = pool._idle[0]
+    withdrawn = set(worker.cancelled)  # the timed-out `waitForDiagnostics`, withdrawn with `$/cancelRequest`
+    assert len(withdrawn) == 1
     after = await pool.run(header, FAIL, 30)
     assert after.outcome == "ok" and after.messages[-1].text == "N : Type"
     assert set(pool.pids()) == set(old)
+    # Lean 4.35 answers a withdrawn `waitForDiagnostics` only when its file worker ends: an error for
+    # exactly that id (cancelled or content modified), never a late result.
+    await pool.aclose()
+    assert worker.cancel_answers in ([-32800], [-32801]) and not worker.cancelled
 
 
 async def test_timeout_of_a_worker_that_does_not_recover_replaces_it(make_pool, toy_header, monkeypatch):

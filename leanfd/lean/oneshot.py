@@ -1,9 +1,9 @@
 """The `cli` backend: one `lean --json --stdin` process per check.
 
-Simple and isolated: nothing survives a check, so nothing can leak between checks. Each process
-runs in its own process group with a wall-clock deadline, Lean's `-M` memory cap and an OS
-address-space limit; the whole group is killed on timeout, on cancellation and when the backend
-closes. Output is read line by line and bounded, never held whole.
+Simple and isolated: nothing survives a check, so nothing can leak between checks. Each process is
+owned as `process.py` says (its own group and marker, the one memory scheme: `-M`, an RLIMIT_DATA
+backstop and a watched resident budget) and has a wall-clock deadline; it is killed on timeout, on
+cancellation and when the backend closes. Output is read line by line and bounded, never held whole.
 """
 
 from __future__ import annotations
@@ -12,39 +12,20 @@ import asyncio
 import json
 import logging
 import os
-import resource
-import signal
 import tempfile
 import time
 from pathlib import Path
 
 from leanfd.lean.errors import LeanProcessError
-from leanfd.lean.owner import owner_env
+from leanfd.lean.process import KILL_TIMEOUT, LeanProcess, new_marker
 from leanfd.lean.run import MAX_LINE_MB, LeanRun, Message, clip
 from leanfd.lean.toolchain import Toolchain
 
 log = logging.getLogger(__name__)
 
-# Lean reserves several GB of virtual address space for its thread stacks and heap at start-up
-# (measured with Lean 4.35.0: it aborts under a 4 GB RLIMIT_AS, starts under 8 GB), so the OS
-# limit is Lean's own cap plus this reservation. `-M` is the cap that bites first.
-ADDRESS_SPACE_RESERVE_MB = 8192
 MAX_STDERR_CHARS = 20_000
 MAX_LINE_BYTES = MAX_LINE_MB << 20  # a longer message is dropped, not parsed (and the run proves nothing)
-KILL_TIMEOUT = 5.0  # waiting for killed processes to be reaped when the backend closes
 _SEVERITY = {"error": "error", "warning": "warning", "information": "information"}
-
-
-def limit_memory(memory_mb: int | None):
-    """A preexec_fn that caps the address space of the process and its children."""
-    if memory_mb is None:
-        return None
-
-    def apply() -> None:
-        cap = (memory_mb + ADDRESS_SPACE_RESERVE_MB) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-
-    return apply
 
 
 def declared(ilean: str) -> tuple[str, ...]:
@@ -61,13 +42,6 @@ def declared(ilean: str) -> tuple[str, ...]:
             names.add(ident["c"]["n"])
     prefix = f"_private.{module}.0."
     return tuple(sorted({n.removeprefix(prefix) for n in names}))
-
-
-def kill_group(proc: asyncio.subprocess.Process) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def message_from_json(d: dict) -> Message:
@@ -126,7 +100,7 @@ class OneShotBackend:
         self._sem = asyncio.Semaphore(jobs or os.cpu_count() or 1)
         # Each running Lean and the task that talks to it; the task outlives a cancelled check until the
         # killed Lean has closed its pipes, so that no process or pipe is left open behind the event loop.
-        self._running: dict[asyncio.Task[None], asyncio.subprocess.Process] = {}
+        self._running: dict[asyncio.Task[None], LeanProcess] = {}
         self._closed = False
 
     async def run(self, header: str, body: str, timeout: float, declarations: bool = False) -> LeanRun:
@@ -144,32 +118,31 @@ class OneShotBackend:
 
     async def _run(self, text: str, timeout: float, extra: tuple[str, ...] = ()) -> LeanRun:
         args = ["--json", "--stdin", *extra]
-        if self.memory_mb:
-            args.append(f"-M{self.memory_mb}")
         if self.threads:
             args.append(f"-j{self.threads}")
         if self._closed:  # a check that waited for a slot while the run was being stopped
             raise LeanProcessError("the cli backend was closed")
         start = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *self.toolchain.command(*args),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            cwd=self.toolchain.cwd, env={**os.environ, **self.toolchain.env, **owner_env()},
-            start_new_session=True, preexec_fn=limit_memory(self.memory_mb),
+        lean = await LeanProcess.spawn(
+            self.toolchain, args, marker=new_marker(), memory_mb=self.memory_mb,
             limit=MAX_LINE_BYTES,  # one JSON message per line; longer lines are skipped (read_line)
         )
         result = LeanRun(outcome="ok")
-        talk = asyncio.ensure_future(self._communicate(proc, text.encode(), result))
-        self._running[talk] = proc
+        talk = asyncio.ensure_future(self._communicate(lean.proc, text.encode(), result))
+        self._running[talk] = lean
         talk.add_done_callback(self._running.pop)
+        watch = asyncio.ensure_future(lean.watch_memory())
         try:
             await asyncio.wait_for(asyncio.shield(talk), timeout)
         except asyncio.TimeoutError:
-            kill_group(proc)
+            lean.kill()
             await asyncio.wait([talk], timeout=KILL_TIMEOUT)  # the killed Lean closes its output at once
             result.outcome, result.detail = "timeout", f"no answer within {timeout:g} s"
         finally:
-            kill_group(proc)  # also on cancellation; Lean may have started helpers in its group
+            watch.cancel()
+            lean.kill()  # also on cancellation; Lean may have started helpers
+        if lean.over_budget is not None:
+            result.outcome, result.detail = "crashed", lean.memory_detail()
         result.elapsed = time.monotonic() - start
         return result
 
@@ -201,10 +174,10 @@ class OneShotBackend:
             result.detail = f"Lean {why}" + (f": {clip(tail, 2000)}" if tail else "")
 
     async def aclose(self) -> None:
-        """Kill the process group of every check still running and wait (bounded) until each is reaped
+        """Kill every check's Lean still running and wait (bounded) until each is reaped
         and its pipes closed; their checks report `crashed`, and no new one starts."""
         self._closed = True
-        for proc in self._running.values():
-            kill_group(proc)
+        for lean in self._running.values():
+            lean.kill()
         if self._running:
             await asyncio.wait(list(self._running), timeout=KILL_TIMEOUT)

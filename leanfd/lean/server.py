@@ -10,19 +10,20 @@ has been published, so a result is never stale.
 A worker that timed out, crashed, broke the protocol or went over its memory budget is destroyed
 (its process group and every process carrying its environment marker are killed), never reused.
 
-Measured on Lean 4.35.0 (bundled runtime, 2 cores) when choosing the memory cap:
-- Lean gives every thread a 1 GiB stack (`LEAN_DEFAULT_THREAD_STACK_SIZE`, src/runtime/thread.cpp)
-  and mimalloc reserves 1 GiB arenas; neither is touched, but both are private writable mappings.
-  An idle `--server` has 5.2 GB VmData at 0.1 GB RSS, its `--worker` 8.4 to 11.5 GB (8 to 11
-  threads, the count grows while elaborating) at 0.1 to 0.6 GB RSS.
-- So neither RLIMIT_AS (which also counts libraries and guard pages: a one-shot `lean` needs more
-  than 5 GB of it to start) nor RLIMIT_DATA can be the memory budget itself. RLIMIT_DATA is the one
-  Lean tolerates with a predictable headroom; it is set to the budget plus that headroom, as a
-  backstop against an allocation burst.
-- Lean's own `-M` is forwarded by the watchdog to its workers (`--worker -M<MB>`), but a runaway type
-  class search went to 0.6 GB under `-M 300` without an error, so it is passed on but not relied on.
-- The budget itself is enforced by watching the resident memory of the worker's processes during
-  each check and destroying the worker when it goes over.
+Processes are owned as `process.py` says (group, marker, the one memory scheme, kill and reap). A
+request that times out or is cancelled is withdrawn with `$/cancelRequest` before anything else is
+sent. Measured with Lean 4.35.0: a withdrawn `textDocument/waitForDiagnostics` is not answered and
+its elaboration goes on (5 s watched); Lean answers it only when the file worker ends (ContentModified,
+-32801). What stops the elaboration is the next version of the document: so after a timeout the
+worker also sends the header alone as a new version (`_recover`), and is destroyed if Lean does not
+settle within RECOVER_TIMEOUT.
+
+Lean 4.35 cannot start a server's file worker from a saved header (`--incr-load`), measured on the
+stand-in header of bench/verify.py: the watchdog does not pass `--incr-*` on to its workers, and a
+worker given `--incr-load` anyway (through `LEAN_WORKER_PATH`, which the watchdog honours) accepts
+the flag and still elaborates the header in full (2.5 s, as without it; the one-shot `lean --json
+--incr-load` of the same text: 0.06 s). So a restarted worker pays for the header again;
+`bench/server_snapshot_probe.py` repeats the measurement for another Lean.
 """
 
 from __future__ import annotations
@@ -33,17 +34,21 @@ import itertools
 import json
 import logging
 import os
-import resource
 import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from leanfd.lean.errors import LeanProcessError
-from leanfd.lean.owner import owner_env, pids_with_env
+from leanfd.lean.process import (
+    KILL_TIMEOUT,
+    LeanProcess,
+    marked_pids,
+    sweep,
+)
 from leanfd.lean.run import MAX_MESSAGES, LeanRun, Message, Severity
 from leanfd.lean.toolchain import Toolchain
 
@@ -51,24 +56,11 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0  # spawn + `initialize`; the header itself is elaborated inside a check's deadline
 CLOSE_TIMEOUT = 5.0  # `shutdown` + `exit` before the process group is killed
-KILL_TIMEOUT = 5.0  # waiting for a killed server to be reaped
 RECOVER_TIMEOUT = 3.0  # after a timeout: how long Lean may take to drop the stuck version
-MEMORY_POLL = 0.5  # seconds between two looks at the workers' resident memory
 MAX_MESSAGE_BYTES = 64 << 20  # one LSP message from Lean; larger ones end the worker (checks: crashed)
 STDERR_TAIL = 4_000  # characters of a server's stderr kept for crash reports
-MARKER_VAR = "LEANFD_POOL"  # environment variable inherited by the server and its `--worker` children
 # LSP severities (1 error, 2 warning, 3 information, 4 hint) as `Message.severity`.
 SEVERITIES: dict[int, Severity] = {1: "error", 2: "warning", 3: "information", 4: "information"}
-
-
-def data_limit_mb(memory_mb: int, cpus: int | None = None) -> int:
-    """RLIMIT_DATA for a Lean process whose budget is `memory_mb`: the budget plus what Lean reserves untouched.
-
-    One 1 GiB stack per thread (task threads scale with the cores, plus about ten dedicated ones for the
-    watchdog, the reporter and blocked tasks) and a few 1 GiB mimalloc arenas, measured as above.
-    """
-    cpus = cpus or os.cpu_count() or 1
-    return memory_mb + 1024 * (2 * cpus + 12)
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -121,53 +113,6 @@ def to_messages(diagnostics: list[dict[str, Any]], text: str) -> LeanRun:
     return kept
 
 
-def marked_pids(marker: str, prefix: bool = False) -> list[int]:
-    """Live processes whose environment has `LEANFD_POOL=<marker>` (or `<marker>/...` with `prefix`).
-
-    Lean's watchdog starts each `--worker` in a session of its own, so the server's process group does
-    not contain it; the inherited environment does, even after the server died and it was reparented.
-    """
-    return pids_with_env(MARKER_VAR, marker, prefix)
-
-
-async def sweep(marker: str, timeout: float, prefix: bool = False) -> list[int]:
-    """SIGKILL every marked process until none is left or `timeout` passes; what is still running.
-
-    SIGKILL is delivered asynchronously: a killed process may run a few more milliseconds.
-    """
-    deadline = time.monotonic() + timeout
-    while left := marked_pids(marker, prefix):
-        if time.monotonic() > deadline:
-            return left
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        await asyncio.sleep(0.02)
-    return []
-
-
-def _rss_mb(pids: list[int]) -> float:
-    total = 0
-    page = os.sysconf("SC_PAGE_SIZE")
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * page
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / 2**20
-
-
-def _limit_data(limit_mb: int) -> Callable[[], None]:
-    """A `preexec_fn` setting RLIMIT_DATA in the child before exec; Lean's `--worker`s inherit it."""
-    limit = limit_mb * 2**20
-
-    def preexec() -> None:
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-
-    return preexec
-
-
 class _Worker:
     """One `lean --server` holding at most one open document; destroyed, never reused, after a failure."""
 
@@ -175,6 +120,7 @@ class _Worker:
         self.wid = wid
         self.marker = marker  # unique to this worker; inherited by its `--worker` children
         self._doc_dir = doc_dir
+        self.lean: LeanProcess | None = None
         self.proc: asyncio.subprocess.Process | None = None
         self.header: str | None = None  # header of the open document, None when none is open
         self.uri: str | None = None
@@ -187,27 +133,21 @@ class _Worker:
         self._diagnostics: dict[int, list[dict[str, Any]]] = {}  # version of the open document -> latest list
         self._stderr = ""
         self._tasks: list[asyncio.Task[None]] = []
+        self.cancelled: set[int] = set()  # ids withdrawn with `$/cancelRequest`
+        self.cancel_answers: list[int | str] = []  # how Lean answered them: an error code, or "result"
 
     @property
     def alive(self) -> bool:
         return self.failure is None and self.proc is not None and self.proc.returncode is None
 
     async def start(self, toolchain: Toolchain, memory_mb: int | None) -> None:
-        """Spawn the server in its own session, under the memory backstop, and do the LSP handshake."""
+        """Spawn the server (owned as `process.py` says) and do the LSP handshake."""
         # Lean 4.35 waits `server.reportDelayMs` (200 ms) before reporting an edit, against editor flicker;
         # a pool never types. Only settable on the command line; the watchdog forwards it to `--worker`s.
-        args = ["--server", "-Dserver.reportDelayMs=0"] + ([f"-M{memory_mb}"] if memory_mb else [])
-        preexec = _limit_data(data_limit_mb(memory_mb)) if memory_mb else None
         cwd = toolchain.cwd or str(self._doc_dir)
-        env = {**os.environ, **toolchain.env, **owner_env(), MARKER_VAR: self.marker}
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *toolchain.command(*args), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, cwd=cwd, env=env, start_new_session=True,
-                preexec_fn=preexec, limit=2**24,
-            )
-        except OSError as e:
-            raise LeanProcessError(f"could not start `{' '.join(toolchain.command(*args))}`: {e}") from e
+        self.lean = await LeanProcess.spawn(toolchain, ["--server", "-Dserver.reportDelayMs=0"],
+                                            marker=self.marker, memory_mb=memory_mb, cwd=cwd, limit=2**24)
+        self.proc = self.lean.proc
         self._tasks = [asyncio.create_task(self._read_loop()), asyncio.create_task(self._drain_stderr())]
         deadline = time.monotonic() + START_TIMEOUT
         params = {
@@ -271,8 +211,6 @@ class _Worker:
                 answers.append(None)
         return answers
 
-    def memory_mb(self) -> float:
-        return _rss_mb(marked_pids(self.marker))
 
     def fail(self, detail: str) -> None:
         """Mark the worker unusable and fail every pending request at once."""
@@ -284,26 +222,14 @@ class _Worker:
         self._pending.clear()
 
     def kill(self, detail: str = "killed") -> None:
-        """SIGKILL the server's process group and every process carrying this worker's marker."""
+        """SIGKILL the server and every process carrying this worker's marker."""
         self.fail(detail)
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        for _ in range(2):  # twice: a `--worker` spawned while the first sweep ran
-            for pid in marked_pids(self.marker):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+        if self.lean is not None:
+            self.lean.kill()
 
     async def reap(self) -> None:
         """Wait (bounded) until the server and every marked process are gone; stop the reader tasks."""
-        deadline = time.monotonic() + KILL_TIMEOUT
-        if self.proc is not None:
-            try:
-                await asyncio.wait_for(self.proc.wait(), KILL_TIMEOUT)
-            except TimeoutError:
-                log.warning("worker %d (pid %d) still running %.0f s after SIGKILL",
-                            self.wid, self.proc.pid, KILL_TIMEOUT)
-        if left := await sweep(self.marker, max(0.0, deadline - time.monotonic())):
+        if self.lean is not None and (left := await self.lean.reap()):
             log.warning("worker %d: processes %s still running after SIGKILL", self.wid, left)
         for task in self._tasks:
             task.cancel()
@@ -342,8 +268,18 @@ class _Worker:
         try:
             await self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}, deadline)
             return await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
+        except (TimeoutError, asyncio.CancelledError):
+            self._cancel(rid)
+            raise
         finally:
             self._pending.pop(rid, None)
+
+    def _cancel(self, rid: int) -> None:
+        """Withdraw request `rid` with `$/cancelRequest` (written at once, not awaited: this runs on the
+        way out of a timed-out or cancelled wait), so Lean stops working on it."""
+        if self.alive and self.proc is not None and self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.cancelled.add(rid)
+            self.proc.stdin.write(encode({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": rid}}))
 
     async def _read_message(self) -> dict[str, Any] | None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -397,6 +333,9 @@ class _Worker:
             if self.proc is not None and self.proc.stdin is not None and not self.proc.stdin.is_closing():
                 self.proc.stdin.write(encode({"jsonrpc": "2.0", "id": msg["id"], "result": None}))
         elif "id" in msg:
+            if msg["id"] in self.cancelled:
+                self.cancelled.discard(msg["id"])  # type: ignore[arg-type]
+                self.cancel_answers.append((msg.get("error") or {}).get("code", "result"))
             fut = self._pending.get(msg["id"])  # type: ignore[arg-type]
             if fut is None or fut.done():
                 return
@@ -484,7 +423,7 @@ class ServerBackend:
         async with self._slots:
             worker = await self._take(header)
             t0 = time.monotonic()
-            watch = asyncio.create_task(self._watch_memory(worker)) if self.memory_mb else None
+            watch = asyncio.create_task(self._watch_memory(worker))
             try:
                 diagnostics = await worker.check(header, body, t0 + timeout)
                 answers = await worker.query(queries, t0 + timeout) if queries else []
@@ -509,8 +448,7 @@ class ServerBackend:
                     self._spawn(self._recover_or_destroy(worker, header, "check cancelled"))
                 raise
             finally:
-                if watch is not None:
-                    watch.cancel()
+                watch.cancel()
             elapsed = time.monotonic() - t0
             self._give_back(worker)
         run = to_messages(diagnostics, header + body)
@@ -605,13 +543,8 @@ class ServerBackend:
         worker.kill(detail)
         await worker.reap()
 
-    async def _watch_memory(self, worker: _Worker) -> None:
-        """Kill the worker when its processes' resident memory goes over the budget."""
-        assert self.memory_mb is not None
-        while True:
-            await asyncio.sleep(MEMORY_POLL)
-            used = worker.memory_mb()  # a /proc scan of a few ms; no thread, as preexec_fn forks
-            if used > self.memory_mb:
-                log.warning("worker %d uses %.0f MB > %d MB: killing it", worker.wid, used, self.memory_mb)
-                worker.kill(f"memory limit exceeded: {used:.0f} MB resident > {self.memory_mb} MB")
-                return
+    @staticmethod
+    async def _watch_memory(worker: _Worker) -> None:
+        """Fail the worker's check when its processes go over the budget (`LeanProcess.watch_memory` kills them)."""
+        if worker.lean is not None:
+            await worker.lean.watch_memory(lambda used: worker.fail(worker.lean.memory_detail()))

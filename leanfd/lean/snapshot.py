@@ -3,8 +3,8 @@
 Each distinct header is elaborated once per machine by `lean --incr-save=SNAP` and kept under
 `cache_dir()/snapshots/`; every check is then a fresh one-shot process (nothing of an attempt ever
 survives it, nothing of an attempt is ever in a snapshot) that starts from the header's state and
-elaborates only the body. Processes are `cli`'s: the same process group, owner marker, `-M` and
-address-space cap, timeout, kill and reap, and message parsing (`OneShotBackend._run`).
+elaborates only the body. Processes are `cli`'s, owned as `process.py` says (group, marker, the one
+memory scheme, kill and reap), with the same timeout and message parsing (`OneShotBackend._run`).
 
 What the bundled Lean 4.35.0 does with the flags (measured on this machine, 2026-12-02):
 
@@ -70,6 +70,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from leanfd.lean.errors import LeanProcessError
 from leanfd.lean.oneshot import OneShotBackend
 from leanfd.lean.run import LeanRun
 from leanfd.lean.toolchain import Toolchain, cache_dir
@@ -297,7 +298,11 @@ class SnapshotBackend(OneShotBackend):
 
     async def _key(self, header: str) -> str:
         if self._version is None:
-            self._version = await asyncio.to_thread(self.toolchain.version)
+            try:
+                self._version = await asyncio.to_thread(self.toolchain.version)
+            except OSError as e:  # as `LeanProcess.spawn` reports it
+                raise LeanProcessError(f"could not start `{' '.join(self.toolchain.command('--version'))}`: "
+                                       f"{e.strerror or e}") from e
         return snapshot_key(self._version, self.toolchain.argv, header, self.options)
 
     async def run(self, header: str, body: str, timeout: float, declarations: bool = False) -> LeanRun:

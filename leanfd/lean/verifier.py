@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import os
 from dataclasses import dataclass
-from typing import AsyncIterator, Iterable, Literal
+from typing import AsyncIterator, Iterable, Literal, get_args
 
 from leanfd.lean.aio import BackgroundLoop
 from leanfd.lean.errors import RecordError
@@ -23,7 +24,7 @@ from leanfd.options import opt
 
 log = logging.getLogger(__name__)
 
-BackendName = Literal["cli", "server", "snapshot", "ray"]
+BackendName = Literal["auto", "cli", "server", "snapshot", "ray"]
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,15 @@ class VerifierConfig:
     """How attempts are checked. The fields carry their help text: `leanfd train` reuses this as its
     `verifier:` section, flags `--verifier-backend`, `--verifier-jobs`, ..."""
 
-    backend: BackendName = opt("server", "Lean backend: pooled `lean --server` processes that keep the header "
-                                         "warm (server), one process per check (cli), one per check from the "
-                                         "header's saved state (snapshot), or the nodes of a Ray cluster (ray)")
+    backend: BackendName = opt("auto", "Lean backend: pooled `lean --server` processes that keep the header "
+                                       "warm (server), one process per check (cli), one per check from the "
+                                       "header's saved state (snapshot), the nodes of a Ray cluster (ray), or "
+                                       "per header the one measured fastest: snapshot for headers of 200 lines "
+                                       "or more, else server (auto)")
     jobs: int | None = opt(None, "Lean processes at once (default: CPU count; in training, CPU count / processes)")
     timeout: float = opt(60.0, "wall-clock seconds per check")
-    memory_mb: int | None = opt(8192, "per Lean process: Lean's -M plus an OS limit (server: plus a "
-                                      "resident-memory watch)")
+    memory_mb: int | None = opt(8192, "per Lean process and the processes it starts: a watched resident-memory "
+                                      "budget, also given to Lean as -M")
     max_checks: int = opt(200, "server: recycle a process after this many checks")
     # The policy scan (about 1 s per MB) and Lean's parse grow with it; a model's attempt is far below this.
     max_attempt_chars: int = opt(1_000_000, "longest proof, code or .lean file, in characters; a longer one is "
@@ -51,8 +54,8 @@ class VerifierConfig:
     policy: Policy = opt(Policy(), "what candidates may use (YAML only)", cli=False)
 
     def __post_init__(self) -> None:
-        if self.backend not in ("cli", "server", "snapshot", "ray"):
-            raise ValueError(f"backend must be 'cli', 'server', 'snapshot' or 'ray', not {self.backend!r}")
+        if self.backend not in get_args(BackendName):
+            raise ValueError(f"backend must be one of {', '.join(get_args(BackendName))}, not {self.backend!r}")
         if self.max_attempt_chars < 1:
             raise ValueError("max_attempt_chars must be at least 1")
         if self.timeout <= 0:
@@ -82,15 +85,22 @@ class Verifier:
         return self._version
 
     def _make_backend(self) -> Backend:
+        if self.config.backend == "auto":
+            from leanfd.lean.auto_backend import AutoBackend
+
+            return AutoBackend({kind: functools.partial(self._make_named, kind) for kind in ("server", "snapshot")})
+        return self._make_named(self.config.backend)
+
+    def _make_named(self, kind: str) -> Backend:
         c = self.config
         jobs = c.jobs or os.cpu_count() or 1
-        if c.backend == "cli":
+        if kind == "cli":
             return OneShotBackend(self.toolchain, jobs=jobs, memory_mb=c.memory_mb)
-        if c.backend == "snapshot":
+        if kind == "snapshot":
             from leanfd.lean.snapshot import SnapshotBackend
 
             return SnapshotBackend(self.toolchain, jobs=jobs, memory_mb=c.memory_mb)
-        if c.backend == "ray":  # whole files stay local (files_backend): .ilean comes back from `lean -i` only
+        if kind == "ray":  # whole files stay local (files_backend): .ilean comes back from `lean -i` only
             from leanfd.lean.ray_backend import RayBackend
 
             return RayBackend(self.toolchain, c.ray_address, c.ray_local_backend, jobs=c.jobs, memory_mb=c.memory_mb,
