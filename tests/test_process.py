@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 
 import pytest
 from test_server_backend import LOOP, LOOP_DEFS, PASS, lean_alive
@@ -85,3 +86,54 @@ async def test_kill_and_reap_leave_nothing(bundled, toy_header):
     lean.kill()
     assert await lean.reap() == []
     assert lean.proc.returncode == -9 and lean.pids() == []
+
+
+CHILD = """
+import asyncio, sys
+sys.path.insert(0, {tests!r})
+from test_server_backend import LOOP, LOOP_DEFS
+from leanfd.lean.owner import owner_token
+from leanfd.lean.oneshot import OneShotBackend
+from leanfd.lean.server import ServerBackend
+from leanfd.lean.toolchain import resolve
+
+async def main():
+    lean, header = resolve("bundled"), open({prelude!r}).read() + LOOP_DEFS
+    cli, pool = OneShotBackend(lean, jobs=1), ServerBackend(lean, workers=1)
+    runs = [asyncio.create_task(b.run(header, LOOP, 600)) for b in (cli, pool)]
+    await asyncio.sleep(3)
+    print(owner_token(), flush=True)
+    await asyncio.gather(*runs)
+
+asyncio.run(main())
+"""
+
+
+def test_a_leanfd_killed_outright_leaves_no_lean(toy_header):
+    """SIGKILL cannot be caught: the Leans it started (one-shot, server, the server's file worker) die
+    with it instead of running their endless check to no end."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from conftest import TOY
+
+    from leanfd.lean.owner import OWNER_VAR, pids_with_env
+
+    code = CHILD.format(tests=str(Path(__file__).parent), prelude=str(TOY / "Prelude.lean"))
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    token = child.stdout.readline().strip()
+    assert token, "the child did not start its checks"
+    owned = pids_with_env(OWNER_VAR, token)
+    assert len(owned) == 3  # the one-shot lean, the server and its file worker
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    end = time.monotonic() + 10
+    while left := pids_with_env(OWNER_VAR, token):
+        if time.monotonic() > end:
+            for pid in left:  # do not leave them to the next test
+                os.kill(pid, signal.SIGKILL)
+            raise AssertionError(f"Lean processes {left} outlived their owner")
+        time.sleep(0.1)

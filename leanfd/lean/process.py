@@ -20,12 +20,17 @@ Both backends spawn through `LeanProcess.spawn`, and get the same guarantees:
 - **Kill and reap.** `kill` sends SIGKILL to the group and to every marked process (twice: a worker
   spawned during the first sweep); `reap` waits, bounded, until none is left. A process that could
   not be started is a `LeanProcessError` naming the command.
+- **Nothing outlives its owner.** Each process gets SIGKILL when the thread that started it dies
+  (`PR_SET_PDEATHSIG`), so a leanfd killed outright leaves no Lean behind: a one-shot `lean` dies with
+  it, a server too, and the server's file worker ends when its server's pipes close (measured:
+  tests/test_process.py). A signal leanfd can catch goes through `kill` and `reap` as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import resource
@@ -55,12 +60,20 @@ def data_limit_mb(memory_mb: int, cpus: int | None = None) -> int:
     return memory_mb + 1024 * (2 * cpus + 12)
 
 
-def _limit_data(limit_mb: int) -> Callable[[], None]:
-    """A `preexec_fn` setting RLIMIT_DATA in the child before exec; Lean's `--worker`s inherit it."""
-    limit = limit_mb * 2**20
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _preexec(limit_mb: int | None) -> Callable[[], None]:
+    """The `preexec_fn` run in the child before exec: RLIMIT_DATA (Lean's `--worker`s inherit it), and
+    SIGKILL when the thread that started it dies, so that a leanfd killed outright (SIGKILL, a Ray node
+    lost) leaves no Lean running to its own end."""
+    limit = limit_mb * 2**20 if limit_mb else None
 
     def preexec() -> None:
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
     return preexec
 
@@ -132,7 +145,7 @@ class LeanProcess:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, cwd=cwd or toolchain.cwd, env=env, start_new_session=True,
-                preexec_fn=_limit_data(data_limit_mb(memory_mb)) if memory_mb else None, limit=limit,
+                preexec_fn=_preexec(data_limit_mb(memory_mb) if memory_mb else None), limit=limit,
             )
         except OSError as e:
             raise LeanProcessError(f"could not start `{' '.join(argv)}`: {e.strerror or e}") from e
