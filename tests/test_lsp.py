@@ -265,11 +265,14 @@ async def test_inline_completion_gives_the_verified_term(client: LanguageClient,
 
 
 async def test_cancel_stops_the_search(client: LanguageClient, llm: LLMServer):
+    """The VS Code extension's way: progress under its own token, its Cancel button a `$/cancelRequest`."""
     llm.push(Slow(30, Answer(["Eq.refl n"])))
     uri = open_doc(client, DOC)
-    seen = len(llm.requests)
-    params = t.ExecuteCommandParams(command="leanfd.suggestTactics",
-                                    arguments=[{"uri": uri, "position": at(SORRY_LINE, SORRY_COL)}])
+    client.recorder.edits.clear()
+    seen, known = len(llm.requests), set(client.progress_reports)
+    client.progress_reports["vscode-token"] = []
+    params = t.ExecuteCommandParams(command="leanfd.suggestTactics", work_done_token="vscode-token",
+                                    arguments=[{"uri": uri, "position": at(SORRY_LINE, SORRY_COL), "apply": True}])
     pending = asyncio.ensure_future(
         client.protocol.send_request_async(t.WORKSPACE_EXECUTE_COMMAND, params, msg_id="cancel-me"))
     await wait_for_model(llm, seen)
@@ -279,10 +282,14 @@ async def test_cancel_stops_the_search(client: LanguageClient, llm: LLMServer):
         await asyncio.wait_for(pending, 10)
     assert err.value.code == -32800  # RequestCancelled
     deadline = time.monotonic() + 5
-    while not any(s["message"] == "search cancelled" for s in client.recorder.statuses):
-        assert time.monotonic() < deadline, client.recorder.statuses
+    kinds = client.progress_reports["vscode-token"]
+    while not any(s["message"] == "search cancelled" for s in client.recorder.statuses) or kinds[-1].kind != "end":
+        assert time.monotonic() < deadline, (client.recorder.statuses, kinds)
         await asyncio.sleep(0.05)
     assert time.monotonic() - t0 < 5
+    assert kinds[0].kind == "begin"
+    assert set(client.progress_reports) == known | {"vscode-token"}  # no progress of the server's own
+    assert client.recorder.edits == []
     # The server is free again: the next search runs at once.
     llm.push(Answer(["Eq.refl n"]))
     results = await asyncio.wait_for(execute(client, "leanfd.suggestTactics", uri, SORRY_LINE, SORRY_COL), 20)
