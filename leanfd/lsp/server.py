@@ -8,14 +8,17 @@ Protocol contract (the VS Code extension relies on it):
   proof), arguments `[{"uri", "position": {"line", "character"}, "apply"?: bool}]`: searches with
   work-done progress, honours `$/cancelRequest` and the progress' cancel button, caches the results and
   returns them ranked as a list of `{"text", "status": "closes"|"progress", "kind", "goals", "count",
-  "score", "edit": {"range", "newText"}, "uri", "version"}`; with `"apply": true` the best one is also
-  applied through `workspace/applyEdit`.
+  "score", "edit": {"range", "newText"}, "uri", "version"}` (`version`: the one searched); with
+  `"apply": true` the best one is also applied through `workspace/applyEdit`.
+- every edit is computed for one version of the document and names it (`documentChanges` with a
+  versioned identifier when the client supports them); none is sent once the document has moved on
+  ("the file changed while the server was working"): Neovim, for one, applies unversioned edits.
 - `textDocument/inlineCompletion`: the best verified next step as ghost text (cached, or a quick search
   of at most `inlineTimeout` seconds).
 - notification `leanfd/status` `{"state": "busy"|"ready"|"error", "message"}` for a status bar.
 - settings (see `settings.Settings`): CLI flags, then `initializationOptions` (under "leanfd" or
   top-level), then `workspace/configuration` section "leanfd" (pulled at start and on
-  `workspace/didChangeConfiguration`).
+  `workspace/didChangeConfiguration`); an empty list stands for an empty object (Lua's `{}`).
 Failures (no model, Lean missing or crashing, a model server down, a parse error, a huge file) give an
 empty answer and a `window/showMessage`, never a dead server; malformed requests get JSON-RPC errors.
 """
