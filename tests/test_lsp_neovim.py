@@ -106,3 +106,43 @@ def test_an_edit_for_a_stale_version_is_not_sent(nvim: str, llm: LLMServer, tmp_
     lines = PRELUDE.split("\n")
     assert got["buffer"] == lines[:LINE] + ["-- edited", THEOREM] + lines[LINE + 1:]
     assert any("the file changed while the server was working" in m for m in got["messages"]), got["messages"]
+
+
+def test_the_readme_configuration_works(nvim: str, llm: LLMServer, tmp_path: Path):
+    """README's Neovim snippet as written (server command and model aside): its mapping applies the step."""
+    readme = (REPO / "README.md").read_text()
+    snippet = re.search(r"Neovim \(0\.7 and 0\.11.*?```lua\n(.*?)```", readme, re.S)
+    assert snippet is not None, "README lost its Neovim snippet"
+    config = (snippet.group(1)
+              .replace("cmd = { 'leanfd', 'lsp' }", "cmd = vim.fn.json_decode(vim.env.LEANFD_CMD)")
+              .replace("'http://127.0.0.1:8000/v1'", "vim.env.LEANFD_URL").replace("'my-prover'", "'tiny'"))
+    assert "vim.env.LEANFD_CMD" in config and "vim.env.LEANFD_URL" in config, "README's snippet changed shape"
+    doc = tmp_path / "Readme.lean"
+    doc.write_text(PRELUDE + THEOREM + "\n")
+    out = tmp_path / "out.txt"
+    script = tmp_path / "init.lua"
+    script.write_text("local ok, err = pcall(function()\nvim.g.mapleader = ' '\n" + config + f"""
+vim.cmd('edit ' .. vim.fn.fnameescape({json.dumps(str(doc))}))
+vim.bo.filetype = 'lean'
+vim.wait(30000, function()
+  local c = vim.b.leanfd and vim.lsp.get_client_by_id(vim.b.leanfd)
+  return c ~= nil and c.initialized
+end, 50)
+vim.api.nvim_win_set_cursor(0, {{{LINE + 1}, {COL}}})
+vim.api.nvim_feedkeys(' ls', 'x', false)
+vim.wait(60000, function() return vim.api.nvim_get_current_line():find('sorry') == nil end, 50)
+vim.fn.writefile(vim.api.nvim_buf_get_lines(0, 0, -1, false), {json.dumps(str(out))})
+vim.lsp.stop_client(vim.b.leanfd)
+end)
+if not ok then vim.fn.writefile({{'error: ' .. tostring(err)}}, {json.dumps(str(out))}) end
+vim.cmd('qa!')
+""")
+    llm.push(Answer(["Eq.refl n"]))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "LEANFD_CMD": json.dumps(SERVER), "LEANFD_URL": llm.openai_url, "HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)}
+    run = subprocess.run([nvim, "--headless", "-u", "NONE", "-i", "NONE", "-c", f"luafile {script}"],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert out.exists(), f"nvim wrote nothing (exit {run.returncode}): {run.stdout[-2000:]} {run.stderr[-2000:]}"
+    lines = out.read_text().split("\n")
+    assert len(lines) > LINE and lines[LINE] == THEOREM.replace("sorry", "Eq.refl n"), lines[-3:]
