@@ -174,6 +174,64 @@ async def test_apply_sends_workspace_apply_edit(client: LanguageClient, llm: LLM
     assert change.text_document.uri == uri and change.edits[0].new_text == "Eq.refl n"
 
 
+async def wait_for_model(llm: LLMServer, seen: int) -> None:
+    """Until the model has been asked: the search is under way."""
+    deadline = time.monotonic() + 20
+    while len(llm.requests) == seen:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+
+
+async def test_an_edit_is_never_sent_for_a_stale_version(client: LanguageClient, llm: LLMServer):
+    """A line typed above the theorem during the search: the edit, computed on the text searched,
+    would land inside that line; the server refuses to send it and says why."""
+    llm.push(Slow(2, Answer(["Eq.refl n"])))
+    uri = open_doc(client, DOC)
+    client.recorder.edits.clear()
+    client.messages.clear()
+    seen = len(llm.requests)
+    pending = asyncio.ensure_future(execute(client, "leanfd.suggestTactics", uri, SORRY_LINE, SORRY_COL, apply=True))
+    await wait_for_model(llm, seen)
+    client.text_document_did_change(t.DidChangeTextDocumentParams(
+        text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[t.TextDocumentContentChangePartial(
+            range=t.Range(start=t.Position(line=SORRY_LINE, character=0), end=t.Position(line=SORRY_LINE, character=0)),
+            text="-- edited\n")]))
+    results = await asyncio.wait_for(pending, 30)
+    assert [(r["text"], r["version"]) for r in results] == [("Eq.refl n", 1)]  # what version 1 would get
+    assert client.recorder.edits == []
+    assert any("the file changed while the server was working" in m.message for m in client.messages), client.messages
+    # On the current version the same command applies its edit, naming that version.
+    llm.push(Answer(["Eq.refl n"]))
+    await execute(client, "leanfd.suggestTactics", uri, SORRY_LINE + 1, SORRY_COL, apply=True)
+    (sent,) = client.recorder.edits
+    (change,) = sent.edit.document_changes
+    assert change.text_document.version == 2 and change.edits[0].range.start.line == SORRY_LINE + 1
+
+
+async def test_the_progress_cancel_button_stops_the_search_and_sends_no_edit(client: LanguageClient, llm: LLMServer):
+    llm.push(Slow(30, Answer(["Eq.refl n"])))
+    uri = open_doc(client, DOC)
+    client.recorder.edits.clear()
+    known = set(client.progress_reports)
+    seen = len(llm.requests)
+    pending = asyncio.ensure_future(execute(client, "leanfd.suggestTactics", uri, SORRY_LINE, SORRY_COL, apply=True))
+    await wait_for_model(llm, seen)
+    (token,) = set(client.progress_reports) - known  # created by the server: the client sent no token
+    (begin, *_) = client.progress_reports[token]
+    assert begin.kind == "begin" and begin.cancellable
+    t0 = time.monotonic()
+    client.window_work_done_progress_cancel(t.WorkDoneProgressCancelParams(token=token))
+    assert await asyncio.wait_for(pending, 10) == []  # an answer, not a RequestCancelled error
+    assert time.monotonic() - t0 < 5
+    assert client.progress_reports[token][-1].kind == "end"
+    assert client.recorder.edits == []
+    assert client.recorder.statuses[-1] == {"state": "ready", "message": "search cancelled"}
+    llm.push(Answer(["Eq.refl n"]))
+    assert [r["text"] for r in await execute(client, "leanfd.suggestTactics", uri, SORRY_LINE, SORRY_COL)] == [
+        "Eq.refl n"]
+
+
 async def test_prove_theorem_replaces_the_whole_proof(client: LanguageClient, llm: LLMServer):
     llm.push(Answer(["Eq.refl n\n```", " Eq.trans (Eq.refl _) (Eq.refl n)", "Eq.symm"]))
     uri = open_doc(client, DOC)
@@ -207,27 +265,31 @@ async def test_inline_completion_gives_the_verified_term(client: LanguageClient,
 
 
 async def test_cancel_stops_the_search(client: LanguageClient, llm: LLMServer):
+    """The VS Code extension's way: progress under its own token, its Cancel button a `$/cancelRequest`."""
     llm.push(Slow(30, Answer(["Eq.refl n"])))
     uri = open_doc(client, DOC)
-    seen = len(llm.requests)
-    params = t.ExecuteCommandParams(command="leanfd.suggestTactics",
-                                    arguments=[{"uri": uri, "position": at(SORRY_LINE, SORRY_COL)}])
+    client.recorder.edits.clear()
+    seen, known = len(llm.requests), set(client.progress_reports)
+    client.progress_reports["vscode-token"] = []
+    params = t.ExecuteCommandParams(command="leanfd.suggestTactics", work_done_token="vscode-token",
+                                    arguments=[{"uri": uri, "position": at(SORRY_LINE, SORRY_COL), "apply": True}])
     pending = asyncio.ensure_future(
         client.protocol.send_request_async(t.WORKSPACE_EXECUTE_COMMAND, params, msg_id="cancel-me"))
-    deadline = time.monotonic() + 20
-    while len(llm.requests) == seen:  # the model is being asked: the search is under way
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await wait_for_model(llm, seen)
     t0 = time.monotonic()
     client.protocol.notify(t.CANCEL_REQUEST, t.CancelParams(id="cancel-me"))
     with pytest.raises(JsonRpcException) as err:
         await asyncio.wait_for(pending, 10)
     assert err.value.code == -32800  # RequestCancelled
     deadline = time.monotonic() + 5
-    while not any(s["message"] == "search cancelled" for s in client.recorder.statuses):
-        assert time.monotonic() < deadline, client.recorder.statuses
+    kinds = client.progress_reports["vscode-token"]
+    while not any(s["message"] == "search cancelled" for s in client.recorder.statuses) or kinds[-1].kind != "end":
+        assert time.monotonic() < deadline, (client.recorder.statuses, kinds)
         await asyncio.sleep(0.05)
     assert time.monotonic() - t0 < 5
+    assert kinds[0].kind == "begin"
+    assert set(client.progress_reports) == known | {"vscode-token"}  # no progress of the server's own
+    assert client.recorder.edits == []
     # The server is free again: the next search runs at once.
     llm.push(Answer(["Eq.refl n"]))
     results = await asyncio.wait_for(execute(client, "leanfd.suggestTactics", uri, SORRY_LINE, SORRY_COL), 20)

@@ -348,6 +348,21 @@ def test_settings():
     assert Settings(model="a").model_key != Settings(model="b").model_key
 
 
+@pytest.mark.parametrize("options", [[], {"leanfd": []}, {"leanfd": {}}, {}, None])
+def test_an_empty_lua_table_is_an_empty_object(options):
+    """Neovim encodes `settings = { leanfd = {} }` as `{"leanfd": []}` and `{}` as `[]`."""
+    assert Settings(model="m").merge(from_editor(options)) == Settings(model="m")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"leanfd": [1]}, "must be an object, got list"), ({"leanfd": 5}, "must be an object, got int"),
+    ([{"model": "x"}], "must be an object, got list"), ("model=x", "must be an object, got str"),
+])
+def test_settings_of_the_wrong_type_are_named(options, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings().merge(from_editor(options))
+
+
 def test_command_arguments():
     pytest.importorskip("pygls")
     from pygls.exceptions import JsonRpcInvalidParams

@@ -8,14 +8,17 @@ Protocol contract (the VS Code extension relies on it):
   proof), arguments `[{"uri", "position": {"line", "character"}, "apply"?: bool}]`: searches with
   work-done progress, honours `$/cancelRequest` and the progress' cancel button, caches the results and
   returns them ranked as a list of `{"text", "status": "closes"|"progress", "kind", "goals", "count",
-  "score", "edit": {"range", "newText"}, "uri", "version"}`; with `"apply": true` the best one is also
-  applied through `workspace/applyEdit`.
+  "score", "edit": {"range", "newText"}, "uri", "version"}` (`version`: the one searched); with
+  `"apply": true` the best one is also applied through `workspace/applyEdit`.
+- every edit is computed for one version of the document and names it (`documentChanges` with a
+  versioned identifier when the client supports them); none is sent once the document has moved on
+  ("the file changed while the server was working"): Neovim, for one, applies unversioned edits.
 - `textDocument/inlineCompletion`: the best verified next step as ghost text (cached, or a quick search
   of at most `inlineTimeout` seconds).
 - notification `leanfd/status` `{"state": "busy"|"ready"|"error", "message"}` for a status bar.
 - settings (see `settings.Settings`): CLI flags, then `initializationOptions` (under "leanfd" or
   top-level), then `workspace/configuration` section "leanfd" (pulled at start and on
-  `workspace/didChangeConfiguration`).
+  `workspace/didChangeConfiguration`); an empty list stands for an empty object (Lua's `{}`).
 Failures (no model, Lean missing or crashing, a model server down, a parse error, a huge file) give an
 empty answer and a `window/showMessage`, never a dead server; malformed requests get JSON-RPC errors.
 """
@@ -29,6 +32,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -37,7 +41,6 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
-from pygls.workspace import TextDocument
 
 from leanfd.lean.errors import LeanFDError
 from leanfd.lsp.cache import Documents, Results
@@ -56,6 +59,29 @@ SETTLE_TIMEOUT = 5.0  # seconds a client may take to answer `workspace/configura
 _ANSWERED = object()  # a request already answered with an error while it was being read
 _COMMAND_PARAMS: contextvars.ContextVar[t.ExecuteCommandParams | None] = contextvars.ContextVar(
     "leanfd_command_params", default=None)
+
+
+STALE = "the file changed while the server was working; ask again"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One version of an open document, as a request found it.
+
+    pygls updates its document object in place on every change, so a search that outlives a change
+    must keep what it searched: an edit computed on this text names this version, never the newer one."""
+
+    uri: str  # as the client spelled it
+    version: int | None
+    lt: LeanText
+
+    @property
+    def key(self) -> str:
+        return unquote(self.uri)
+
+    @property
+    def cache_version(self) -> int:
+        return self.version or 0
 
 
 class LeanfdProtocol(LanguageServerProtocol):
@@ -154,8 +180,8 @@ class LeanfdServer(LanguageServer):
 
     # -- documents --------------------------------------------------------------------------------
 
-    def lean_document(self, uri: str) -> tuple[TextDocument, LeanText] | None:
-        """The open Lean document and its analysis; None when it is not open, not Lean, or too large."""
+    def lean_document(self, uri: str) -> Snapshot | None:
+        """The open Lean document as it is now; None when it is not open, not Lean, or too large."""
         key = unquote(uri)
         if key not in self.workspace.text_documents:
             return None
@@ -170,7 +196,12 @@ class LeanfdServer(LanguageServer):
                           f"more than maxFileChars ({self.settings.max_file_chars}): no suggestions for it")
             return None
         self._too_large.discard(key)
-        return doc, self.documents.get(key, doc.version or 0, text)
+        return Snapshot(doc.uri, doc.version, self.documents.get(key, doc.version or 0, text))
+
+    def is_current(self, snap: Snapshot) -> bool:
+        """Whether the document is still open at the version (and text) `snap` was taken from."""
+        doc = self.workspace.text_documents.get(snap.key)
+        return doc is not None and doc.version == snap.version and doc.source == snap.lt.text
 
     def forget(self, uri: str) -> None:
         self.documents.forget(unquote(uri))
@@ -192,72 +223,69 @@ class LeanfdServer(LanguageServer):
     def code_actions(self, uri: str, position: t.Position, only: list[str] | None) -> list[t.CodeAction]:
         if only and not any(t.CodeActionKind.QuickFix.value.startswith(_value(k)) for k in only):
             return []
-        found = self.lean_document(uri)
-        if found is None:
+        snap = self.lean_document(uri)
+        if snap is None:
             return []
-        doc, lt = found
-        offset = self.offset(lt, position)
-        site = next_step_site(lt, offset)
+        offset = self.offset(snap.lt, position)
+        site = next_step_site(snap.lt, offset)
         if site is None:
             return []
-        key = site.key(lt.text)
-        if self.results.broken(unquote(uri), doc.version or 0, key):
+        if self.results.broken(snap.key, snap.cache_version, site.key(snap.lt.text)):
             return []
-        cached = list(self.cached(uri, doc, lt, site))
-        whole = proof_site(lt, offset)
+        cached = list(self.cached(snap, site))
+        whole = proof_site(snap.lt, offset)
         if whole is not None:
-            cached += self.cached(uri, doc, lt, whole)
-        actions = [self.action(doc, lt, s) for s in rank(cached)]
+            cached += self.cached(snap, whole)
+        actions = [self.action(snap, s) for s in rank(cached)]
         actions.append(t.CodeAction(
             title="leanfd: search for a verified next step", kind=t.CodeActionKind.QuickFix,
             command=t.Command(title="leanfd: search for a verified next step", command=SUGGEST, arguments=[
                 {"uri": uri, "position": {"line": position.line, "character": position.character}}])))
         return actions
 
-    def cached(self, uri: str, doc: TextDocument, lt: LeanText, site: Site) -> list[Suggestion]:
-        return self.results.get(unquote(uri), doc.version or 0, site.key(lt.text), self.settings.model_key) or []
+    def cached(self, snap: Snapshot, site: Site) -> list[Suggestion]:
+        return self.results.get(snap.key, snap.cache_version, site.key(snap.lt.text), self.settings.model_key) or []
 
-    def action(self, doc: TextDocument, lt: LeanText, s: Suggestion) -> t.CodeAction:
+    def action(self, snap: Snapshot, s: Suggestion) -> t.CodeAction:
         first = s.text.strip().split("\n", 1)[0]
         label = first if len(first) <= 60 and "\n" not in s.text.strip() else first[:57] + "…"
         what = "closes the goal" if s.status == "closes" else f"progress, {len(s.goals)} goal(s) left"
         return t.CodeAction(title=f"leanfd: {label}  ({what})", kind=t.CodeActionKind.QuickFix,
-                            is_preferred=s.status == "closes", edit=self.edit(doc, lt, s))
+                            is_preferred=s.status == "closes", edit=self.edit(snap, s))
 
-    def edit(self, doc: TextDocument, lt: LeanText, s: Suggestion) -> t.WorkspaceEdit:
-        text_edit = t.TextEdit(range=self.range(lt, s.start, s.end), new_text=s.new_text)
+    def edit(self, snap: Snapshot, s: Suggestion) -> t.WorkspaceEdit:
+        """The suggestion as an edit of the version it was computed for."""
+        text_edit = t.TextEdit(range=self.range(snap.lt, s.start, s.end), new_text=s.new_text)
         if _capability(self.client_capabilities, "workspace", "workspace_edit", "document_changes"):
             # Versioned: an editor whose buffer has moved on refuses the edit instead of misplacing it.
-            ident = t.OptionalVersionedTextDocumentIdentifier(uri=doc.uri, version=doc.version)
+            ident = t.OptionalVersionedTextDocumentIdentifier(uri=snap.uri, version=snap.version)
             return t.WorkspaceEdit(document_changes=[t.TextDocumentEdit(text_document=ident, edits=[text_edit])])
-        return t.WorkspaceEdit(changes={doc.uri: [text_edit]})
+        return t.WorkspaceEdit(changes={snap.uri: [text_edit]})
 
     async def inline(self, uri: str, position: t.Position) -> t.InlineCompletionList | None:
-        found = self.lean_document(uri)
-        if found is None:
+        snap = self.lean_document(uri)
+        if snap is None:
             return None
-        doc, lt = found
-        site = next_step_site(lt, self.offset(lt, position))
-        if site is None or self.results.broken(unquote(uri), doc.version or 0, site.key(lt.text)):
+        site = next_step_site(snap.lt, self.offset(snap.lt, position))
+        if site is None or self.results.broken(snap.key, snap.cache_version, site.key(snap.lt.text)):
             return None
-        best = self.cached(uri, doc, lt, site)
+        best = self.cached(snap, site)
         # Editors ask again on every keystroke and cancel the previous request. A quick search is
         # started only where nobody is typing (a `sorry`, a blank line), one per document at a time,
         # and shielded: a cancelled request leaves it running into the cache, so the work done so far
         # is not thrown away (a cancelled check costs the pool a recovery, or a worker and its imports).
         typing = site.insert and site.lead.startswith("\n")
-        key = unquote(uri)
+        key = snap.key
         if not best and self.settings.inline_timeout > 0 and not typing and key not in self._quick:
-            quick = asyncio.ensure_future(
-                self.search(uri, doc, lt, site, budget=self.settings.inline_timeout, quiet=True))
+            quick = asyncio.ensure_future(self.search(snap, site, budget=self.settings.inline_timeout, quiet=True))
             self._quick[key] = quick
             quick.add_done_callback(lambda _: self._quick.pop(key, None))
             best = await asyncio.shield(quick)
-        if not best:
+        if not best or not self.is_current(snap):
             return None
         s = best[0]
         return t.InlineCompletionList(items=[t.InlineCompletionItem(insert_text=s.new_text,
-                                                                    range=self.range(lt, s.start, s.end))])
+                                                                    range=self.range(snap.lt, s.start, s.end))])
 
     # -- commands ---------------------------------------------------------------------------------
 
@@ -268,35 +296,34 @@ class LeanfdServer(LanguageServer):
         if task is not None and msg_id is not None:
             self.command_tasks[msg_id] = task
         try:
-            found = self.lean_document(uri)
-            if found is None:
+            snap = self.lean_document(uri)
+            if snap is None:
                 if unquote(uri) not in self.workspace.text_documents:
                     raise JsonRpcInvalidParams(f"{uri} is not an open document")
                 return []
-            doc, lt = found
-            offset = self.offset(lt, position)
-            site = next_step_site(lt, offset) if mode == "next" else proof_site(lt, offset)
+            offset = self.offset(snap.lt, position)
+            site = next_step_site(snap.lt, offset) if mode == "next" else proof_site(snap.lt, offset)
             if site is None:
-                self.show(t.MessageType.Info, "leanfd: nothing to search here: " + _why_no_site(lt, offset, mode))
+                self.show(t.MessageType.Info, "leanfd: nothing to search here: " + _why_no_site(snap.lt, offset, mode))
                 return []
-            found_now = await self.search(uri, doc, lt, site, token=_work_done_token())
-            if apply and found_now:
-                await self.apply(doc, lt, found_now[0])
-            return [self.to_json(doc, lt, s) for s in found_now]
+            found = await self.search(snap, site, token=_work_done_token())
+            if apply and found:
+                await self.apply(snap, found[0])
+            return [self.to_json(snap, s) for s in found]
         finally:
             if msg_id is not None:
                 self.command_tasks.pop(msg_id, None)
 
-    async def search(self, uri: str, doc: TextDocument, lt: LeanText, site: Site, budget: float | None = None,
+    async def search(self, snap: Snapshot, site: Site, budget: float | None = None,
                      quiet: bool = False, token: t.ProgressToken | None = None) -> list[Suggestion]:
         """Run one search, report it (status, progress, messages), cache and return the merged results."""
         await self.settled()
-        version, key, model_key = doc.version or 0, site.key(lt.text), self.settings.model_key
+        version, key, model_key = snap.cache_version, site.key(snap.lt.text), self.settings.model_key
         what = "a next step" if site.kind != "proof" else "a proof"
         self.status("busy", f"searching for {what}")
         async with self.work_progress(f"leanfd: searching for {what}", token, quiet) as report:
             try:
-                outcome = await self.engine.search(lt.text, site, report, budget)
+                outcome = await self.engine.search(snap.lt.text, site, report, budget)
             except asyncio.CancelledError:
                 self.status("ready", "search cancelled")
                 task = asyncio.current_task()
@@ -309,7 +336,7 @@ class LeanfdServer(LanguageServer):
                 raise
             except NoGoal as e:
                 if e.broken:
-                    self.results.mark_broken(unquote(uri), version, key)
+                    self.results.mark_broken(snap.key, version, key)
                 self.status("ready", str(e))
                 if not quiet:
                     self.show(t.MessageType.Warning, f"leanfd: {e}")
@@ -326,20 +353,25 @@ class LeanfdServer(LanguageServer):
                 if not quiet:
                     self.show(t.MessageType.Error, f"leanfd: internal error: {e!r} (details in the server's log)")
                 return []
-        merged = self.results.put(unquote(uri), version, key, outcome.goal, model_key, outcome.suggestions)
+        merged = self.results.put(snap.key, version, key, outcome.goal, model_key, outcome.suggestions)
         closing = sum(s.status == "closes" for s in merged)
         self.status("ready", f"{len(merged)} verified suggestion(s), {closing} closing the goal "
                              f"({outcome.checked} checked of {outcome.sampled} samples)")
         return merged
 
-    async def apply(self, doc: TextDocument, lt: LeanText, s: Suggestion) -> None:
+    async def apply(self, snap: Snapshot, s: Suggestion) -> None:
+        """Send the edit, unless the document changed since `snap`: offsets computed on an older text
+        would land elsewhere (a client without versioned edits, or one that ignores them, applies them)."""
         if not _capability(self.client_capabilities, "workspace", "apply_edit"):
             self.show(t.MessageType.Warning, "leanfd: this editor does not accept workspace/applyEdit; "
                       "use the returned edit or the code action")
             return
+        if not self.is_current(snap):
+            self.show(t.MessageType.Warning, f"leanfd: {STALE}")
+            return
         try:
             answer = await self.workspace_apply_edit_async(
-                t.ApplyWorkspaceEditParams(edit=self.edit(doc, lt, s), label="leanfd suggestion"))
+                t.ApplyWorkspaceEditParams(edit=self.edit(snap, s), label="leanfd suggestion"))
         except Exception as e:  # noqa: BLE001 - the client refusing or failing is reported, not fatal
             self.show(t.MessageType.Warning, f"leanfd: could not apply the suggestion: {e}")
             return
@@ -347,11 +379,11 @@ class LeanfdServer(LanguageServer):
             reason = f": {answer.failure_reason}" if answer.failure_reason else ""
             self.show(t.MessageType.Warning, f"leanfd: the editor did not apply the suggestion{reason}")
 
-    def to_json(self, doc: TextDocument, lt: LeanText, s: Suggestion) -> dict[str, Any]:
-        rng = self.range(lt, s.start, s.end)
+    def to_json(self, snap: Snapshot, s: Suggestion) -> dict[str, Any]:
+        rng = self.range(snap.lt, s.start, s.end)
         return {
             "text": s.text, "status": s.status, "kind": s.kind, "goals": s.goals, "count": s.count,
-            "score": s.score, "uri": doc.uri, "version": doc.version,
+            "score": s.score, "uri": snap.uri, "version": snap.version,
             "edit": {"range": {"start": {"line": rng.start.line, "character": rng.start.character},
                                "end": {"line": rng.end.line, "character": rng.end.character}},
                      "newText": s.new_text},

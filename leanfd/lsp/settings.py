@@ -4,6 +4,8 @@ then `workspace/configuration` (section "leanfd"), each later source overriding 
 Editors send camelCase keys (`baseUrl`, `maxTokens`); the fields below are their snake_case twins.
 A key set to null or "" leaves the current value; an unknown key is logged and ignored (an editor may
 send keys of a newer extension); a bad value raises `SettingsError`, whose message names the key.
+An empty list stands for an empty object wherever settings arrive: Lua has one empty table, and
+Neovim encodes `settings = { leanfd = {} }` as `{"leanfd": []}`.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Settings:
 
     def merge(self, values: Any) -> Settings:
         """These settings updated with an editor's object (camelCase or snake_case keys)."""
+        values = _object(values)
         if values is None:
             return self
         if not isinstance(values, dict):
@@ -82,9 +85,15 @@ class Settings:
 
 def from_editor(options: Any) -> Any:
     """The leanfd object in `initializationOptions` or a configuration answer: under "leanfd", or top-level."""
-    if isinstance(options, dict) and isinstance(options.get("leanfd"), dict):
-        return options["leanfd"]
+    options = _object(options)
+    if isinstance(options, dict) and "leanfd" in options:
+        return _object(options["leanfd"])
     return options
+
+
+def _object(value: Any) -> Any:
+    """`[]` as `{}` (Lua's empty table, see the module's doc); anything else unchanged."""
+    return {} if isinstance(value, list) and not value else value
 
 
 def snake(key: str) -> str:

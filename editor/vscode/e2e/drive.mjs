@@ -96,8 +96,11 @@ async function undoToSorry(page) {
 async function pickVerified(page, shotName) {
   const rows = page.locator(".quick-input-widget .monaco-list-row");
   const good = rows.filter({ hasText: "Eq.refl n" }).first();
-  // Either the suggestions come, or a leanfd error toast does: fail fast with its text.
-  const toast = page.locator(".notifications-toasts .notification-toast", { hasText: "leanfd" }).first();
+  // Either the suggestions come, or a leanfd error toast does: fail fast with its text. (Not any
+  // toast: the search's progress notification is one too.)
+  const toast = page
+    .locator(".notifications-toasts .notification-toast", { hasText: "leanfd", has: page.locator(".codicon-error") })
+    .first();
   await Promise.race([
     good.waitFor({ state: "visible", timeout: suggestTimeout }),
     toast.waitFor({ state: "visible", timeout: suggestTimeout }).then(async () => {

@@ -71,6 +71,10 @@ mkdir -p "$RUN/user-data/User" "$RUN/extensions" "$RUN/workspace" "$RUN/shots"
 LEAN_FILE="$RUN/workspace/T.lean"
 sed '/^noncomputable def N.add /q' "$ROOT/lean_project/toy/Prelude.lean" >"$LEAN_FILE"
 printf 'theorem t (n : N) : Eq (N.add n N.zero) n := sorry\n' >>"$LEAN_FILE"
+# No leanfd.serverPath: the extension must find the server in the workspace's .venv, as it would a
+# project's own virtual environment (code-server's PATH has no leanfd).
+mkdir -p "$RUN/workspace/.venv/bin"
+ln -s "$LEANFD" "$RUN/workspace/.venv/bin/leanfd"
 
 cs_common=(--config "$RUN/config.yaml" --user-data-dir "$RUN/user-data" --extensions-dir "$RUN/extensions")
 say "install $(basename "$VSIX") and the lean4 stub"
@@ -109,7 +113,6 @@ say "model at $LLM_URL"
 
 cat >"$RUN/user-data/User/settings.json" <<JSON
 {
-  "leanfd.serverPath": "$LEANFD",
   "leanfd.backend": "openai",
   "leanfd.model": "e2e",
   "leanfd.baseUrl": "$LLM_URL",

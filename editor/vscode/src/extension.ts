@@ -1,9 +1,13 @@
 /**
- * The leanfd extension: starts `leanfd lsp` for Lean 4 files, passes it the `leanfd.*` settings,
- * shows its busy/ready state in the status bar, and offers its verified suggestions from the
- * command palette ("leanfd: Suggest next tactic", "leanfd: Prove theorem") in a QuickPick.
+ * The leanfd extension: starts `leanfd lsp` for Lean 4 files (found as discovery.ts says), passes
+ * it the `leanfd.*` settings, shows its busy/ready state in the status bar, and offers its verified
+ * suggestions from the command palette ("leanfd: Suggest next tactic", "leanfd: Prove theorem") in a
+ * QuickPick, with a cancellable progress notification while the server searches.
  * Code actions at a `sorry` and inline completions come from the server through the client.
  */
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import * as fs from "node:fs";
 import * as vscode from "vscode";
 import {
   CancellationToken,
@@ -13,8 +17,11 @@ import {
   LanguageClientOptions,
   ServerOptions,
   State,
+  WorkDoneProgress,
 } from "vscode-languageclient/node";
+import { Resolution, resolveServer, ServerCommand } from "./discovery";
 import { protocolInlineTriggerKind } from "./inline";
+import { ProgressSteps } from "./progress";
 import { RESTART_KEYS, serverSettings, ServerSettings } from "./settings";
 import { parseStatus, ServerState, STATUS_NOTIFICATION, statusView } from "./status";
 import { commandArgument, parseSuggestions, pickLabel, Suggestion } from "./suggestions";
@@ -67,10 +74,63 @@ function setStatus(state: ServerState, message?: string): void {
   statusItem.show();
 }
 
-function createClient(): LanguageClient {
+/** The Python extension's API, the part used here (ms-python.python, optional). */
+interface PythonApi {
+  environments: {
+    getActiveEnvironmentPath(resource?: vscode.Uri): { path: string };
+    resolveEnvironment(env: { path: string }): Promise<{ executable: { uri?: vscode.Uri } } | undefined>;
+  };
+}
+
+async function selectedPython(): Promise<string | undefined> {
+  const ext = vscode.extensions.getExtension<PythonApi>("ms-python.python");
+  if (ext === undefined) {
+    return undefined;
+  }
+  try {
+    const api = ext.isActive ? ext.exports : await ext.activate();
+    const env = api.environments.getActiveEnvironmentPath(vscode.workspace.workspaceFolders?.[0]?.uri);
+    const resolved = await api.environments.resolveEnvironment(env);
+    return resolved?.executable.uri?.fsPath ?? env.path;
+  } catch (e) {
+    output.appendLine(`leanfd: asking the Python extension for its interpreter: ${errorText(e)}`);
+    return undefined;
+  }
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    if (!fs.statSync(path).isFile()) {
+      return false;
+    }
+    fs.accessSync(path, process.platform === "win32" ? fs.constants.F_OK : fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function hasLeanfd(python: string): Promise<boolean> {
+  const probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('leanfd') is None)";
+  return new Promise((resolve) => execFile(python, ["-c", probe], { timeout: 20_000 }, (e) => resolve(e === null)));
+}
+
+function findServer(): Promise<Resolution> {
+  return resolveServer({
+    serverPath: vscode.workspace.getConfiguration(SECTION).get<string>("serverPath"),
+    workspaceFolders: (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === "file").map((f) => f.uri.fsPath),
+    platform: process.platform,
+    pathEnv: process.env["PATH"],
+    selectedPython,
+    isFile: isExecutableFile,
+    hasLeanfd,
+  });
+}
+
+function createClient(server: ServerCommand): LanguageClient {
   const config = vscode.workspace.getConfiguration(SECTION);
-  const command = config.get<string>("serverPath", "leanfd").trim() || "leanfd";
-  const args = ["lsp", ...config.get<string[]>("serverArgs", [])];
+  const command = server.command;
+  const args = [...server.args, "lsp", ...config.get<string[]>("serverArgs", [])];
   const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const serverOptions: ServerOptions = {
     command,
@@ -123,8 +183,15 @@ function createClient(): LanguageClient {
 }
 
 async function start(): Promise<void> {
-  const serverPath = vscode.workspace.getConfiguration(SECTION).get<string>("serverPath", "leanfd");
-  client = createClient();
+  setStatus("starting", "leanfd: looking for the server");
+  const found = await findServer();
+  if (!found.ok) {
+    await startFailed(`leanfd: ${found.message}`);
+    return;
+  }
+  const server = found.server;
+  output.appendLine(`leanfd: starting ${[server.command, ...server.args].join(" ")} lsp (from ${server.source})`);
+  client = createClient(server);
   try {
     await client.start();
     // Started and no `leanfd/status` yet: ready.
@@ -132,13 +199,16 @@ async function start(): Promise<void> {
       setStatus("ready");
     }
   } catch (e) {
-    const message = `leanfd: could not start "${serverPath} lsp": ${errorText(e)}`;
-    setStatus("error", message);
-    output.appendLine(message);
-    const choice = await vscode.window.showErrorMessage(message, "Open Settings");
-    if (choice === "Open Settings") {
-      await vscode.commands.executeCommand("workbench.action.openSettings", "leanfd.serverPath");
-    }
+    await startFailed(`leanfd: could not start "${[server.command, ...server.args].join(" ")} lsp" (from ${server.source}): ${errorText(e)}`);
+  }
+}
+
+async function startFailed(message: string): Promise<void> {
+  setStatus("error", message);
+  output.appendLine(message);
+  const choice = await vscode.window.showErrorMessage(message, "Open Settings");
+  if (choice === "Open Settings") {
+    await vscode.commands.executeCommand("workbench.action.openSettings", "leanfd.serverPath");
   }
 }
 
@@ -173,16 +243,30 @@ async function runSuggestionCommand(command: "leanfd.suggestTactics" | "leanfd.p
 
   let result: unknown;
   try {
-    // The server shows its own cancellable progress notification for the search; this one is the
-    // status bar's spinner while the request is out.
+    // A notification with Cancel (vscode-languageclient would show the server's progress in the
+    // status bar only): the server reports under our token, Cancel cancels the request.
     result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Window, title: `leanfd: ${what}` },
-      (_progress, token) =>
-        c.sendRequest(
-          ExecuteCommandRequest.type,
-          { command, arguments: [commandArgument(uri, cursor.line, cursor.character)] },
-          token,
-        ),
+      { location: vscode.ProgressLocation.Notification, title: `leanfd: ${what}`, cancellable: true },
+      async (progress, token) => {
+        const workDoneToken = `leanfd-${randomUUID()}`;
+        const steps = new ProgressSteps();
+        const reports = c.onProgress(WorkDoneProgress.type, workDoneToken, (value) => {
+          const step = steps.step(value);
+          if (step !== undefined) {
+            progress.report(step);
+          }
+        });
+        try {
+          const answer: unknown = await c.sendRequest(
+            ExecuteCommandRequest.type,
+            { command, arguments: [commandArgument(uri, cursor.line, cursor.character)], workDoneToken },
+            token,
+          );
+          return answer;
+        } finally {
+          reports.dispose();
+        }
+      },
     );
   } catch (e) {
     if (!(e instanceof vscode.CancellationError) && !isCancelled(e)) {
