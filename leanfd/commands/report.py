@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.console import Console
 
-from leanfd.prove.report import load_summary, plot_curves, table
+from leanfd.prove.report import load_summary, plot_curves, run_labels, table
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    summaries = {Path(d).name or d: load_summary(d) for d in args.runs}
+    summaries = {label: load_summary(d) for d, label in run_labels(args.runs).items()}
     if args.json:
         import json
 
