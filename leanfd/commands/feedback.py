@@ -49,8 +49,12 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
         config = VerifierConfig(backend=args.backend, lean=args.lean, timeout=args.timeout,
                                 max_attempt_chars=args.max_attempt_chars)
         async with Verifier(config) as verifier:
-            async for k, verdict in verifier.check_many(items[i][0] for i in todo):
-                items[todo[k]] = (items[todo[k]][0], verdict)
+            with Progress(TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                          console=console) as progress:
+                task = progress.add_task("check", total=len(todo))
+                async for k, verdict in verifier.check_many(items[i][0] for i in todo):
+                    items[todo[k]] = (items[todo[k]][0], verdict)
+                    progress.advance(task)
     critic = None
     if args.critic != "compiler":
         from leanfd.models import load_backend
