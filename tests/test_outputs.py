@@ -327,3 +327,12 @@ def test_report_keys_runs_by_path(tmp_path):
                  "--plot", str(tmp_path / "c.png"))
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == {"a/p1": {"1": 0.3}, "b/p1": {"1": 0.7}}
+
+
+def test_report_refuses_to_plot_over_a_summary(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    summary = d / "summary.json"
+    summary.write_text(json.dumps({"problems": 1, "solved": 1, "pass_at_k": {"1": 1.0}}))
+    res = leanfd("report", str(d), "--plot", str(summary))
+    assert res.returncode == 2 and "--plot" in res.stderr and json.loads(summary.read_text())["solved"] == 1
