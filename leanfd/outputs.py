@@ -9,13 +9,17 @@ Rules every command follows (README, "Outputs are never lost"):
   command ends, also when it is stopped (Ctrl-C, SIGTERM, SIGHUP), so what was done is kept; a run
   stopped with nothing written leaves the old NAME as it was. A SIGKILL leaves NAME untouched and
   the partial file beside it.
+`InOrder` writes lines in input order though they finish in any order; `Earlier` finds the lines
+of an earlier output by key, for `--resume`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +132,82 @@ class AtomicJsonl:
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         self.close(ok=exc_type is None)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Where one line of an earlier output is, and its status."""
+
+    offset: int
+    length: int
+    status: str
+
+
+class Earlier:
+    """The lines of an earlier output, indexed by their `key` field without holding them in memory
+    (`--resume`); a line without one, or torn (a killed run's last), is left out."""
+
+    def __init__(self, path: Path, key_field: str, statuses: tuple[str, ...]):
+        self.path = path
+        self.index: dict[str, Kept] = {}
+        offset = 0
+        with open(path, "rb") as fh:
+            for raw in fh:
+                try:
+                    line = json.loads(raw)
+                    key, status = line[key_field], line["status"]
+                except (ValueError, KeyError, TypeError):  # a torn last line, or not a verdict of ours
+                    key = status = None
+                if isinstance(key, str) and status in statuses and raw.endswith(b"\n"):
+                    self.index.setdefault(key, Kept(offset, len(raw), status))
+                offset += len(raw)
+        self._fh = open(path, "rb")
+        self.used: set[str] = set()
+
+    def take(self, key: str) -> tuple[bytes, str] | None:
+        kept = self.index.get(key)
+        if kept is None or key in self.used:
+            return None
+        self.used.add(key)
+        return self._read(kept), kept.status
+
+    def _read(self, kept: Kept) -> bytes:
+        self._fh.seek(kept.offset)
+        return self._fh.read(kept.length)
+
+    def unused(self) -> Iterator[bytes]:
+        """Lines not taken (records no longer in the input, or not reached yet), in their old order."""
+        for key, kept in sorted(self.index.items(), key=lambda kv: kv[1].offset):
+            if key not in self.used:
+                self.used.add(key)
+                yield self._read(kept)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class InOrder:
+    """Writes lines in input order although checks finish in any order: a line waits until every
+    line before it is written. `flush()` writes whatever waits, gaps and all (a stopped run)."""
+
+    def __init__(self, out: AtomicJsonl):
+        self.out = out
+        self.next = 0
+        self.waiting: dict[int, dict | bytes | None] = {}
+
+    def put(self, pos: int, line: dict | bytes | None) -> None:
+        """`line`: a verdict line, one kept verbatim, or None for an input with no line (malformed)."""
+        self.waiting[pos] = line
+        while self.next in self.waiting:
+            self._write(self.waiting.pop(self.next))
+            self.next += 1
+
+    def flush(self) -> None:
+        for pos in sorted(self.waiting):
+            self._write(self.waiting.pop(pos))
+
+    def _write(self, line: dict | bytes | None) -> None:
+        if isinstance(line, bytes):
+            self.out.write_raw(line)
+        elif line is not None:
+            self.out.write(line)

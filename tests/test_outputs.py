@@ -19,10 +19,18 @@ from conftest import REPO, TOY
 from rich.console import Console
 from test_check_cli import SLOW_PROOF, SLOW_TAIL
 
-from leanfd.commands.check import InOrder, count_inputs, iter_inputs
+from leanfd.commands.check import count_inputs, iter_inputs
 from leanfd.manifest import Manifest, check_resumable, differences
 from leanfd.manifest import write as write_manifest
-from leanfd.outputs import AtomicJsonl, OutputError, atomic_write_text, partial_path, refuse_clobber, refuse_same
+from leanfd.outputs import (
+    AtomicJsonl,
+    InOrder,
+    OutputError,
+    atomic_write_text,
+    partial_path,
+    refuse_clobber,
+    refuse_same,
+)
 from leanfd.prove.report import run_labels
 from leanfd.train.metrics import WIDTH, MetricsLogger, header, row
 

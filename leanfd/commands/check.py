@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, get_args
 
@@ -36,7 +34,7 @@ from leanfd.lean.records import (
 from leanfd.lean.verifier import BackendName, Verifier, VerifierConfig
 from leanfd.manifest import Manifest, check_resumable, sha256_json, verifier_settings
 from leanfd.manifest import write as manifest_write
-from leanfd.outputs import AtomicJsonl, has_content, refuse_clobber, refuse_same
+from leanfd.outputs import AtomicJsonl, Earlier, InOrder, has_content, refuse_clobber, refuse_same
 
 Item = CheckRecord | LeanFile
 KEY = "record_key"  # the output field naming the input record a verdict belongs to (`--resume`)
@@ -103,84 +101,6 @@ class RecordKeys:
         self._seen[digest] += 1
         n = self._seen[digest]
         return digest if n == 1 else f"{digest}#{n}"
-
-
-@dataclass(frozen=True)
-class Kept:
-    """One verdict line of an earlier `--out`, found by its record key (`--resume`)."""
-
-    offset: int
-    length: int
-    status: str
-
-
-class Earlier:
-    """The verdicts of an earlier `--out`, indexed by record key without holding the lines in memory."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.index: dict[str, Kept] = {}
-        offset = 0
-        with open(path, "rb") as fh:
-            for raw in fh:
-                try:
-                    line = json.loads(raw)
-                    key, status = line[KEY], line["status"]
-                except (ValueError, KeyError, TypeError):  # a torn last line, or not a verdict of ours
-                    key = status = None
-                if isinstance(key, str) and status in STATUSES and raw.endswith(b"\n"):
-                    self.index.setdefault(key, Kept(offset, len(raw), status))
-                offset += len(raw)
-        self._fh = open(path, "rb")
-        self.used: set[str] = set()
-
-    def take(self, key: str) -> tuple[bytes, str] | None:
-        kept = self.index.get(key)
-        if kept is None or key in self.used:
-            return None
-        self.used.add(key)
-        return self._read(kept), kept.status
-
-    def _read(self, kept: Kept) -> bytes:
-        self._fh.seek(kept.offset)
-        return self._fh.read(kept.length)
-
-    def unused(self) -> Iterator[bytes]:
-        """Lines not taken (records no longer in the input, or not reached yet), in their old order."""
-        for key, kept in sorted(self.index.items(), key=lambda kv: kv[1].offset):
-            if key not in self.used:
-                self.used.add(key)
-                yield self._read(kept)
-
-    def close(self) -> None:
-        self._fh.close()
-
-
-class InOrder:
-    """Writes lines in input order although checks finish in any order: a line waits until every
-    line before it is written. `flush()` writes whatever waits, gaps and all (a stopped run)."""
-
-    def __init__(self, out: AtomicJsonl):
-        self.out = out
-        self.next = 0
-        self.waiting: dict[int, dict | bytes | None] = {}
-
-    def put(self, pos: int, line: dict | bytes | None) -> None:
-        """`line`: a verdict line, one kept verbatim, or None for an input with no line (malformed)."""
-        self.waiting[pos] = line
-        while self.next in self.waiting:
-            self._write(self.waiting.pop(self.next))
-            self.next += 1
-
-    def flush(self) -> None:
-        for pos in sorted(self.waiting):
-            self._write(self.waiting.pop(pos))
-
-    def _write(self, line: dict | bytes | None) -> None:
-        if isinstance(line, bytes):
-            self.out.write_raw(line)
-        elif line is not None:
-            self.out.write(line)
 
 
 def output_line(verdict: Verdict, item: Item, key: str) -> dict[str, Any]:
@@ -302,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         resuming = args.resume and has_content(out_path)
         if resuming:
             check_resumable(manifest_path(out_path), manifest, f"--out {out_path}", "--out")
-        earlier = Earlier(out_path) if resuming else None
+        earlier = Earlier(out_path, KEY, STATUSES) if resuming else None
         if earlier is not None:
             console.print(f"resuming: {len(earlier.index)} verdicts kept from {out_path}")
         out = AtomicJsonl(out_path)
