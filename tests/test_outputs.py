@@ -44,7 +44,7 @@ def leanfd(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def lines(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines()]
+    return [json.loads(x) for x in path.read_text().split("\n")[:-1]]  # newlines only: text may hold U+2028
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

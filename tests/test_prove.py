@@ -74,9 +74,14 @@ def test_stop_at_first_success(proofs, tmp_path, tiny_model_dir):
     assert summary["stop_at_first"] and list(summary["pass_at_k"]) == ["2"]
 
 
+def jsonl_lines(path: Path) -> list[str]:
+    """Lines split on newlines only: a model's text may hold U+2028 and the like, which JSON keeps raw."""
+    return path.read_text().split("\n")[:-1]
+
+
 def completions(run: Path) -> dict[tuple[str, int], str]:
     return {(r["problem"], r["sample"]): r["completion"]
-            for r in map(json.loads, (run / "attempts.jsonl").read_text().splitlines())}
+            for r in map(json.loads, jsonl_lines(run / "attempts.jsonl"))}
 
 
 MODEL_RUN = ["--dataset", TOY_SET, "-k", "3", "--max-tokens", "8", "--limit", "5", "--verifier-backend", "cli",
@@ -97,7 +102,7 @@ def test_resume_draws_what_the_uninterrupted_run_drew(tiny_model_dir, full_run, 
     part = tmp_path / "part"
     part.mkdir()
     shutil.copy(full_run / "run.json", part / "run.json")
-    kept = (full_run / "attempts.jsonl").read_text().splitlines()[::2]
+    kept = jsonl_lines(full_run / "attempts.jsonl")[::2]
     (part / "attempts.jsonl").write_text("".join(x + "\n" for x in kept))
     res = leanfd("prove", "--model", str(tiny_model_dir), *MODEL_RUN, "--out", str(part), "--resume")
     assert res.returncode == 0, res.stderr
@@ -115,14 +120,14 @@ def test_ctrl_c_then_resume_loses_no_attempt(tiny_model_dir, full_run, tmp_path)
                             stderr=subprocess.PIPE, text=True)
     attempts = run / "attempts.jsonl"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and (not attempts.exists() or len(attempts.read_text().splitlines()) < 4):
+    while time.monotonic() < deadline and (not attempts.exists() or len(jsonl_lines(attempts)) < 4):
         assert proc.poll() is None
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     written = attempts.read_text()
-    assert 4 <= len(written.splitlines()) < 15
+    assert 4 <= len(jsonl_lines(attempts)) < 15
     res = leanfd(*args)  # without --resume: refused, the attempts stay
     assert res.returncode == 2 and "--resume" in res.stderr and attempts.read_text() == written
     res = leanfd(*args, "--resume")
