@@ -23,11 +23,11 @@ demo: venv
 	@echo "== leanfd doctor: which Lean and backends are found"
 	$(VENV)/bin/leanfd doctor
 	@echo "== leanfd check: the toy benchmark's attempts (12 right, 3 wrong) with the bundled Lean"
-	$(VENV)/bin/leanfd check lean_project/toy/attempts.jsonl --out runs/demo/verdicts.jsonl || echo "(exit code 1: not every attempt is proved, as expected)"
+	$(VENV)/bin/leanfd check lean_project/toy/attempts.jsonl --out runs/demo/verdicts.jsonl --overwrite || echo "(exit code 1: not every attempt is proved, as expected)"
 	@echo "== leanfd feedback: compiler feedback on the failed attempts"
-	$(VENV)/bin/leanfd feedback runs/demo/verdicts.jsonl --out runs/demo/feedback.jsonl
+	$(VENV)/bin/leanfd feedback runs/demo/verdicts.jsonl --out runs/demo/feedback.jsonl --overwrite
 	@echo "== leanfd prove --proofs: pass@k of those attempts on the toy benchmark"
-	$(VENV)/bin/leanfd prove --dataset lean_project/toy/toy.jsonl --proofs lean_project/toy/attempts.jsonl --out runs/demo/prove
+	$(VENV)/bin/leanfd prove --dataset lean_project/toy/toy.jsonl --proofs lean_project/toy/attempts.jsonl --out runs/demo/prove --overwrite
 	@echo "outputs in runs/demo/: verdicts.jsonl, feedback.jsonl, prove/summary.json, prove/pass_at_k.png"
 
 lint: venv

@@ -143,11 +143,12 @@ def test_feedback_cli_with_openai_critic_and_cache(llm_server, tmp_path):
     assert {r["status"] for r in rows} == {"failed", "rejected"}
     n = len(llm_server.requests)
     assert n == 3
-    subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120).returncode == 2  # kept
+    subprocess.run([*cmd, "--overwrite"], env=env, capture_output=True, text=True, timeout=120, check=True)
     assert len(llm_server.requests) == n  # all from the cache
     # bare attempts are verified first; compiler feedback needs no model
     res = subprocess.run([sys.executable, "-m", "leanfd", "feedback", str(attempts), "--out", str(out),
-                          "--backend", "cli"], env=env, capture_output=True, text=True, timeout=120)
+                          "--backend", "cli", "--overwrite"], env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["source"] for r in rows] == ["compiler"] * 3 and "Type mismatch" in rows[0]["feedback"]

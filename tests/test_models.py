@@ -88,6 +88,37 @@ def test_hf_seed_reproducible_and_global_rng_untouched(hf):
     assert len({tuple(c.token_ids) for c in first[0]}) > 1
 
 
+def test_hf_seeds_make_each_prompt_independent_of_its_batch(hf):
+    """With `seeds`, a prompt's samples depend on its seed alone: the same whatever else is batched
+    with it, padded or not, in any order, and cut into any `batch_size` (a resumed `prove`)."""
+    cfg = SamplingConfig(n=2, max_tokens=10, temperature=1.2, top_p=0.95)
+    prompts = [LEAN_PROMPT, "by", CHAT_PROMPT]
+    def drawn(out: list) -> list:  # the tokens (log-probs differ in the last bits with the padding)
+        return [[c.token_ids for c in samples] for samples in out]
+
+    full = hf.generate(prompts, cfg, seeds=[7, 8, 9])
+    assert drawn(hf.generate(["by"], cfg, seeds=[8])) == drawn(full[1:2])
+    assert drawn(hf.generate([CHAT_PROMPT, LEAN_PROMPT], cfg, seeds=[9, 7])) == drawn([full[2], full[0]])
+    small = load_backend("hf", hf.model, tokenizer=hf.tokenizer, batch_size=3)
+    assert drawn(small.generate(prompts, cfg, seeds=[7, 8, 9])) == drawn(full)
+    assert drawn(hf.generate(["by"], cfg, seeds=[18])) != drawn(full[1:2])
+    assert full[0][0].token_ids != full[0][1].token_ids  # sample j draws from seed + j
+    for prompt, samples in zip(prompts, full):  # log-probs still the raw model's
+        for c in samples:
+            expected = _teacher_forced_logprobs(hf, hf.encode_prompt(prompt), c.token_ids)
+            assert torch.allclose(torch.tensor(c.logprobs), expected, atol=1e-4)
+    with pytest.raises(ModelError, match="one non-negative int per prompt"):
+        hf.generate(prompts, cfg, seeds=[1])
+
+
+def test_openai_sends_each_prompts_own_seed(llm_server):
+    llm_server.default = Answer(lambda r: ["x"])
+    backend = load_backend("openai", "tiny", base_url=llm_server.openai_url)
+    backend.generate(["a", "b"], SamplingConfig(n=1, seed=1), seeds=[40, 50])
+    assert sorted((r.body["prompt"], r.body["seed"]) for r in llm_server.requests) == [("a", 40), ("b", 50)]
+    backend.close()
+
+
 def test_hf_logprobs_are_the_raw_models(hf):
     # Prompts of different lengths, so the batch is left-padded; temperature and top-p are on,
     # yet the logprobs are the raw model's (temperature 1, no nucleus), as documented.

@@ -21,10 +21,11 @@ from leanfd.feedback.cache import FeedbackCache
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.feedback.critic import LLMCritic
 from leanfd.lean.errors import LeanFDError
-from leanfd.lean.records import KNOWN_FIELDS, CheckRecord, JsonlWriter, Verdict
+from leanfd.lean.records import KNOWN_FIELDS, CheckRecord, Verdict
 from leanfd.lean.snippet import attempt_text
 from leanfd.lean.toolchain import cache_dir
 from leanfd.lean.verifier import BackendName, Verifier, VerifierConfig
+from leanfd.outputs import AtomicJsonl, refuse_clobber, refuse_same
 
 
 def _verdict_line(d: Any) -> tuple[CheckRecord, Verdict | None]:
@@ -38,6 +39,9 @@ def read_inputs(path: str, console: Console) -> list[tuple[CheckRecord, Verdict 
 
 
 async def run_async(args: argparse.Namespace, console: Console) -> int:
+    out_path = Path(args.out)
+    refuse_same([("ATTEMPTS.jsonl", args.attempts)], [("--out", out_path)])
+    refuse_clobber(out_path, "--out", resume=False, overwrite=args.overwrite)
     items = read_inputs(args.attempts, console)
     todo = [i for i, (_, v) in enumerate(items) if v is None]
     if todo:
@@ -45,8 +49,12 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
         config = VerifierConfig(backend=args.backend, lean=args.lean, timeout=args.timeout,
                                 max_attempt_chars=args.max_attempt_chars)
         async with Verifier(config) as verifier:
-            async for k, verdict in verifier.check_many(items[i][0] for i in todo):
-                items[todo[k]] = (items[todo[k]][0], verdict)
+            with Progress(TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                          console=console) as progress:
+                task = progress.add_task("check", total=len(todo))
+                async for k, verdict in verifier.check_many(items[i][0] for i in todo):
+                    items[todo[k]] = (items[todo[k]][0], verdict)
+                    progress.advance(task)
     critic = None
     if args.critic != "compiler":
         from leanfd.models import load_backend
@@ -59,8 +67,6 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
         cache = None if args.no_cache else FeedbackCache(args.cache or cache_dir() / "feedback.sqlite")
         critic = LLMCritic(backend, template=args.template, cache=cache)
     limit = asyncio.Semaphore(args.jobs)
-    out_path = Path(args.out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
 
     async def one(rec: CheckRecord, verdict: Verdict) -> dict:
@@ -72,7 +78,7 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
             fb = await critic.afeedback(rec.formal_statement, attempt, verdict)
         return {"source": fb.source, "feedback": fb.text, "model": fb.model, "error": fb.error}
 
-    with JsonlWriter(out_path) as out, Progress(
+    with AtomicJsonl(out_path) as out, Progress(
         TextColumn("[bold]feedback"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
     ) as progress:
         task = progress.add_task("feedback", total=len(items))
@@ -94,6 +100,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="verdict lines from `leanfd check --out`, or attempts (verified first)")
     p.add_argument("--out", required=True, metavar="FEEDBACK.jsonl",
                    help="one line per input: name, status, feedback, source (compiler|llm|fallback), model")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--critic", choices=["compiler", "openai", "anthropic", "hf"], default="compiler",
                    help="compiler: Lean's messages rendered, no model; otherwise the critic's backend")
     p.add_argument("--base-url",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, get_args
 
 from rich.console import Console
@@ -20,14 +21,19 @@ from leanfd.data.benchmarks import load_problems
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.records import BadLine
 from leanfd.lean.verifier import BackendName, Verifier, VerifierConfig
+from leanfd.manifest import verifier_settings
+from leanfd.outputs import refuse_clobber, refuse_same
 from leanfd.prove.report import table
 from leanfd.prove.runner import (
     ATTEMPTS,
+    OUTPUTS,
     PLOT,
     SUMMARY,
     Attempt,
     ProveConfig,
     Prover,
+    open_run,
+    run_manifest,
 )
 
 
@@ -52,7 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-few-shot", type=int, default=3)
     p.add_argument("--problems-per-batch", type=int, default=16, help="problems per generation call")
     p.add_argument("--out", default="runs/prove", help="output directory: attempts.jsonl, summary.json, pass_at_k.png")
-    p.add_argument("--resume", action="store_true", help="keep attempts.jsonl and sample only what is missing")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the attempts in --out (same dataset and settings) and sample only what is missing")
+    p.add_argument("--overwrite", action="store_true", help="replace the results already in --out")
     p.add_argument("--verifier-backend", choices=get_args(BackendName), default="server")
     ray_address_argument(p)
     p.add_argument("--jobs", type=int, help="Lean processes (default: CPU count)")
@@ -63,6 +71,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
+    out = Path(args.out)
+    # Everything the user gave is checked before the run directory is touched.
+    refuse_same([("--dataset", args.dataset), ("--proofs", args.proofs), ("--few-shot", args.few_shot)],
+                [("--out", out / name) for name in OUTPUTS])
+    refuse_clobber(out, "--out", args.resume, args.overwrite)
     bad: list[BadLine] = []
     problems = load_problems(args.dataset, split=args.split, names=args.names, limit=args.limit, bad=bad)
     for b in bad:
@@ -76,21 +89,26 @@ def run(args: argparse.Namespace) -> int:
                          prompt_style=args.prompt_style, few_shot=args.few_shot, num_few_shot=args.num_few_shot)
     vconf = VerifierConfig(backend=args.verifier_backend, jobs=args.jobs, timeout=args.timeout, lean=args.lean,
                            max_attempt_chars=args.max_attempt_chars, ray_address=args.ray_address)
+    proofs = _read_proofs(args.proofs, console) if args.proofs else None
+    verifier = Verifier(vconf)  # finds Lean (exit 3 when there is none) before a model is loaded
+    manifest = run_manifest(args.dataset, problems, config, verifier_settings(vconf, verifier.lean_version),
+                            model=args.model, backend=args.backend, proofs=args.proofs)
+    rows = open_run(out, manifest, args.resume, args.overwrite)
+    if rows:
+        console.print(f"resuming: {len(rows)} attempts kept from {out / ATTEMPTS}")
     backend = None
     if args.proofs is None:
         from leanfd.models import load_backend
 
         opts = {"base_url": args.base_url} if args.backend in ("openai", "anthropic") else {}
         backend = load_backend(args.backend, args.model, **opts)
-    proofs = _read_proofs(args.proofs, console) if args.proofs else None
     total = len(proofs) if proofs is not None else len(problems) * args.k
     columns = (TextColumn("[bold]proving"), BarColumn(), MofNCompleteColumn(),
                TextColumn("pass {task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
     stats = {"n": 0, "ok": 0}
-    with Verifier(vconf) as verifier, Progress(*columns, console=console) as progress:
+    with verifier, Progress(*columns, console=console) as progress:
         console.print(f"Lean: {verifier.lean_version} ({verifier.toolchain.source}); {len(problems)} problems")
-        prover = Prover(verifier, args.out, config, backend=backend)
-        rows = prover.start(args.resume)
+        prover = Prover(verifier, out, config, backend=backend)
         task = progress.add_task("prove", total=total, completed=len(rows), rate="-")
 
         def on_attempt(a: Attempt) -> None:
@@ -100,14 +118,14 @@ def run(args: argparse.Namespace) -> int:
 
         prover.on_attempt = on_attempt
         if proofs is not None:
-            summary = prover.run_proofs(problems, proofs, rows=rows)
+            summary = prover.run_proofs(problems, proofs, rows)
         else:
-            summary = prover.run(problems, rows=rows)
+            summary = prover.run(problems, rows)
     if backend is not None:
         backend.close()
     Console().print(table({args.out: summary}))
-    plot = f", {args.out}/{PLOT}" if summary["pass_at_k"] else ""
-    console.print(f"wrote {args.out}/{ATTEMPTS}, {args.out}/{SUMMARY}{plot}")
+    plot = f", {out / PLOT}" if summary["pass_at_k"] else ""
+    console.print(f"wrote {out / ATTEMPTS}, {out / SUMMARY}{plot}")
     return 0
 
 

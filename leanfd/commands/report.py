@@ -7,7 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from leanfd.prove.report import load_summary, plot_curves, table
+from leanfd.outputs import atomic_write_with, refuse_same
+from leanfd.prove.report import load_summary, plot_curves, run_labels, table
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,13 +18,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    summaries = {Path(d).name or d: load_summary(d) for d in args.runs}
+    refuse_same([("DIR", Path(d) / "summary.json") for d in args.runs], [("--plot", args.plot)])
+    summaries = {label: load_summary(d) for d, label in run_labels(args.runs).items()}
     if args.json:
         import json
 
         print(json.dumps({name: s["pass_at_k"] for name, s in summaries.items()}, indent=1))
     else:
         Console().print(table(summaries))
-    plot_curves({name: s["pass_at_k"] for name, s in summaries.items() if s["pass_at_k"]}, args.plot)
+    curves = {name: s["pass_at_k"] for name, s in summaries.items() if s["pass_at_k"]}
+    atomic_write_with(args.plot, lambda tmp: plot_curves(curves, tmp))
     Console(stderr=True).print(f"plot: {args.plot}")
     return 0

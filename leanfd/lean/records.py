@@ -185,6 +185,10 @@ class JsonlWriter:
             data = (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
         except UnicodeEncodeError:
             data = (json.dumps(obj) + "\n").encode("ascii")
+        self.write_bytes(data)
+
+    def write_bytes(self, data: bytes) -> None:
+        """One line already encoded (ending with a newline), e.g. kept verbatim from an earlier file."""
         view = memoryview(data)
         while view:  # a regular file takes the whole line at once, short of a full disk
             view = view[self._fh.write(view):]

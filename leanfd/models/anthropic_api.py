@@ -20,6 +20,7 @@ from leanfd.models.base import (
     Prompt,
     SamplingConfig,
     check_prompts,
+    check_seeds,
     cut_at_stop,
     gather_or_cancel,
     normalize_finish_reason,
@@ -68,11 +69,12 @@ class AnthropicBackend(HTTPBackend):
         return headers
 
     async def agenerate(
-        self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None
+        self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None, *,
+        seeds: Sequence[int] | None = None,
     ) -> list[list[Completion]]:
         s = sampling or SamplingConfig()
         prompts = check_prompts(prompts)
-        if s.seed is not None:
+        if s.seed is not None or check_seeds(seeds, prompts):
             log.debug("the Anthropic API has no seed; sampling is not reproducible")
         payloads = [self._payload(p, s) for p in prompts]
         flat = await gather_or_cancel([self._one(payload, s) for payload in payloads for _ in range(s.n)])

@@ -2,8 +2,11 @@
 
 A prompt is a `str` (plain completion) or a list of `{"role", "content"}` messages (chat). A call
 takes a batch of prompts and one `SamplingConfig`, and returns, for each prompt in order, a list of
-`n` `Completion`s. Backends are sync-first (`hf`, `vllm`: the work is on the accelerator) or
-async-first (`openai`, `anthropic`: the work is waiting on a network); each offers both entry points.
+`n` `Completion`s. `seeds`, one per prompt, makes each prompt's samples depend on its own seed
+only, not on the rest of the batch (hf, vllm, and servers that honour `seed`): a batch cut
+differently (a resumed run) draws the same samples. Backends are sync-first (`hf`, `vllm`: the
+work is on the accelerator) or async-first (`openai`, `anthropic`: the work is waiting on a
+network); each offers both entry points.
 """
 
 from __future__ import annotations
@@ -135,6 +138,14 @@ def encode_with_tokenizer(tokenizer: Any, prompt: Prompt, model_name: str) -> li
     return list(tokenizer(text, add_special_tokens=False).input_ids)
 
 
+def check_seeds(seeds: Sequence[int] | None, prompts: Sequence[Prompt]) -> list[int] | None:
+    if seeds is None:
+        return None
+    if len(seeds) != len(prompts) or not all(isinstance(x, int) and x >= 0 for x in seeds):
+        raise ModelError(f"seeds must be one non-negative int per prompt ({len(prompts)}), got {list(seeds)!r:.200}")
+    return list(seeds)
+
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """Cut `text` before the earliest occurrence of any stop string; say whether one occurred."""
     positions = [i for i in (text.find(s) for s in stop) if i >= 0]
@@ -181,15 +192,18 @@ class Backend(abc.ABC):
     kind: ClassVar[str]
     model_name: str
 
-    def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None) -> list[list[Completion]]:
-        """Sample `sampling.n` completions for each prompt; blocks. One list per prompt, in order."""
-        return self._sync_runner().run(self.agenerate(prompts, sampling))
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None, *,
+                 seeds: Sequence[int] | None = None) -> list[list[Completion]]:
+        """Sample `sampling.n` completions for each prompt; blocks. One list per prompt, in order.
+        `seeds[i]` (replacing `sampling.seed`) seeds prompt i's samples alone."""
+        return self._sync_runner().run(self.agenerate(prompts, sampling, seeds=seeds))
 
     async def agenerate(
-        self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None
+        self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None, *,
+        seeds: Sequence[int] | None = None,
     ) -> list[list[Completion]]:
         """The async form of `generate`; sync backends run in a worker thread so the loop stays free."""
-        return await asyncio.to_thread(self.generate, prompts, sampling)
+        return await asyncio.to_thread(self.generate, prompts, sampling, seeds=seeds)
 
     def close(self) -> None:
         """Release what the sync entry point holds (HTTP connections, the private loop thread).

@@ -19,7 +19,9 @@ Choices, each for a reason:
   They are recorded step by step, never as the full (steps, batch, vocab) score tensors that
   `output_scores` would keep (tens of GB for a real vocabulary and batch).
 - A seed seeds a forked RNG: reproducible for the same prompts, config and batch, and the caller's
-  global RNG (a training loop's) is left untouched.
+  global RNG (a training loop's) is left untouched. `seeds` (one per prompt) go further: each row
+  draws its tokens from a generator of its own (seeded `seeds[i] + j` for sample j of prompt i), so
+  a row's sample does not depend on which other rows share its batch (a resumed `prove` run).
 - `on_sample` reports each sample the moment its row ends (an end-of-sequence token or a stop
   string), while the rest of the batch still decodes: a trainer verifies it meanwhile. The text
   reported is the one `generate` returns for that sample (its log-probs come only with the return).
@@ -39,6 +41,7 @@ from leanfd.models.base import (
     Prompt,
     SamplingConfig,
     check_prompts,
+    check_seeds,
     copy_completion,
     cut_at_stop,
     encode_with_tokenizer,
@@ -146,13 +149,15 @@ class HFBackend(Backend):
     # -- sampling -------------------------------------------------------------------------------
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None, *,
-                 on_sample: SampleCallback | None = None) -> list[list[Completion]]:
+                 on_sample: SampleCallback | None = None,
+                 seeds: Sequence[int] | None = None) -> list[list[Completion]]:
         import torch
 
         sampling = sampling or SamplingConfig()
         prompts = check_prompts(prompts)
         if not prompts:
             return []
+        own = check_seeds(seeds, prompts)
         encoded = [self.encode_prompt(p) for p in prompts]
         for i, ids in enumerate(encoded):
             if not ids:
@@ -160,6 +165,8 @@ class HFBackend(Backend):
         # Each prompt n times, adjacent; greedy decoding gives n equal samples, so it runs once per prompt.
         per_prompt = 1 if sampling.greedy else sampling.n
         rows = [ids for ids in encoded for _ in range(per_prompt)]
+        row_seeds = None if own is None or sampling.greedy else [
+            (seed + j) % 2**63 for seed in own for j in range(per_prompt)]
         step = self.batch_size or len(rows)
         flat: list[Completion] = []
         # A sharded model's gather buffers outlive the call: made under inference_mode, they could not
@@ -173,14 +180,16 @@ class HFBackend(Backend):
                         prompt_index, sample = divmod(start + row, per_prompt)
                         for j in range(sampling.n) if per_prompt == 1 else (sample,):
                             on_sample(prompt_index, j, done)
-                flat.extend(self._generate_rows(rows[start : start + step], sampling, notify))
+                chunk_seeds = None if row_seeds is None else row_seeds[start : start + step]
+                flat.extend(self._generate_rows(rows[start : start + step], sampling, notify, chunk_seeds))
         if per_prompt == 1:
             return [[copy_completion(c) for _ in range(sampling.n)] for c in flat]
         n = sampling.n
         return [flat[i * n : (i + 1) * n] for i in range(len(prompts))]
 
     def _generate_rows(self, rows: list[list[int]], sampling: SamplingConfig,
-                       notify: Callable[[int, Completion], None] | None = None) -> list[Completion]:
+                       notify: Callable[[int, Completion], None] | None = None,
+                       row_seeds: list[int] | None = None) -> list[Completion]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
@@ -210,12 +219,15 @@ class HFBackend(Backend):
                 processors.append(TopPLogitsWarper(top_p=sampling.top_p))
             if self.logprobs_mode == "processed":
                 processors.append(recorder)
+            if row_seeds is not None:  # the draw itself, last; generate then takes the one token left
+                processors.append(_RowSampler(row_seeds))
 
-        # Our warpers replace generate's: keep its own off (temperature 1, top_p 1, top_k 0) when sampling.
-        warpers_off = {} if sampling.greedy else {"temperature": 1.0, "top_p": 1.0, "top_k": 0}
+        # Our warpers replace generate's: keep its own off (temperature 1, top_p 1, top_k 0) when it samples.
+        samples = not sampling.greedy and row_seeds is None
+        warpers_off = {"temperature": 1.0, "top_p": 1.0, "top_k": 0} if samples else {}
         config = GenerationConfig(
             max_new_tokens=sampling.max_tokens,
-            do_sample=not sampling.greedy,
+            do_sample=samples,
             **warpers_off,
             num_beams=1,
             repetition_penalty=1.0,
@@ -337,6 +349,26 @@ class _EndWatcher:
                     self.pending.discard(i)
                     self.notify(i, self.backend._completion(new[i].tolist(), None, self.sampling))
         return torch.zeros(new.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+class _RowSampler:
+    """A logits processor that samples each row from a generator of its own and leaves only the drawn
+    token (every other score -inf), so that greedy decoding takes it: a row's tokens depend on its
+    seed and its own logits, never on the other rows of the batch."""
+
+    def __init__(self, seeds: list[int]) -> None:
+        self.seeds = seeds
+        self._generators: list[torch.Generator] | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        if self._generators is None:
+            self._generators = [torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds]
+        probs = torch.softmax(scores.float(), dim=-1)  # (B, V)
+        drawn = torch.cat([torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(self._generators)])
+        only = torch.full_like(scores, float("-inf"))
+        return only.scatter_(1, drawn[:, None], 0.0)
 
 
 class _LogprobRecorder:

@@ -24,6 +24,7 @@ from leanfd.models.base import (
     Prompt,
     SamplingConfig,
     check_prompts,
+    check_seeds,
     cut_at_stop,
     gather_or_cancel,
     normalize_finish_reason,
@@ -73,19 +74,21 @@ class OpenAIBackend(HTTPBackend):
         return headers
 
     async def agenerate(
-        self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None
+        self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None, *,
+        seeds: Sequence[int] | None = None,
     ) -> list[list[Completion]]:
         sampling = sampling or SamplingConfig()
         prompts = check_prompts(prompts)
-        return await gather_or_cancel([self._samples(p, sampling) for p in prompts])
+        own = check_seeds(seeds, prompts) or [sampling.seed] * len(prompts)
+        return await gather_or_cancel([self._samples(p, sampling, seed) for p, seed in zip(prompts, own)])
 
-    async def _samples(self, prompt: Prompt, s: SamplingConfig) -> list[Completion]:
+    async def _samples(self, prompt: Prompt, s: SamplingConfig, first_seed: int | None) -> list[Completion]:
         chat = not isinstance(prompt, str)
         url = join_url(self.base_url, "chat/completions" if chat else "completions")
         got: list[Completion] = []
         while len(got) < s.n:
             want = s.n - len(got)
-            seed = None if s.seed is None else s.seed + len(got)
+            seed = None if first_seed is None else first_seed + len(got)
             body = await self._poster.post(url, self._payload(prompt, s, want, seed), self._headers())
             choices = _choices(body, url)
             if not choices:

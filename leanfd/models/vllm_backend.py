@@ -26,6 +26,7 @@ from leanfd.models.base import (
     Prompt,
     SamplingConfig,
     check_prompts,
+    check_seeds,
     copy_completion,
     encode_with_tokenizer,
     normalize_finish_reason,
@@ -90,22 +91,29 @@ class VLLMBackend(Backend):
         """The token ids the model is fed for `prompt` (see `encode_with_tokenizer`)."""
         return encode_with_tokenizer(self.tokenizer, prompt, self.model_name)
 
-    def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None) -> list[list[Completion]]:
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None, *,
+                 seeds: Sequence[int] | None = None) -> list[list[Completion]]:
         s = sampling or SamplingConfig()
         prompts = check_prompts(prompts)
         if not prompts:
             return []
+        own = check_seeds(seeds, prompts)
         # Greedy decoding gives n equal samples: ask once (older vLLM rejects n > 1 when greedy).
         per_prompt = 1 if s.greedy else s.n
-        params = self._vllm.SamplingParams(
-            n=per_prompt,
-            temperature=s.temperature,  # vLLM samples greedily at temperature 0
-            top_p=s.top_p,
-            max_tokens=s.max_tokens,
-            seed=s.seed,
-            stop=list(s.stop) or None,
-            logprobs=0,
-        )
+
+        def params_for(seed: int | None) -> Any:
+            return self._vllm.SamplingParams(
+                n=per_prompt,
+                temperature=s.temperature,  # vLLM samples greedily at temperature 0
+                top_p=s.top_p,
+                max_tokens=s.max_tokens,
+                seed=seed,
+                stop=list(s.stop) or None,
+                logprobs=0,
+            )
+
+        # One seed per prompt: vLLM gives each request its own generator, whatever else is batched.
+        params = params_for(s.seed) if own is None else [params_for(seed) for seed in own]
         inputs = [{"prompt_token_ids": self.encode_prompt(p)} for p in prompts]
         outputs = self.engine.generate(inputs, params, use_tqdm=False)
         results = [[_completion(o) for o in request.outputs] for request in outputs]

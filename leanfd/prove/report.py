@@ -11,6 +11,24 @@ from rich.table import Table
 from leanfd.lean.errors import LeanFDError
 
 
+def run_labels(run_dirs: list[str]) -> dict[str, str]:
+    """A label per run directory: the shortest tail of its path that no other run shares
+    (`runs/a/p1`, `runs/b/p1` -> `a/p1`, `b/p1`), so two runs with one folder name stay two rows.
+    The same directory given twice is one run."""
+    parts = {d: Path(d).resolve().parts for d in dict.fromkeys(run_dirs)}
+    unique: dict[tuple[str, ...], str] = {}
+    for d, p in parts.items():
+        unique.setdefault(p, d)
+    labels = {}
+    for p, d in unique.items():
+        for n in range(1, len(p) + 1):
+            tail = p[-n:]
+            if all(q == p or q[-n:] != tail for q in unique):
+                break
+        labels[d] = "/".join(tail) or d
+    return labels
+
+
 def load_summary(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / "summary.json"
     if not path.is_file():

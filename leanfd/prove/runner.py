@@ -1,13 +1,18 @@
 """Batch proving: K samples per problem, generation pipelined with verification, resumable.
 
-Every finished attempt is appended to `attempts.jsonl` at once, whole, so an interrupted run
-loses nothing written; `--resume` reads the file back and samples only the missing (problem,
-sample) pairs. The summary is always recomputed from the whole file.
+The run directory holds `run.json` (the dataset's content hash and every setting that changes the
+results: see `run_manifest`), `attempts.jsonl`, `summary.json` and the plot. Every finished attempt
+is appended to `attempts.jsonl` at once, whole, so an interrupted run loses nothing written;
+`--resume` checks `run.json` against the new run, reads the attempts back and samples only the
+missing (problem, sample) pairs. Each pair is drawn from its own seed (`sample_seed`), so what a
+resumed run samples is what the uninterrupted run would have. The summary is always recomputed
+from the whole file, and written at once (`summary.json` is never half written).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import json
 import logging
 import time
@@ -21,13 +26,18 @@ from leanfd.data.passk import default_ks, pass_at_k_table
 from leanfd.data.prompts import PromptBuilder, extract_proof
 from leanfd.lean.records import BadLine, JsonlWriter, Verdict, read_lines
 from leanfd.lean.verifier import Verifier
+from leanfd.manifest import Manifest, check_resumable, sha256_file, sha256_items
+from leanfd.manifest import write as write_manifest
 from leanfd.models.base import Backend, SamplingConfig
+from leanfd.outputs import atomic_write_text, atomic_write_with, has_content, refuse_clobber
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS = "attempts.jsonl"
 SUMMARY = "summary.json"
 PLOT = "pass_at_k.png"
+MANIFEST = "run.json"
+OUTPUTS = (MANIFEST, ATTEMPTS, SUMMARY, PLOT)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,10 @@ class ProveConfig:
             raise ValueError("-k must be at least 1")
         if self.problems_per_batch < 1:
             raise ValueError("--problems-per-batch must be at least 1")
+
+    def prompt_builder(self) -> PromptBuilder:
+        return PromptBuilder(style=self.prompt_style, few_shot=self.few_shot, num_few_shot=self.num_few_shot,
+                             seed=self.seed)
 
 
 @dataclass
@@ -108,6 +122,75 @@ def summarize_run(problems: list[Problem], rows: list[dict[str, Any]], k: int, s
     return out
 
 
+def sample_seed(seed: int, problem: str, sample: int) -> int:
+    """The seed of one (problem, sample) draw: a function of the run's seed, the problem's uid and the
+    sample index only, never of the batch it was drawn in, so a resumed run draws what an
+    uninterrupted one would have."""
+    digest = hashlib.sha256(f"{seed}\0{problem}\0{sample}".encode()).hexdigest()
+    return int(digest[:15], 16)  # 60 bits: fits every backend's seed
+
+
+def model_fingerprint(model: str) -> dict[str, Any]:
+    """The model's name, and for a local directory a fingerprint of its files (names, sizes, a hash
+    of each file's first and last MiB: retrained weights differ there), so a checkpoint replaced in
+    place is told apart without reading gigabytes."""
+    path = Path(model)
+    if not path.is_dir():
+        return {"name": model}
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        size = f.stat().st_size
+        h.update(f"{f.relative_to(path)}\0{size}\0".encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(1 << 20))
+            if size > 2 << 20:
+                fh.seek(-(1 << 20), 2)
+                h.update(fh.read())
+    return {"name": model, "files_sha256": h.hexdigest()}
+
+
+def run_manifest(dataset: str, problems: list[Problem], config: ProveConfig, verifier: dict[str, Any], *,
+                 model: str | None = None, backend: str | None = None, proofs: str | None = None) -> Manifest:
+    """What the results of a run depend on: the problems (their content, whatever the source), the
+    model and how it samples and is prompted, or the given proofs, and the verifier's settings.
+    Batch sizes are left out: they change the speed, not the results."""
+    inputs: dict[str, Any] = {"dataset": {"source": dataset, "problems": len(problems),
+                                          "sha256": sha256_items(p.to_dict() | {"uid": p.uid} for p in problems)}}
+    settings: dict[str, Any] = {"verifier": verifier, "k": config.k}
+    if proofs is not None:
+        inputs["proofs"] = {"path": proofs, "sha256": sha256_file(proofs)}
+    else:
+        builder = config.prompt_builder()
+        settings |= {
+            "model": model_fingerprint(model or ""), "backend": backend, "temperature": config.temperature,
+            "top_p": config.top_p, "max_tokens": config.max_tokens, "seed": config.seed,
+            "stop_at_first": config.stop_at_first, "prompt_style": config.prompt_style,
+            "few_shot": None if config.few_shot is None else sha256_file(config.few_shot),
+            "num_few_shot": config.num_few_shot, "prompts_sha256": sha256_items(builder.build(p) for p in problems),
+        }
+    return Manifest(inputs=inputs, settings=settings)
+
+
+def open_run(out: Path, manifest: Manifest, resume: bool, overwrite: bool) -> list[dict[str, Any]]:
+    """Make `out` ready for a run and return the attempts it keeps.
+
+    A directory already holding something is refused unless `resume` (its run.json must match
+    `manifest`: then its attempts are kept) or `overwrite` (leanfd's files in it are removed, any
+    other file is left alone).
+    """
+    refuse_clobber(out, "--out", resume, overwrite)
+    if overwrite:
+        for name in OUTPUTS:
+            (out / name).unlink(missing_ok=True)
+    rows: list[dict[str, Any]] = []
+    if resume and has_content(out):
+        check_resumable(out / MANIFEST, manifest, f"the run in {out}", "--out")
+        rows = read_attempts(out / ATTEMPTS)
+    out.mkdir(parents=True, exist_ok=True)
+    write_manifest(out / MANIFEST, manifest)
+    return rows
+
+
 class Prover:
     """Samples with a model backend (or reads given proofs) and verifies with a `Verifier`."""
 
@@ -117,19 +200,11 @@ class Prover:
         self.backend = backend
         self.config = config
         self.out = Path(out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
         self.on_attempt = on_attempt or (lambda a: None)
 
     @property
     def attempts_path(self) -> Path:
         return self.out / ATTEMPTS
-
-    def start(self, resume: bool) -> list[dict[str, Any]]:
-        """The attempts already written (kept with `resume`, else the file is emptied)."""
-        if resume:
-            return read_attempts(self.attempts_path)
-        self.attempts_path.unlink(missing_ok=True)
-        return []
 
     def _record(self, attempts: Iterator[Attempt], rows: list[dict[str, Any]]) -> None:
         """Append each attempt to attempts.jsonl as soon as it is verified (whole, unbuffered: a kill loses none)."""
@@ -140,20 +215,17 @@ class Prover:
                 rows.append(row)
                 self.on_attempt(attempt)
 
-    def run(self, problems: list[Problem], resume: bool = False,
-            rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Sample and verify what is missing; `rows`: what `start` returned, when the caller read it."""
-        rows = self.start(resume) if rows is None else rows
+    def run(self, problems: list[Problem], rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Sample and verify what is missing from `rows`, the attempts `open_run` kept."""
         done = {(r["problem"], r["sample"]) for r in rows}
         solved = {r["problem"] for r in rows if r["status"] == "proved"}
         self._record(self._generate_and_verify(problems, done, solved), rows)
         return self.write_summary(problems, rows)
 
-    def run_proofs(self, problems: list[Problem], proofs: list[dict[str, Any]], resume: bool = False,
-                   rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def run_proofs(self, problems: list[Problem], proofs: list[dict[str, Any]],
+                   rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Verify attempts produced elsewhere (records `name` + `proof` or `code`): same outputs."""
         by_key = {p.uid: p for p in problems} | {p.name: p for p in problems}
-        rows = self.start(resume) if rows is None else rows
         done = {(r["problem"], r["sample"]) for r in rows}
         counter: dict[str, int] = {}
         jobs = []
@@ -174,11 +246,12 @@ class Prover:
     def write_summary(self, problems: list[Problem], rows: list[dict[str, Any]],
                       k: int | None = None) -> dict[str, Any]:
         summary = summarize_run(problems, rows, k or self.config.k, self.config.stop_at_first)
-        (self.out / SUMMARY).write_text(json.dumps(summary, indent=1))
+        atomic_write_text(self.out / SUMMARY, json.dumps(summary, indent=1))
         if summary["pass_at_k"]:
             from leanfd.prove.report import plot_curves
 
-            plot_curves({self.out.name or "run": summary["pass_at_k"]}, self.out / PLOT)
+            curves = {self.out.name or "run": summary["pass_at_k"]}
+            atomic_write_with(self.out / PLOT, lambda tmp: plot_curves(curves, tmp))
         return summary
 
     # -- the pipeline: batch b+1 generates while batch b verifies ----------------------------------
@@ -187,31 +260,29 @@ class Prover:
         if self.backend is None:
             raise ValueError("a model backend is needed to generate (or use run_proofs)")
         c = self.config
-        builder = PromptBuilder(style=c.prompt_style, few_shot=c.few_shot, num_few_shot=c.num_few_shot, seed=c.seed)
+        builder = c.prompt_builder()
         stop = ("```",) if c.prompt_style == "completion" else ()
+        sampling = SamplingConfig(n=1, temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens, stop=stop)
         rounds = [c.k] if not c.stop_at_first else [1] * c.k
         pending: list[concurrent.futures.Future] = []
         meta: list[tuple] = []
-        for round_index, _ in enumerate(rounds):
-            todo = [p for p in problems if not (c.stop_at_first and p.uid in solved)]
-            for start in range(0, len(todo), c.problems_per_batch):
-                batch = todo[start : start + c.problems_per_batch]
-                wanted = [[s for s in self._samples(round_index, rounds) if (p.uid, s) not in done] for p in batch]
-                batch = [p for p, w in zip(batch, wanted) if w]
-                wanted = [w for w in wanted if w]
-                if not batch:
-                    continue
-                n = max(len(w) for w in wanted)
-                sampling = SamplingConfig(n=n, temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens,
-                                          seed=c.seed + 1_000_003 * round_index + start, stop=stop)
+        for round_index, per_problem in enumerate(rounds):
+            # One row per (problem, sample) still missing, each with its own seed: the batches can be
+            # cut anywhere without changing what any row draws.
+            todo = [(p, s) for p in problems if not (c.stop_at_first and p.uid in solved)
+                    for s in self._samples(round_index, rounds) if (p.uid, s) not in done]
+            rows_per_call = c.problems_per_batch * per_problem
+            for start in range(0, len(todo), rows_per_call):
+                batch = todo[start : start + rows_per_call]
+                prompts = {p.uid: builder.build(p) for p, _ in batch}
                 t = time.monotonic()
-                outs = self.backend.generate([builder.build(p) for p in batch], sampling)
-                per_sample = (time.monotonic() - t) / max(1, sum(len(w) for w in wanted))
-                for p, w, samples in zip(batch, wanted, outs):
-                    for s, comp in zip(w, samples):
-                        attempt = extract_proof(comp.text, p)
-                        pending.append(self.verifier.submit(p.to_check_record(attempt)))
-                        meta.append((p, s, attempt, comp.text, len(comp.token_ids or []) or None, per_sample))
+                outs = self.backend.generate([prompts[p.uid] for p, _ in batch], sampling,
+                                             seeds=[sample_seed(c.seed, p.uid, s) for p, s in batch])
+                per_sample = (time.monotonic() - t) / max(1, len(batch))
+                for (p, s), (comp,) in zip(batch, outs):
+                    attempt = extract_proof(comp.text, p)
+                    pending.append(self.verifier.submit(p.to_check_record(attempt)))
+                    meta.append((p, s, attempt, comp.text, len(comp.token_ids or []) or None, per_sample))
                 # The next batch generates while Lean checks this one; finished checks flow out now.
                 yield from self._drain(pending, meta, solved, block=False)
             yield from self._drain(pending, meta, solved, block=True)

@@ -156,7 +156,7 @@ class LogConfig:
     save_every: int = opt(50, "steps between checkpoints (and at the end)")
     keep_checkpoints: int = opt(2, "checkpoints kept on disk")
     tensorboard: bool = opt(False, "also write TensorBoard events (needs the tensorboard package)")
-    live: bool = opt(True, "rich live display of the metrics")
+    live: bool = opt(True, "on a terminal, the metrics as an 80-column table (else one key=value line a step)")
 
     def __post_init__(self) -> None:
         if self.log_every < 1 or self.save_every < 1 or self.keep_checkpoints < 1:

@@ -63,7 +63,7 @@ class Trainer:
         self.step = 0
         self._vllm: VLLMBackend | None = None
         self.metrics = MetricsLogger(self.out, enabled=self.accelerator.is_main_process,
-                                     live=c.log.live, tensorboard=c.log.tensorboard)
+                                     live=c.log.live, tensorboard=c.log.tensorboard, total_steps=c.max_steps)
 
     @property
     def _model_name(self) -> str:
