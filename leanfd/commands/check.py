@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, get_args
+from typing import Any, Iterator
 
 from rich.console import Console
 from rich.progress import (
@@ -19,7 +21,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from leanfd.commands import lean_argument, max_attempt_chars_argument, ray_address_argument, report_bad
+from leanfd.commands import importable, report_bad
+from leanfd.config import section
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.policy import DEFAULT_AXIOMS, Policy
 from leanfd.lean.records import (
@@ -32,7 +35,8 @@ from leanfd.lean.records import (
     decode_utf8,
     read_jsonl,
 )
-from leanfd.lean.verifier import BackendName, Verifier, VerifierConfig
+from leanfd.lean.verifier import Verifier, VerifierConfig
+from leanfd.options import opt
 
 Item = CheckRecord | LeanFile
 
@@ -112,31 +116,30 @@ def summary(counts: Counter, bad: int) -> Table:
     return table
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="a .jsonl of records {name, header, formal_statement, proof|code}, "
-                        "a .lean file, or a directory of .lean files")
-    p.add_argument("--backend", choices=get_args(BackendName), default="server",
-                   help="cli: one `lean --json` per check; server: pooled `lean --server` keeping the header warm; "
-                        "snapshot: one process per check from the header's saved state; "
-                        "ray: over the nodes of a Ray cluster (--ray-address)")
-    ray_address_argument(p)
-    p.add_argument("--jobs", type=int, default=None, help="Lean processes at once (default: CPU count)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per check (wall clock)")
-    p.add_argument("--memory", type=int, default=8192, help="memory cap per Lean process in MB")
-    p.add_argument("--allow-axiom", action="append", default=None, metavar="NAME",
-                   help="allowed axiom (repeatable); default: propext, Classical.choice, Quot.sound")
-    p.add_argument("--out", help="write one JSON line per record: name, status, the verdict, the input fields")
-    max_attempt_chars_argument(p)
-    lean_argument(p)
+@dataclass(frozen=True)
+class CheckOptions:
+    """`leanfd check`'s options; the verifier's are `VerifierConfig`'s, as in every command."""
+
+    paths: tuple[str, ...] = opt((), "a .jsonl of records {name, header, formal_statement, proof|code}, a .lean "
+                                     "file, or a directory of .lean files", positional=True, metavar="PATH", path="any")
+    out: str | None = opt(None, "write one JSON line per record: name, status, the verdict, the input fields",
+                          metavar="FILE")
+    allow_axiom: tuple[str, ...] = opt((), "allowed axiom (repeatable); default: propext, Classical.choice, "
+                                           "Quot.sound", repeat=True, metavar="NAME")
+    verifier: VerifierConfig = section(VerifierConfig, "Lean", prefix="verifier_")
+
+
+OPTIONS = CheckOptions
+# The short names `check` had before every command named the verifier's options alike; kept for a release.
+ALIASES = {"verifier_backend": ("--backend",), "verifier_jobs": ("--jobs",), "verifier_timeout": ("--timeout",),
+           "verifier_memory_mb": ("--memory",), "verifier_ray_address": ("--ray-address",)}
 
 
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
-    policy = Policy(allowed_axioms=tuple(args.allow_axiom) if args.allow_axiom else DEFAULT_AXIOMS)
-    config = VerifierConfig(backend=args.backend, jobs=args.jobs, timeout=args.timeout,
-                            memory_mb=args.memory, lean=args.lean, policy=policy,
-                            max_attempt_chars=args.max_attempt_chars, ray_address=args.ray_address)
+    opts: CheckOptions = args.options
+    policy = Policy(allowed_axioms=opts.allow_axiom or DEFAULT_AXIOMS)
+    config = dataclasses.replace(opts.verifier, policy=policy)
     bad: list[BadLine] = []
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -144,10 +147,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         verifier = Verifier(config)
         console.print(f"Lean: {verifier.lean_version} ({verifier.toolchain.source}), backend {config.backend}")
+        items = importable(iter_inputs(list(opts.paths), bad), verifier.toolchain, " ".join(opts.paths))
 
         async def go() -> Counter:
             async with verifier:
-                return await check_all(verifier, iter_inputs(args.paths, bad), out, console, bad)
+                return await check_all(verifier, items, out, console, bad)
 
         counts = asyncio.run(go())
     finally:

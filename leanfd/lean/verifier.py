@@ -19,7 +19,7 @@ from leanfd.lean.records import CheckRecord, LeanFile, Verdict
 from leanfd.lean.run import Backend, LeanRun
 from leanfd.lean.snippet import Snippet, assemble, assemble_file, attempt_text, split_file
 from leanfd.lean.toolchain import Toolchain, resolve
-from leanfd.options import opt
+from leanfd.options import check_bounds, opt
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,15 @@ class VerifierConfig:
     backend: BackendName = opt("server", "Lean backend: pooled `lean --server` processes that keep the header "
                                          "warm (server), one process per check (cli), one per check from the "
                                          "header's saved state (snapshot), or the nodes of a Ray cluster (ray)")
-    jobs: int | None = opt(None, "Lean processes at once (default: CPU count; in training, CPU count / processes)")
-    timeout: float = opt(60.0, "wall-clock seconds per check")
-    memory_mb: int | None = opt(8192, "per Lean process: Lean's -M plus an OS limit (server: plus a "
-                                      "resident-memory watch)")
-    max_checks: int = opt(200, "server: recycle a process after this many checks")
+    jobs: int | None = opt(None, "Lean processes at once (default: CPU count; in training, CPU count / processes)",
+                           min=1)
+    timeout: float = opt(60.0, "wall-clock seconds per check", gt=0)
+    memory_mb: int | None = opt(8192, "memory cap per Lean process in MB: Lean's -M plus an OS limit (server: plus "
+                                      "a resident-memory watch)", min=1)
+    max_checks: int = opt(200, "server: recycle a process after this many checks", min=1)
     # The policy scan (about 1 s per MB) and Lean's parse grow with it; a model's attempt is far below this.
     max_attempt_chars: int = opt(1_000_000, "longest proof, code or .lean file, in characters; a longer one is "
-                                            "rejected unread", flag="max_attempt_chars")
+                                            "rejected unread", flag="max_attempt_chars", min=1)
     lean: str | None = opt(None, "path to `lean`, or 'bundled' (default: the resolution order)", flag="lean")
     ray_address: str | None = opt(None, "backend ray (checks on the nodes of a Ray cluster): its head, "
                                         "HOST:PORT (or ray://HOST:PORT, auto); default RAY_ADDRESS; with "
@@ -53,12 +54,7 @@ class VerifierConfig:
     def __post_init__(self) -> None:
         if self.backend not in ("cli", "server", "snapshot", "ray"):
             raise ValueError(f"backend must be 'cli', 'server', 'snapshot' or 'ray', not {self.backend!r}")
-        if self.max_attempt_chars < 1:
-            raise ValueError("max_attempt_chars must be at least 1")
-        if self.timeout <= 0:
-            raise ValueError("timeout must be positive")
-        if self.jobs is not None and self.jobs < 1:
-            raise ValueError("jobs must be at least 1")
+        check_bounds(self)
 
 
 class Verifier:
@@ -182,8 +178,8 @@ class Verifier:
         return judge(snippet, run, name, self.config.policy, sorry_in_text=sorry_in_text,
                      lean_version=self.lean_version, backend=backend or self.config.backend)
 
-    async def check_many(self, records: Iterable[CheckRecord | LeanFile]) -> AsyncIterator[tuple[int, Verdict]]:
-        """Yield (index, verdict) in completion order.
+    async def check_many(self, records: Iterable[CheckRecord | LeanFile | dict]) -> AsyncIterator[tuple[int, Verdict]]:
+        """Yield (index, verdict) in completion order; a record may be a dict, as `check` takes.
 
         The input is read lazily with a bounded number of checks in flight, so a large file is
         never held whole and verdicts stream out as soon as they are known.
@@ -191,8 +187,8 @@ class Verifier:
         it = enumerate(records)
         pending: set[asyncio.Task] = set()
 
-        async def one(i: int, r: CheckRecord | LeanFile) -> tuple[int, Verdict]:
-            return i, await self.acheck(r)
+        async def one(i: int, r: CheckRecord | LeanFile | dict) -> tuple[int, Verdict]:
+            return i, await self.acheck(CheckRecord.from_dict(r) if isinstance(r, dict) else r)
 
         try:
             while True:
