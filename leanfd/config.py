@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -140,18 +141,24 @@ class _Checked(argparse.Action):
         except ConfigError as e:
             parser.error(str(e))
         if self.repeat:
-            value = [*(getattr(namespace, self.dest, None) or []), value]
+            so_far = tuple(getattr(namespace, self.dest, None) or ())
+            value = (list if get_origin(_base(self.leaf.type)[0]) is list else tuple)((*so_far, value))
         setattr(namespace, self.dest, value)
 
 
 def checked(name: str, tp: Any, value: Any, meta: Any) -> Any:
-    """`value` converted to `tp`, its bounds and path kind (metadata `path`) checked; errors name `name`."""
+    """`value` converted to `tp`, its bounds, path kind (metadata `path`) and `regex` checked; errors name `name`."""
     value = _convert(name, tp, value)
     for v in value if isinstance(value, (list, tuple)) else [value]:
         if why := out_of_bounds(v, meta):
             raise ConfigError(f"{name} {why}")
         if meta.get("path") and v is not None:
             _check_path(name, str(v), meta["path"])
+        if meta.get("regex") and v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ConfigError(f"{name} {v!r} is not a regular expression: {e}") from None
     return value
 
 
@@ -267,7 +274,7 @@ def load(cls: type[C], yaml_path: str | Path | None = None, overrides: dict[str,
     if yaml_path:
         try:
             data = yaml.safe_load(Path(yaml_path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
             raise ConfigError(f"cannot read config {yaml_path}: {e}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{yaml_path}: expected a mapping of option: value")

@@ -51,7 +51,7 @@ class ProveOptions:
     max_tokens: int = opt(2048, "most new tokens per sample", min=1, metavar="N")
     seed: int = opt(0, "seed of the sampling")
     split: str | None = opt(None, "only this split (valid, test)")
-    names: str | None = opt(None, "only problems whose name matches this regex", metavar="REGEX")
+    names: str | None = opt(None, "only problems whose name matches this regex", metavar="REGEX", regex=True)
     limit: int | None = opt(None, "at most this many problems", min=1, metavar="N")
     stop_at_first: bool = opt(False, "stop sampling a problem once one attempt is proved", store_true=True)
     prompt_style: Literal["completion", "chat"] = opt("completion", "prompt format")
