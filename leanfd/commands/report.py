@@ -16,7 +16,7 @@ from leanfd.prove.report import load_summary, plot_curves, table
 class ReportOptions:
     """`leanfd report`'s options."""
 
-    runs: tuple[str, ...] = opt((), "output directories of `leanfd prove`", positional=True, metavar="DIR", path="any")
+    runs: tuple[str, ...] = opt((), "output directories of `leanfd prove`", positional=True, metavar="DIR")
     plot: str = opt("pass_at_k.png", "where to write the comparison plot", metavar="FILE")
     json: bool = opt(False, "print the table as JSON instead", store_true=True)
 
