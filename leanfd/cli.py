@@ -15,11 +15,6 @@ import platform
 import signal
 import sys
 
-from leanfd.config import add_arguments, from_args
-from leanfd.interrupts import STOPPING, Interrupts, signals_ignored
-from leanfd.lean.errors import LeanFDError
-from leanfd.lean.owner import kill_owned
-
 # name: (help, module with `run(args) -> int` and `OPTIONS` (or `add_arguments(parser)`))
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("verify proofs with Lean (JSONL records, .lean files or directories)", "leanfd.commands.check"),
@@ -45,6 +40,8 @@ def version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from leanfd.config import add_arguments
+
     parser = argparse.ArgumentParser(prog="leanfd", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=version())
@@ -72,7 +69,18 @@ def missing_extra(e: ModuleNotFoundError, command: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Only the standard library is imported above, so that a Ctrl-C while the rest loads (a second or
+    # more on a busy machine) ends here quietly rather than in a traceback from some module's import.
+    try:
+        from leanfd.config import from_args
+        from leanfd.interrupts import STOPPING, Interrupts, signals_ignored
+        from leanfd.lean.errors import LeanFDError
+        from leanfd.lean.owner import kill_owned
+
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("leanfd: stopped by SIGINT", file=sys.stderr)
+        return 130
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     with Interrupts() as interrupts:

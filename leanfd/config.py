@@ -192,7 +192,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
         meta = leaf.field.metadata
         tp, _ = _base(leaf.type)
         default = leaf.default if defaults else None
-        shown = f" (default: {leaf.default})" if leaf.default not in (None, False, (), []) else ""
+        shown = f" (default: {leaf.default})" if leaf.default not in (None, False, (), [], "") else ""
         kw: dict[str, Any] = {"help": meta.get("help", "") + shown, "default": default}
         if meta.get("positional"):
             nargs = "+" if get_origin(tp) in (list, tuple) else None

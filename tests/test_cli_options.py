@@ -138,3 +138,22 @@ def test_a_second_ctrl_c_does_not_change_how_check_ends(tmp_path, run_tag):  # n
             assert time.monotonic() < deadline
             time.sleep(0.05)
     assert codes == [130, 130, 130]
+
+
+def test_ctrl_c_at_any_moment_of_checks_start_ends_quietly(tmp_path):
+    """While modules load, the parser is built, Lean starts and the first checks run: always exit 130 with
+    one line, never a traceback from an import or a check task's error logged after the loop stopped."""
+    lines = (TOY / "attempts.jsonl").read_text().splitlines()
+    records = [{**json.loads(lines[i % len(lines)]), "name": f"r{i}"} for i in range(200)]
+    path = write_jsonl(tmp_path / "many.jsonl", records)
+    env = {**os.environ, "LEANFD_LEAN": "bundled"}
+    for delay in (0.15, 0.3, 0.45, 0.6, 0.8, 1.0, 1.3, 1.6):
+        proc = subprocess.Popen([sys.executable, "-m", "leanfd", "check", str(path)], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        for noise in ("Traceback", "Exception", "never retrieved", "Event loop is closed"):
+            assert noise not in stderr, (delay, stderr)
+        assert proc.returncode == 130, (delay, stderr)
+        assert stderr.rstrip().endswith("leanfd: stopped by SIGINT")

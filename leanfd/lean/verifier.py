@@ -43,10 +43,11 @@ class VerifierConfig:
     # The policy scan (about 1 s per MB) and Lean's parse grow with it; a model's attempt is far below this.
     max_attempt_chars: int = opt(1_000_000, "longest proof, code or .lean file, in characters; a longer one is "
                                             "rejected unread", flag="max_attempt_chars", min=1)
-    lean: str | None = opt(None, "path to `lean`, or 'bundled' (default: the resolution order)", flag="lean")
+    lean: str | None = opt(None, "path to `lean`, or 'bundled' (default: LEANFD_LEAN, `lake env lean`, `lean` on "
+                                 "PATH, then the bundled runtime)", flag="lean", metavar="PATH")
     ray_address: str | None = opt(None, "backend ray (checks on the nodes of a Ray cluster): its head, "
                                         "HOST:PORT (or ray://HOST:PORT, auto); default RAY_ADDRESS; with "
-                                        "neither, the ray backend refuses")
+                                        "neither, the ray backend refuses", metavar="HOST:PORT")
     ray_local_backend: Literal["cli", "server"] = opt("cli", "ray: the pool each node's actor runs (jobs: "
                                                               "Lean processes per node, default its Ray CPUs)")
     policy: Policy = opt(Policy(), "what candidates may use (YAML only)", cli=False)
@@ -55,6 +56,12 @@ class VerifierConfig:
         if self.backend not in ("cli", "server", "snapshot", "ray"):
             raise ValueError(f"backend must be 'cli', 'server', 'snapshot' or 'ray', not {self.backend!r}")
         check_bounds(self)
+
+
+def _retrieved(task: asyncio.Task) -> None:
+    """Mark a task's outcome as seen, so that asyncio logs no "exception was never retrieved"."""
+    if not task.cancelled():
+        task.exception()
 
 
 class Verifier:
@@ -199,9 +206,10 @@ class Verifier:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for fut in done:
                     yield fut.result()
-        finally:
+        finally:  # stopped early (an error, Ctrl-C): what a cancelled check raises later is nobody's to report
             for t in pending:
                 t.cancel()
+                t.add_done_callback(_retrieved)
 
     def _window(self) -> int:
         """Checks in flight: twice the Lean processes (a Ray cluster's all together, once it is joined)."""
