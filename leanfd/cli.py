@@ -64,8 +64,10 @@ def missing_extra(e: ModuleNotFoundError, command: str) -> str | None:
     top = (e.name or "").split(".")[0]
     if top not in EXTRAS:
         return None
-    return (f"`leanfd {command}` needs {top}, which is not installed here: pip install 'leanfd[{EXTRAS[top]}]' "
-            f"(`leanfd doctor` lists what is installed)")
+    first = "install torch for your platform first (`pip install torch==2.13.0`, or your CUDA build), then " \
+        if EXTRAS[top] == "train" else ""
+    return (f"`leanfd {command}` needs {top}, which is not installed here: {first}pip install "
+            f"'leanfd[{EXTRAS[top]}]' (`leanfd doctor` lists what is installed)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt:
         print("leanfd: stopped by SIGINT", file=sys.stderr)
+        if argv is None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         return 130
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -113,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         for sig in STOPPING:
             signal.signal(sig, signal.SIG_IGN)
     return interrupts.exit_code
+
 
 if __name__ == "__main__":
     sys.exit(main())
