@@ -157,6 +157,22 @@ CASES = [
     C("train-lean-python", [*GOOD_TRAIN.split(), "--lean", sys.executable], 3, "is not Lean"),
     C("train-mathlib-header-bundled", "train --model no-such-model --dataset mathlib.jsonl --output-dir trained", 3,
       "mathlib.jsonl", "bundled"),
+    C("train-output-dir-is-a-file", "train --model no-such-model --dataset toy.jsonl --output-dir sentinel.jsonl", 2,
+      "--output-dir sentinel.jsonl", "directory"),
+    C("train-dataset-missing", "train --model no-such-model --dataset nosuch.jsonl", 2, "nosuch.jsonl"),
+    C("train-init-from-missing", f"{GOOD_TRAIN} --init-from nosuch", 2, "--init-from nosuch"),
+    C("train-names-not-regex", f"{GOOD_TRAIN} --names (", 2, "names", "regular expression"),
+    C("train-config-negative-timeout", f"{GOOD_TRAIN} --config timeout.yaml", 2, "verifier.timeout"),
+    C("train-config-lean-python", f"{GOOD_TRAIN} --config lean.yaml", 3, "is not Lean"),
+    # --- outputs that are directories, empty or odd sources
+    C("check-out-is-a-directory", f"{GOOD_CHECK} --out folder", 2, "folder"),
+    C("feedback-out-is-a-directory", "feedback attempts.jsonl --out folder", 2, "folder"),
+    C("prove-dataset-empty", "prove --dataset empty.jsonl --proofs attempts.jsonl --out run", 2,
+      "--dataset empty.jsonl", "no problems"),
+    C("prove-dataset-folder-without-lean-files", "prove --dataset folder --proofs attempts.jsonl --out run", 2,
+      "--dataset folder"),
+    C("prove-dataset-not-json", "prove --dataset notes.txt --proofs attempts.jsonl --out run", 2, "notes.txt"),
+    C("lsp-tcp-port-out-of-range", "lsp --tcp 127.0.0.1:99999", 2, "--tcp"),
     # --- report
     C("report-missing-run", "report nosuch --plot plot.png", 2, "nosuch"),
     C("report-run-without-summary", "report folder --plot plot.png", 2, "folder", "summary.json"),
@@ -207,6 +223,9 @@ def lay_out(root: Path) -> None:
     (root / "range.yaml").write_text("verifier:\n  jobs: 0\n")
     (root / "section.yaml").write_text("verifier: [1, 2]\n")
     (root / "binary.yaml").write_bytes(b"method: \xff\xfe fd\n")
+    (root / "timeout.yaml").write_text("verifier:\n  timeout: -1\n")
+    (root / "lean.yaml").write_text(f"lean: {sys.executable}\n")
+    (root / "empty.jsonl").write_text("")
     (root / "run1").mkdir()
     (root / "run1" / "summary.json").write_text(json.dumps({"problems": 2, "solved": 1, "pass_at_k": {"1": 0.5}}))
 

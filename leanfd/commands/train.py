@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from leanfd.commands import usable_lean
-from leanfd.config import load, option_names
+from leanfd.config import ConfigError, load, option_names
 from leanfd.train.config import TrainConfig
 
 
@@ -34,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         print(render(plan))
         check_fits(plan)  # a ConfigError: exit code 2 and what to change
         return 0
+    if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():
+        raise ConfigError(f"--output-dir {config.output_dir} is a file; give a directory (new, or a run's to resume)")
     from leanfd.data.benchmarks import load_problems
 
     problems = load_problems(config.dataset, split=config.split, names=config.names, limit=config.limit)
