@@ -157,3 +157,10 @@ def test_ctrl_c_at_any_moment_of_checks_start_ends_quietly(tmp_path):
             assert noise not in stderr, (delay, stderr)
         assert proc.returncode == 130, (delay, stderr)
         assert stderr.rstrip().endswith("leanfd: stopped by SIGINT")
+
+
+def test_debug_shows_the_traceback_a_message_otherwise_hides():
+    args = ["check", str(TOY / "attempts.jsonl"), "--lean", sys.executable]
+    quiet, loud = leanfd(*args), leanfd("--debug", *args)
+    assert quiet.returncode == 3 and "Traceback" not in quiet.stderr and "is not Lean" in quiet.stderr
+    assert loud.returncode == 1 and "Traceback" in loud.stderr and "LeanNotFound" in loud.stderr
