@@ -58,6 +58,9 @@ def _convert(name: str, tp: Any, value: Any) -> Any:
             return False
         raise ConfigError(f"{name}: expected true or false, got {value!r}")
     if base in (int, float, str):
+        if isinstance(value, (bool, list, tuple, dict)) or (base is int and isinstance(value, float)
+                                                              and not value.is_integer()):
+            raise ConfigError(f"{name}: expected {base.__name__}, got {value!r}")
         try:
             return base(value)
         except (TypeError, ValueError):
@@ -179,16 +182,14 @@ def _metavar(leaf: Leaf) -> str:
     return leaf.field.metadata.get("metavar") or {int: "N", float: "NUM"}.get(tp, leaf.dest.upper())
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (), *,
-                  aliases: dict[str, tuple[str, ...]] | None = None, defaults: bool = False) -> None:
+def add_arguments(parser: argparse.ArgumentParser, cls: type, *, aliases: dict[str, tuple[str, ...]] | None = None,
+                  defaults: bool = False) -> None:
     """One `--flag` per option of `cls` (a positional argument for a field marked `positional`).
 
     `aliases` adds option strings per dest (`{"verifier_jobs": ("--jobs",)}`: older or shorter names
     a command keeps). With `defaults` the parsed namespace holds every option's default; without, unset
     options stay None so that they do not override a YAML file."""
     for leaf in leaves(cls):
-        if leaf.dest in skip:
-            continue
         meta = leaf.field.metadata
         tp, _ = _base(leaf.type)
         default = leaf.default if defaults else None

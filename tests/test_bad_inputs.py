@@ -162,6 +162,9 @@ CASES = [
     C("train-dataset-missing", "train --model no-such-model --dataset nosuch.jsonl", 2, "nosuch.jsonl"),
     C("train-init-from-missing", f"{GOOD_TRAIN} --init-from nosuch", 2, "--init-from nosuch"),
     C("train-names-not-regex", f"{GOOD_TRAIN} --names (", 2, "names", "regular expression"),
+    C("train-config-list-for-string", f"{GOOD_TRAIN} --config liststr.yaml", 2, "split", "expected str"),
+    C("train-config-fraction-for-int", f"{GOOD_TRAIN} --config fraction.yaml", 2, "max_steps", "2.5"),
+    C("train-config-bool-for-number", f"{GOOD_TRAIN} --config boolnum.yaml", 2, "optim.lr", "expected float"),
     C("train-config-negative-timeout", f"{GOOD_TRAIN} --config timeout.yaml", 2, "verifier.timeout"),
     C("train-config-lean-python", f"{GOOD_TRAIN} --config lean.yaml", 3, "is not Lean"),
     # --- outputs that are directories, empty or odd sources
@@ -223,6 +226,9 @@ def lay_out(root: Path) -> None:
     (root / "range.yaml").write_text("verifier:\n  jobs: 0\n")
     (root / "section.yaml").write_text("verifier: [1, 2]\n")
     (root / "binary.yaml").write_bytes(b"method: \xff\xfe fd\n")
+    (root / "liststr.yaml").write_text("split: [a, b]\n")
+    (root / "fraction.yaml").write_text("max_steps: 2.5\n")
+    (root / "boolnum.yaml").write_text("optim:\n  lr: true\n")
     (root / "timeout.yaml").write_text("verifier:\n  timeout: -1\n")
     (root / "lean.yaml").write_text(f"lean: {sys.executable}\n")
     (root / "empty.jsonl").write_text("")
