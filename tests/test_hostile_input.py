@@ -183,4 +183,4 @@ def test_max_attempt_chars_option(tmp_path):
     assert all("over the limit of 5 (max_attempt_chars, --max-attempt-chars)" in r["reason"] for r in rows)
     res = subprocess.run([sys.executable, "-m", "leanfd", "check", str(TOY / "attempts.jsonl"),
                           "--max-attempt-chars", "0"], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 2 and "max_attempt_chars must be at least 1" in res.stderr
+    assert res.returncode == 2 and "--max-attempt-chars must be at least 1, got 0" in res.stderr

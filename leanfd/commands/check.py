@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, get_args
+from typing import Any, Iterator
 
 from rich.console import Console
 from rich.progress import (
@@ -19,7 +21,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from leanfd.commands import lean_argument, max_attempt_chars_argument, ray_address_argument, report_bad
+from leanfd.commands import importable, report_bad
+from leanfd.config import section
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.policy import DEFAULT_AXIOMS, Policy
 from leanfd.lean.records import (
@@ -31,9 +34,10 @@ from leanfd.lean.records import (
     decode_utf8,
     read_jsonl,
 )
-from leanfd.lean.verifier import BackendName, Verifier, VerifierConfig
+from leanfd.lean.verifier import Verifier, VerifierConfig
 from leanfd.manifest import Manifest, check_resumable, sha256_json, verifier_settings
 from leanfd.manifest import write as manifest_write
+from leanfd.options import opt
 from leanfd.outputs import AtomicJsonl, Earlier, InOrder, has_content, refuse_clobber, refuse_same
 
 Item = CheckRecord | LeanFile
@@ -166,26 +170,25 @@ def summary(counts: Counter, bad: int) -> Table:
     return table
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="a .jsonl of records {name, header, formal_statement, proof|code}, "
-                        "a .lean file, or a directory of .lean files")
-    p.add_argument("--backend", choices=get_args(BackendName), default="server",
-                   help="cli: one `lean --json` per check; server: pooled `lean --server` keeping the header warm; "
-                        "snapshot: one process per check from the header's saved state; "
-                        "ray: over the nodes of a Ray cluster (--ray-address)")
-    ray_address_argument(p)
-    p.add_argument("--jobs", type=int, default=None, help="Lean processes at once (default: CPU count)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per check (wall clock)")
-    p.add_argument("--memory", type=int, default=8192, help="memory cap per Lean process in MB")
-    p.add_argument("--allow-axiom", action="append", default=None, metavar="NAME",
-                   help="allowed axiom (repeatable); default: propext, Classical.choice, Quot.sound")
-    p.add_argument("--out", help="write one JSON line per record, in input order: name, status, the verdict, "
-                                 "record_key, the input fields")
-    p.add_argument("--resume", action="store_true", help="keep the verdicts already in --out, check only the rest")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    max_attempt_chars_argument(p)
-    lean_argument(p)
+@dataclass(frozen=True)
+class CheckOptions:
+    """`leanfd check`'s options; the verifier's are `VerifierConfig`'s, as in every command."""
+
+    paths: tuple[str, ...] = opt((), "a .jsonl of records {name, header, formal_statement, proof|code}, a .lean "
+                                     "file, or a directory of .lean files", positional=True, metavar="PATH", path="any")
+    out: str | None = opt(None, "write one JSON line per record, in input order: name, status, the verdict, "
+                                "record_key, the input fields", metavar="FILE")
+    resume: bool = opt(False, "keep the verdicts already in --out, check only the rest", store_true=True)
+    overwrite: bool = opt(False, "replace a non-empty --out", store_true=True)
+    allow_axiom: tuple[str, ...] = opt((), "allowed axiom (repeatable); default: propext, Classical.choice, "
+                                           "Quot.sound", repeat=True, metavar="NAME")
+    verifier: VerifierConfig = section(VerifierConfig, "Lean", prefix="verifier_")
+
+
+OPTIONS = CheckOptions
+# The short names `check` had before every command named the verifier's options alike; kept for a release.
+ALIASES = {"verifier_backend": ("--backend",), "verifier_jobs": ("--jobs",), "verifier_timeout": ("--timeout",),
+           "verifier_memory_mb": ("--memory",), "verifier_ray_address": ("--ray-address",)}
 
 
 def settings(config: VerifierConfig, lean_version: str) -> dict[str, Any]:
@@ -199,27 +202,27 @@ def manifest_path(out: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
-    validate_inputs(args.paths)
-    out_path = Path(args.out) if args.out else None
-    if out_path is None and (args.resume or args.overwrite):
+    opts: CheckOptions = args.options
+    paths = list(opts.paths)
+    validate_inputs(paths)
+    out_path = Path(opts.out) if opts.out else None
+    if out_path is None and (opts.resume or opts.overwrite):
         raise LeanFDError("--resume and --overwrite apply to --out: give --out FILE.jsonl")
     if out_path is not None:
-        refuse_same([("PATH", p) for p in args.paths], [("--out", out_path), ("--out", manifest_path(out_path))])
-        refuse_clobber(out_path, "--out", args.resume, args.overwrite)
-    policy = Policy(allowed_axioms=tuple(args.allow_axiom) if args.allow_axiom else DEFAULT_AXIOMS)
-    config = VerifierConfig(backend=args.backend, jobs=args.jobs, timeout=args.timeout,
-                            memory_mb=args.memory, lean=args.lean, policy=policy,
-                            max_attempt_chars=args.max_attempt_chars, ray_address=args.ray_address)
+        refuse_same([("PATH", p) for p in paths], [("--out", out_path), ("--out", manifest_path(out_path))])
+        refuse_clobber(out_path, "--out", opts.resume, opts.overwrite)
+    policy = Policy(allowed_axioms=opts.allow_axiom or DEFAULT_AXIOMS)
+    config = dataclasses.replace(opts.verifier, policy=policy)
     verifier = Verifier(config)
     console.print(f"Lean: {verifier.lean_version} ({verifier.toolchain.source}), backend {config.backend}")
-    total = count_inputs(args.paths)
+    total = count_inputs(paths)
     bad: list[BadLine] = []
     if out_path is None:
-        counts = asyncio.run(_check(verifier, args.paths, None, None, console, total, bad))
+        counts = asyncio.run(_check(verifier, paths, None, None, console, total, bad))
     else:
-        manifest = Manifest(inputs={"paths": [str(Path(p).resolve()) for p in args.paths]},
+        manifest = Manifest(inputs={"paths": [str(Path(p).resolve()) for p in paths]},
                             settings=settings(config, verifier.lean_version))
-        resuming = args.resume and has_content(out_path)
+        resuming = opts.resume and has_content(out_path)
         if resuming:
             check_resumable(manifest_path(out_path), manifest, f"--out {out_path}", "--out")
         earlier = Earlier(out_path, KEY, STATUSES) if resuming else None
@@ -229,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
         ordered = InOrder(out)
         ok = False
         try:
-            counts = asyncio.run(_check(verifier, args.paths, ordered, earlier, console, total, bad))
+            counts = asyncio.run(_check(verifier, paths, ordered, earlier, console, total, bad))
             ok = True
         finally:
             ordered.flush()
@@ -249,5 +252,6 @@ def run(args: argparse.Namespace) -> int:
 
 async def _check(verifier: Verifier, paths: list[str], out: InOrder | None, earlier: Earlier | None,
                  console: Console, total: int, bad: list[BadLine]) -> Counter:
+    items = importable(iter_inputs(paths), verifier.toolchain, " ".join(paths))
     async with verifier:
-        return await check_all(verifier, iter_inputs(paths), out, earlier, console, total, bad)
+        return await check_all(verifier, items, out, earlier, console, total, bad)

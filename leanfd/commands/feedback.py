@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.progress import (
@@ -16,7 +17,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from leanfd.commands import lean_argument, max_attempt_chars_argument, read_good_lines
+from leanfd.commands import importable, read_good_lines
+from leanfd.config import section
 from leanfd.feedback.cache import FeedbackCache
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.feedback.critic import LLMCritic
@@ -24,11 +26,14 @@ from leanfd.lean.errors import LeanFDError
 from leanfd.lean.records import KNOWN_FIELDS, CheckRecord, Verdict
 from leanfd.lean.snippet import attempt_text
 from leanfd.lean.toolchain import cache_dir
-from leanfd.lean.verifier import BackendName, Verifier, VerifierConfig
+from leanfd.lean.verifier import Verifier, VerifierConfig
+from leanfd.options import opt
 from leanfd.outputs import AtomicJsonl, refuse_clobber, refuse_same
 
 
 def _verdict_line(d: Any) -> tuple[CheckRecord, Verdict | None]:
+    if not isinstance(d, dict):
+        raise ValueError(f"expected a JSON object (a verdict or an attempt), got {type(d).__name__}")
     rec = CheckRecord.from_dict({k: v for k, v in d.items() if k in KNOWN_FIELDS})
     return rec, (Verdict.from_dict(d) if "status" in d and "messages" in d else None)
 
@@ -39,6 +44,8 @@ def read_inputs(path: str, console: Console) -> list[tuple[CheckRecord, Verdict 
 
 
 async def run_async(args: argparse.Namespace, console: Console) -> int:
+    if args.critic != "compiler" and not args.model:
+        raise LeanFDError(f"--critic {args.critic} needs --model (e.g. claude-sonnet-4-5, or the served model's name)")
     out_path = Path(args.out)
     refuse_same([("ATTEMPTS.jsonl", args.attempts)], [("--out", out_path)])
     refuse_clobber(out_path, "--out", resume=False, overwrite=args.overwrite)
@@ -46,27 +53,24 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
     todo = [i for i, (_, v) in enumerate(items) if v is None]
     if todo:
         console.print(f"verifying {len(todo)} attempts without a verdict first")
-        config = VerifierConfig(backend=args.backend, lean=args.lean, timeout=args.timeout,
-                                max_attempt_chars=args.max_attempt_chars)
-        async with Verifier(config) as verifier:
+        async with Verifier(args.options.verifier) as verifier:
+            console.print(f"Lean: {verifier.lean_version} ({verifier.toolchain.source})")  # not a Lean: exit 3
+            records = importable((items[i][0] for i in todo), verifier.toolchain, args.attempts)
             with Progress(TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                           console=console) as progress:
                 task = progress.add_task("check", total=len(todo))
-                async for k, verdict in verifier.check_many(items[i][0] for i in todo):
+                async for k, verdict in verifier.check_many(records):
                     items[todo[k]] = (items[todo[k]][0], verdict)
                     progress.advance(task)
     critic = None
     if args.critic != "compiler":
         from leanfd.models import load_backend
 
-        if not args.model:
-            raise LeanFDError(
-                f"--critic {args.critic} needs --model (e.g. claude-sonnet-4-5, or the served model's name)")
         opts = {"base_url": args.base_url} if args.critic in ("openai", "anthropic") else {}
         backend = load_backend(args.critic, args.model, **opts)
         cache = None if args.no_cache else FeedbackCache(args.cache or cache_dir() / "feedback.sqlite")
         critic = LLMCritic(backend, template=args.template, cache=cache)
-    limit = asyncio.Semaphore(args.jobs)
+    limit = asyncio.Semaphore(args.critic_jobs)
     counts: dict[str, int] = {}
 
     async def one(rec: CheckRecord, verdict: Verdict) -> dict:
@@ -95,28 +99,34 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("attempts", metavar="ATTEMPTS.jsonl",
-                   help="verdict lines from `leanfd check --out`, or attempts (verified first)")
-    p.add_argument("--out", required=True, metavar="FEEDBACK.jsonl",
-                   help="one line per input: name, status, feedback, source (compiler|llm|fallback), model")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    p.add_argument("--critic", choices=["compiler", "openai", "anthropic", "hf"], default="compiler",
-                   help="compiler: Lean's messages rendered, no model; otherwise the critic's backend")
-    p.add_argument("--base-url",
-                   help="OpenAI-compatible or Anthropic endpoint (key from OPENAI_API_KEY / ANTHROPIC_API_KEY)")
-    p.add_argument("--model", help="critic model: the served model's name, or a hub id / local path for hf")
-    p.add_argument("--template", help="critic prompt template file ({statement}, {attempt}, {compiler_feedback})")
-    p.add_argument("--jobs", type=int, default=8, help="critic requests at once")
-    p.add_argument("--all", action="store_true", help="ask the critic about proved attempts too")
-    p.add_argument("--max-tokens", type=int, default=1024, help="budget of compiler feedback (approximate tokens)")
-    p.add_argument("--cache", help="SQLite cache of critic answers (default: ~/.cache/leanfd/feedback.sqlite)")
-    p.add_argument("--no-cache", action="store_true", help="always ask the critic")
-    p.add_argument("--backend", choices=get_args(BackendName), default="server",
-                   help="verifier backend for bare attempts")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per check for bare attempts")
-    max_attempt_chars_argument(p)
-    lean_argument(p)
+@dataclass(frozen=True)
+class FeedbackOptions:
+    """`leanfd feedback`'s options; the verifier's (for bare attempts) are `VerifierConfig`'s."""
+
+    attempts: str = opt("", "verdict lines from `leanfd check --out`, or attempts (verified first)",
+                        positional=True, metavar="ATTEMPTS.jsonl", path="file")
+    out: str = opt("", "one line per input: name, status, feedback, source (compiler|llm|fallback), model",
+                   required=True, metavar="FEEDBACK.jsonl")
+    overwrite: bool = opt(False, "replace a non-empty --out", store_true=True)
+    critic: Literal["compiler", "openai", "anthropic", "hf"] = opt(
+        "compiler", "compiler: Lean's messages rendered, no model; otherwise the critic's backend")
+    base_url: str | None = opt(None, "OpenAI-compatible or Anthropic endpoint (key from OPENAI_API_KEY / "
+                                     "ANTHROPIC_API_KEY)", metavar="URL")
+    model: str | None = opt(None, "critic model: the served model's name, or a hub id / local path for hf")
+    template: str | None = opt(None, "critic prompt template file ({statement}, {attempt}, {compiler_feedback})",
+                               path="file", metavar="FILE")
+    critic_jobs: int = opt(8, "critic requests at once", min=1, metavar="N")
+    all: bool = opt(False, "ask the critic about proved attempts too", store_true=True)
+    max_tokens: int = opt(1024, "budget of compiler feedback (approximate tokens)", min=1, metavar="N")
+    cache: str | None = opt(None, "SQLite cache of critic answers (default: ~/.cache/leanfd/feedback.sqlite)",
+                            metavar="FILE")
+    no_cache: bool = opt(False, "always ask the critic", store_true=True)
+    verifier: VerifierConfig = section(VerifierConfig, "Lean, for attempts without a verdict", prefix="verifier_")
+
+
+OPTIONS = FeedbackOptions
+# Older names, kept for a release: `--backend` and `--timeout` were the verifier's, `--jobs` the critic's.
+ALIASES = {"verifier_backend": ("--backend",), "verifier_timeout": ("--timeout",), "critic_jobs": ("--jobs",)}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,28 +6,40 @@ import argparse
 import logging
 import os
 import sys
+from dataclasses import dataclass
 
-from leanfd.commands import lean_argument
 from leanfd.interrupts import recording_sigint, stopped
 from leanfd.lean.errors import LeanFDError
+from leanfd.lean.toolchain import resolve
 from leanfd.lsp.settings import Settings
-from leanfd.models import BACKEND_KINDS
+from leanfd.models import BackendKind
+from leanfd.options import opt
 
 log = logging.getLogger(__name__)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (e.g. 127.0.0.1:2087)")
-    p.add_argument("--backend", choices=BACKEND_KINDS, help="model backend (default: openai); editors may override")
-    p.add_argument("--model", help="model: hub id or path (hf, vllm), or the server's model name (openai, anthropic)")
-    p.add_argument("--base-url", help="URL of the openai-compatible or anthropic server")
-    lean_argument(p)
-    p.add_argument("--samples", type=int, help=f"candidates sampled per search (default {Settings.samples})")
-    p.add_argument("--timeout", type=float, help=f"seconds one search may take (default {Settings.timeout:g})")
+@dataclass(frozen=True)
+class LspOptions:
+    """`leanfd lsp`'s options: where to listen, and the settings an editor may override (`Settings`)."""
+
+    tcp: str | None = opt(None, "listen on TCP instead of stdio (e.g. 127.0.0.1:2087)", metavar="HOST:PORT")
+    model_backend: BackendKind | None = opt(None, f"model backend (default: {Settings.backend}); editors may "
+                                                  "override")
+    model: str | None = opt(None, "model: hub id or path (hf, vllm), or the server's model name (openai, anthropic)")
+    base_url: str | None = opt(None, "URL of the openai-compatible or anthropic server", metavar="URL")
+    lean: str | None = opt(None, "path to `lean`, or 'bundled' (default: LEANFD_LEAN, `lake env lean`, `lean` on "
+                                 "PATH, then the bundled runtime)", metavar="PATH")
+    samples: int | None = opt(None, f"candidates sampled per search (default {Settings.samples})", min=1, metavar="N")
+    timeout: float | None = opt(None, f"seconds one search may take (default {Settings.timeout:g})", gt=0,
+                                metavar="SECONDS")
+
+
+OPTIONS = LspOptions
+ALIASES = {"model_backend": ("--backend",)}
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    flags = {"backend": args.backend, "model": args.model, "base_url": args.base_url, "lean": args.lean,
+    flags = {"backend": args.model_backend, "model": args.model, "base_url": args.base_url, "lean": args.lean,
              "samples": args.samples, "timeout": args.timeout}
     return Settings().merge({k: v for k, v in flags.items() if v is not None})
 
@@ -42,6 +54,8 @@ def parse_tcp(value: str) -> tuple[str, int]:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     tcp = parse_tcp(args.tcp) if args.tcp else None
+    if args.lean:  # a path that is not a Lean fails now (exit 3), not at the first document
+        resolve(args.lean).version()
     try:
         from leanfd.lsp.server import build
     except ImportError as e:

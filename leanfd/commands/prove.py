@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.progress import (
@@ -16,12 +17,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from leanfd.commands import max_attempt_chars_argument, ray_address_argument, read_good_lines, report_bad
+from leanfd.commands import VERIFIER_ALIASES, read_good_lines, report_bad, usable_lean
+from leanfd.config import section
 from leanfd.data.benchmarks import load_problems
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.records import BadLine
-from leanfd.lean.verifier import BackendName, Verifier, VerifierConfig
+from leanfd.lean.verifier import Verifier, VerifierConfig
 from leanfd.manifest import verifier_settings
+from leanfd.models import BackendKind
+from leanfd.options import opt
 from leanfd.outputs import refuse_clobber, refuse_same
 from leanfd.prove.report import table
 from leanfd.prove.runner import (
@@ -37,36 +41,39 @@ from leanfd.prove.runner import (
 )
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True,
-                   help="JSONL (DeepSeek shape), a directory of .lean files, or a dataset id")
-    p.add_argument("--model", help="hub id or local path (hf, vllm), or the served model's name (openai, anthropic)")
-    p.add_argument("--backend", choices=["hf", "vllm", "openai", "anthropic"], default="hf", help="generation backend")
-    p.add_argument("--base-url", help="endpoint of the openai/anthropic backend")
-    p.add_argument("--proofs", help="verify these attempts (JSONL: name + proof or code) instead of generating")
-    p.add_argument("-k", type=int, default=8, help="samples per problem")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--max-tokens", type=int, default=2048, help="most new tokens per sample")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--split", help="only this split (valid, test)")
-    p.add_argument("--names", help="only problems whose name matches this regex")
-    p.add_argument("--limit", type=int, help="at most this many problems")
-    p.add_argument("--stop-at-first", action="store_true", help="stop sampling a problem once one attempt is proved")
-    p.add_argument("--prompt-style", choices=["completion", "chat"], default="completion")
-    p.add_argument("--few-shot", help="JSONL of solved examples (with formal_proof) to put in the prompt")
-    p.add_argument("--num-few-shot", type=int, default=3)
-    p.add_argument("--problems-per-batch", type=int, default=16, help="problems per generation call")
-    p.add_argument("--out", default="runs/prove", help="output directory: attempts.jsonl, summary.json, pass_at_k.png")
-    p.add_argument("--resume", action="store_true",
-                   help="keep the attempts in --out (same dataset and settings) and sample only what is missing")
-    p.add_argument("--overwrite", action="store_true", help="replace the results already in --out")
-    p.add_argument("--verifier-backend", choices=get_args(BackendName), default="server")
-    ray_address_argument(p)
-    p.add_argument("--jobs", type=int, help="Lean processes (default: CPU count)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per check")
-    p.add_argument("--lean", help="path to lean, or 'bundled'")
-    max_attempt_chars_argument(p)
+@dataclass(frozen=True)
+class ProveOptions:
+    """`leanfd prove`'s options; the verifier's are `VerifierConfig`'s, as in every command."""
+
+    dataset: str = opt("", "JSONL (DeepSeek shape), a directory of .lean files, or a dataset id", required=True)
+    model: str | None = opt(None, "hub id or local path (hf, vllm), or the served model's name (openai, anthropic)")
+    model_backend: BackendKind = opt("hf", "generation backend")
+    base_url: str | None = opt(None, "endpoint of the openai/anthropic backend", metavar="URL")
+    proofs: str | None = opt(None, "verify these attempts (JSONL: name + proof or code) instead of generating",
+                             path="file", metavar="FILE")
+    k: int = opt(8, "samples per problem", min=1, names=("-k",), metavar="K")
+    temperature: float = opt(1.0, "sampling temperature; 0 is greedy", min=0)
+    top_p: float = opt(0.95, "nucleus sampling mass, in (0, 1]", gt=0, max=1)
+    max_tokens: int = opt(2048, "most new tokens per sample", min=1, metavar="N")
+    seed: int = opt(0, "seed of the sampling")
+    split: str | None = opt(None, "only this split (valid, test)")
+    names: str | None = opt(None, "only problems whose name matches this regex", metavar="REGEX", regex=True)
+    limit: int | None = opt(None, "at most this many problems", min=1, metavar="N")
+    stop_at_first: bool = opt(False, "stop sampling a problem once one attempt is proved", store_true=True)
+    prompt_style: Literal["completion", "chat"] = opt("completion", "prompt format")
+    few_shot: str | None = opt(None, "JSONL of solved examples (with formal_proof) to put in the prompt",
+                               path="file", metavar="FILE")
+    num_few_shot: int = opt(3, "examples from --few-shot in each prompt", min=0, metavar="N")
+    problems_per_batch: int = opt(16, "problems per generation call", min=1, metavar="N")
+    out: str = opt("runs/prove", "output directory: attempts.jsonl, summary.json, pass_at_k.png", metavar="DIR")
+    resume: bool = opt(False, "keep the attempts in --out (same dataset and settings) and sample only what is "
+                              "missing", store_true=True)
+    overwrite: bool = opt(False, "replace the results already in --out", store_true=True)
+    verifier: VerifierConfig = section(VerifierConfig, "Lean", prefix="verifier_")
+
+
+OPTIONS = ProveOptions
+ALIASES = {"model_backend": ("--backend",), **VERIFIER_ALIASES}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,12 +94,12 @@ def run(args: argparse.Namespace) -> int:
     config = ProveConfig(k=args.k, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                          seed=args.seed, problems_per_batch=args.problems_per_batch, stop_at_first=args.stop_at_first,
                          prompt_style=args.prompt_style, few_shot=args.few_shot, num_few_shot=args.num_few_shot)
-    vconf = VerifierConfig(backend=args.verifier_backend, jobs=args.jobs, timeout=args.timeout, lean=args.lean,
-                           max_attempt_chars=args.max_attempt_chars, ray_address=args.ray_address)
+    vconf = args.options.verifier
     proofs = _read_proofs(args.proofs, console) if args.proofs else None
-    verifier = Verifier(vconf)  # finds Lean (exit 3 when there is none) before a model is loaded
+    toolchain = usable_lean(vconf.lean, problems, args.dataset)  # exit 3 before a model is loaded
+    verifier = Verifier(vconf, toolchain)
     manifest = run_manifest(args.dataset, problems, config, verifier_settings(vconf, verifier.lean_version),
-                            model=args.model, backend=args.backend, proofs=args.proofs)
+                            model=args.model, backend=args.model_backend, proofs=args.proofs)
     rows = open_run(out, manifest, args.resume, args.overwrite)
     if rows:
         console.print(f"resuming: {len(rows)} attempts kept from {out / ATTEMPTS}")
@@ -100,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
     if args.proofs is None:
         from leanfd.models import load_backend
 
-        opts = {"base_url": args.base_url} if args.backend in ("openai", "anthropic") else {}
-        backend = load_backend(args.backend, args.model, **opts)
+        opts = {"base_url": args.base_url} if args.model_backend in ("openai", "anthropic") else {}
+        backend = load_backend(args.model_backend, args.model, **opts)
     total = len(proofs) if proofs is not None else len(problems) * args.k
     columns = (TextColumn("[bold]proving"), BarColumn(), MofNCompleteColumn(),
                TextColumn("pass {task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())

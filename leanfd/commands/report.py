@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
+from leanfd.options import opt
 from leanfd.outputs import atomic_write_with, refuse_same
 from leanfd.prove.report import load_summary, plot_curves, run_labels, table
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("runs", nargs="+", metavar="DIR", help="output directories of `leanfd prove`")
-    p.add_argument("--plot", default="pass_at_k.png", help="where to write the comparison plot")
-    p.add_argument("--json", action="store_true", help="print the table as JSON instead")
+@dataclass(frozen=True)
+class ReportOptions:
+    """`leanfd report`'s options."""
+
+    runs: tuple[str, ...] = opt((), "output directories of `leanfd prove`", positional=True, metavar="DIR")
+    plot: str = opt("pass_at_k.png", "where to write the comparison plot", metavar="FILE")
+    json: bool = opt(False, "print the table as JSON instead", store_true=True)
+
+
+OPTIONS = ReportOptions
 
 
 def run(args: argparse.Namespace) -> int:

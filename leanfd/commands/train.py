@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
-from leanfd.config import load, option_names
+from leanfd.commands import usable_lean
+from leanfd.config import ConfigError, load, option_names
 from leanfd.train.config import TrainConfig
 
 
@@ -33,6 +35,13 @@ def run(args: argparse.Namespace) -> int:
         print(render(plan))
         check_fits(plan)  # a ConfigError: exit code 2 and what to change
         return 0
+    if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():
+        raise ConfigError(f"--output-dir {config.output_dir} is a file; give a directory (new, or a run's to resume)")
+    from leanfd.data.benchmarks import load_problems
+
+    problems = load_problems(config.dataset, split=config.split, names=config.names, limit=config.limit)
+    usable_lean(config.verifier.lean, problems, config.dataset)  # exit 3 before the model is loaded
+
     from leanfd.train.trainer import Trainer
 
     logging.getLogger("leanfd").setLevel(logging.INFO)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Literal
 
 from leanfd.lean.errors import LeanNotFound
+from leanfd.lean.owner import owner_env
+from leanfd.lean.syntax import split_header
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,10 @@ PINNED_VERSION = "4.35.0"
 LAUNCHER_C = "int lean_main(int, char **);\nint main(int c, char **v) { return lean_main(c, v); }\n"
 
 Source = Literal["explicit", "lake", "path", "bundled"]
+GET_LEAN = (
+    "install Lean with elan (`curl https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh -sSf | sh`), "
+    "run `lake exe cache get && lake build` in a Lake project that depends on Mathlib (this repository is one) and "
+    "run leanfd inside it, or pass --lean PATH (or LEANFD_LEAN) to such a `lean`; `leanfd doctor` shows what is found")
 
 
 @dataclass(frozen=True)
@@ -46,14 +53,74 @@ class Toolchain:
         return [*self.argv, *args]
 
     def version(self, timeout: float = 60.0) -> str:
-        """`Lean (version 4.35.0, ...)` as Lean prints it."""
-        out = subprocess.run(
-            self.command("--version"), capture_output=True, text=True, timeout=timeout,
-            cwd=self.cwd, env={**os.environ, **self.env},
-        )
+        """`Lean (version 4.35.0, ...)` as Lean prints it; LeanNotFound when the program is not a Lean."""
+        shown = " ".join(self.command("--version"))
+        try:
+            out = subprocess.run(
+                self.command("--version"), capture_output=True, text=True, errors="replace", timeout=timeout,
+                stdin=subprocess.DEVNULL, cwd=self.cwd, env={**os.environ, **self.env},
+            )
+        except subprocess.TimeoutExpired:
+            raise LeanNotFound(f"`{shown}` gave no answer within {timeout:g} s: not a usable Lean; {GET_LEAN}"
+                               ) from None
+        except OSError as e:
+            raise LeanNotFound(f"cannot run `{shown}`: {e.strerror or e}; {GET_LEAN}") from None
         if out.returncode != 0:
-            raise LeanNotFound(f"`{' '.join(self.command('--version'))}` failed: {out.stderr.strip()}")
+            raise LeanNotFound(f"`{shown}` failed: {out.stderr.strip()[:500]}; {GET_LEAN}")
+        if not out.stdout.startswith("Lean (version"):
+            first = (out.stdout.strip().splitlines() or [""])[0][:200]
+            raise LeanNotFound(f"{self.argv[0]} is not Lean: `{shown}` printed {first!r}, not `Lean (version ...)`; "
+                               f"{GET_LEAN}")
         return out.stdout.strip()
+
+    def import_error(self, header: str, timeout: float = 600.0) -> str | None:
+        """Lean's first error on the `prelude`/`import` lines of `header` alone, or None when it imports
+        them: a Lean that cannot is unusable for that header (the bundled runtime has no `Init`, so
+        every header but a `prelude` one fails). Asked once per toolchain and import block."""
+        block = header[: split_header(header).imports]
+        key = (self.argv, self.cwd, block)
+        if key not in _IMPORTS:
+            _IMPORTS[key] = self._elaborate_imports(block, timeout)
+        return _IMPORTS[key]
+
+    def _elaborate_imports(self, block: str, timeout: float) -> str | None:
+        try:
+            out = subprocess.run(
+                self.command("--json", "--stdin"), input=block, capture_output=True, text=True, errors="replace",
+                timeout=timeout, cwd=self.cwd, env={**os.environ, **self.env, **owner_env()}, start_new_session=True,
+            )
+        except subprocess.TimeoutExpired:
+            return f"importing the header took more than {timeout:g} s"
+        except OSError as e:
+            return f"cannot run Lean: {e.strerror or e}"
+        for line in out.stdout.splitlines():
+            try:
+                msg = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(msg, dict) and msg.get("severity") == "error":
+                return str(msg.get("data", "")).strip()
+        if out.returncode != 0:
+            return f"Lean exited with code {out.returncode}: {out.stderr.strip()[:500]}"
+        return None
+
+    def require_imports(self, header: str, where: str) -> None:
+        """Raise LeanNotFound (exit 3) when this Lean cannot import what `header` imports; `where`
+        names the user's file (and record) the header came from."""
+        if (error := self.import_error(header)) is None:
+            return
+        first = error.splitlines()[0] if error else "an error"
+        if self.bundled:
+            raise LeanNotFound(
+                f"{where}: the bundled Lean runtime cannot elaborate this header: it has no library to import, not "
+                f"even `Init`, so it takes only headers that begin with `prelude` and import nothing (Lean says: "
+                f"{first}). To check it, {GET_LEAN}")
+        raise LeanNotFound(f"{where}: {' '.join(self.argv)} cannot import the header's modules (Lean says: {first}). "
+                           f"{GET_LEAN}")
+
+
+# (argv, cwd, import block) -> Lean's first error or None; one probe per header a process sees.
+_IMPORTS: dict[tuple[tuple[str, ...], str | None, str], str | None] = {}
 
 
 def cache_dir() -> Path:

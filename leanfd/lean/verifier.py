@@ -20,7 +20,7 @@ from leanfd.lean.records import CheckRecord, LeanFile, Verdict
 from leanfd.lean.run import Backend, LeanRun
 from leanfd.lean.snippet import Snippet, assemble, assemble_file, attempt_text, split_file
 from leanfd.lean.toolchain import Toolchain, resolve
-from leanfd.options import opt
+from leanfd.options import check_bounds, opt
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +37,20 @@ class VerifierConfig:
                                        "header's saved state (snapshot), the nodes of a Ray cluster (ray), or "
                                        "per header the one measured fastest: snapshot for headers of 200 lines "
                                        "or more, else server (auto)")
-    jobs: int | None = opt(None, "Lean processes at once (default: CPU count; in training, CPU count / processes)")
-    timeout: float = opt(60.0, "wall-clock seconds per check")
-    memory_mb: int | None = opt(8192, "per Lean process and the processes it starts: a watched resident-memory "
-                                      "budget, also given to Lean as -M")
-    max_checks: int = opt(200, "server: recycle a process after this many checks")
+    jobs: int | None = opt(None, "Lean processes at once (default: CPU count; in training, CPU count / processes)",
+                           min=1)
+    timeout: float = opt(60.0, "wall-clock seconds per check", gt=0)
+    memory_mb: int | None = opt(8192, "memory budget in MB per Lean process and the processes it starts: a "
+                                      "watched resident-memory limit, also given to Lean as -M", min=1)
+    max_checks: int = opt(200, "server: recycle a process after this many checks", min=1)
     # The policy scan (about 1 s per MB) and Lean's parse grow with it; a model's attempt is far below this.
     max_attempt_chars: int = opt(1_000_000, "longest proof, code or .lean file, in characters; a longer one is "
-                                            "rejected unread", flag="max_attempt_chars")
-    lean: str | None = opt(None, "path to `lean`, or 'bundled' (default: the resolution order)", flag="lean")
+                                            "rejected unread", flag="max_attempt_chars", min=1)
+    lean: str | None = opt(None, "path to `lean`, or 'bundled' (default: LEANFD_LEAN, `lake env lean`, `lean` on "
+                                 "PATH, then the bundled runtime)", flag="lean", metavar="PATH")
     ray_address: str | None = opt(None, "backend ray (checks on the nodes of a Ray cluster): its head, "
                                         "HOST:PORT (or ray://HOST:PORT, auto); default RAY_ADDRESS; with "
-                                        "neither, the ray backend refuses")
+                                        "neither, the ray backend refuses", metavar="HOST:PORT")
     ray_local_backend: Literal["cli", "server"] = opt("cli", "ray: the pool each node's actor runs (jobs: "
                                                               "Lean processes per node, default its Ray CPUs)")
     policy: Policy = opt(Policy(), "what candidates may use (YAML only)", cli=False)
@@ -56,12 +58,13 @@ class VerifierConfig:
     def __post_init__(self) -> None:
         if self.backend not in get_args(BackendName):
             raise ValueError(f"backend must be one of {', '.join(get_args(BackendName))}, not {self.backend!r}")
-        if self.max_attempt_chars < 1:
-            raise ValueError("max_attempt_chars must be at least 1")
-        if self.timeout <= 0:
-            raise ValueError("timeout must be positive")
-        if self.jobs is not None and self.jobs < 1:
-            raise ValueError("jobs must be at least 1")
+        check_bounds(self)
+
+
+def _retrieved(task: asyncio.Task) -> None:
+    """Mark a task's outcome as seen, so that asyncio logs no "exception was never retrieved"."""
+    if not task.cancelled():
+        task.exception()
 
 
 class Verifier:
@@ -192,8 +195,8 @@ class Verifier:
         return judge(snippet, run, name, self.config.policy, sorry_in_text=sorry_in_text,
                      lean_version=self.lean_version, backend=backend or self.config.backend)
 
-    async def check_many(self, records: Iterable[CheckRecord | LeanFile]) -> AsyncIterator[tuple[int, Verdict]]:
-        """Yield (index, verdict) in completion order.
+    async def check_many(self, records: Iterable[CheckRecord | LeanFile | dict]) -> AsyncIterator[tuple[int, Verdict]]:
+        """Yield (index, verdict) in completion order; a record may be a dict, as `check` takes.
 
         The input is read lazily with a bounded number of checks in flight, so a large file is
         never held whole and verdicts stream out as soon as they are known.
@@ -201,8 +204,8 @@ class Verifier:
         it = enumerate(records)
         pending: set[asyncio.Task] = set()
 
-        async def one(i: int, r: CheckRecord | LeanFile) -> tuple[int, Verdict]:
-            return i, await self.acheck(r)
+        async def one(i: int, r: CheckRecord | LeanFile | dict) -> tuple[int, Verdict]:
+            return i, await self.acheck(CheckRecord.from_dict(r) if isinstance(r, dict) else r)
 
         try:
             while True:
@@ -213,9 +216,10 @@ class Verifier:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for fut in done:
                     yield fut.result()
-        finally:
+        finally:  # stopped early (an error, Ctrl-C): what a cancelled check raises later is nobody's to report
             for t in pending:
                 t.cancel()
+                t.add_done_callback(_retrieved)
 
     def _window(self) -> int:
         """Checks in flight: twice the Lean processes (a Ray cluster's all together, once it is joined)."""
