@@ -8,12 +8,12 @@ process it started is killed first).
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
-import platform
 import signal
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 # name: (help, module with `run(args) -> int` and `OPTIONS` (or `add_arguments(parser)`))
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,12 +34,17 @@ EXTRAS: dict[str, str] = {
 
 
 def version() -> str:
+    import platform
+
     from leanfd import __version__
 
     return f"leanfd {__version__} (Python {platform.python_version()}, {sys.executable})"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+    import importlib
+
     from leanfd.config import add_arguments
 
     parser = argparse.ArgumentParser(prog="leanfd", description=__doc__.split("\n")[0],
@@ -71,8 +76,20 @@ def missing_extra(e: ModuleNotFoundError, command: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Only the standard library is imported above, so that a Ctrl-C while the rest loads (a second or
-    # more on a busy machine) ends here quietly rather than in a traceback from some module's import.
+    # Only `signal`, `sys` and `typing` are imported above, so that a Ctrl-C while the rest loads (a second
+    # or more on a busy machine) ends here quietly rather than in a traceback from some module's import.
+    # A Ctrl-C inside a C extension's initialisation can surface as another exception (`import ssl` gave
+    # "TypeError: expected a message argument"): whatever ends the loading after a Ctrl-C is the Ctrl-C.
+    interrupted: list[int] = []
+
+    def on_sigint(signum: int, frame: object) -> None:
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        previous = None
     try:
         from leanfd.config import from_args
         from leanfd.interrupts import STOPPING, Interrupts, signals_ignored
@@ -80,15 +97,22 @@ def main(argv: list[str] | None = None) -> int:
         from leanfd.lean.owner import kill_owned
 
         args = build_parser().parse_args(argv)
-    except KeyboardInterrupt:
+    except BaseException:
+        if not interrupted:
+            raise
         print("leanfd: stopped by SIGINT", file=sys.stderr)
         if argv is None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         return 130
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    finally:
+        if previous is not None and not (interrupted and argv is None):
+            signal.signal(signal.SIGINT, previous)
     with Interrupts() as interrupts:
         try:
+            import logging
+
+            logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                                format="%(levelname)s %(name)s: %(message)s")
             if args._options is not None:  # cross-field checks, before any work
                 args.options = from_args(args._options, args)
             return args._run(args)

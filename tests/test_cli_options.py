@@ -147,9 +147,15 @@ def test_ctrl_c_at_any_moment_of_checks_start_ends_quietly(tmp_path):
     records = [{**json.loads(lines[i % len(lines)]), "name": f"r{i}"} for i in range(200)]
     path = write_jsonl(tmp_path / "many.jsonl", records)
     env = {**os.environ, "LEANFD_LEAN": "bundled"}
-    for delay in (0.15, 0.3, 0.45, 0.6, 0.8, 1.0, 1.3, 1.6):
-        proc = subprocess.Popen([sys.executable, "-m", "leanfd", "check", str(path)], cwd=REPO, env=env,
+    # `python -m leanfd check`, once the interpreter itself is up: a Ctrl-C inside Python's own start-up
+    # (site, runpy) ends in Python's traceback whatever the program, and a loaded machine makes that last
+    # longer than the first delays.
+    launch = ("import runpy, sys; sys.stderr.write('started\\n'); sys.stderr.flush(); "
+              f"sys.argv = ['leanfd', 'check', {str(path)!r}]; runpy.run_module('leanfd', run_name='__main__')")
+    for delay in (0.05, 0.1, 0.15, 0.3, 0.45, 0.6, 0.8, 1.0, 1.3, 1.6):
+        proc = subprocess.Popen([sys.executable, "-c", launch], cwd=REPO, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None and proc.stderr.readline() == "started\n"
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)

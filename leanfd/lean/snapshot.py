@@ -70,7 +70,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from leanfd.lean.errors import LeanProcessError
 from leanfd.lean.oneshot import OneShotBackend
 from leanfd.lean.run import LeanRun
 from leanfd.lean.toolchain import Toolchain, cache_dir
@@ -298,11 +297,7 @@ class SnapshotBackend(OneShotBackend):
 
     async def _key(self, header: str) -> str:
         if self._version is None:
-            try:
-                self._version = await asyncio.to_thread(self.toolchain.version)
-            except OSError as e:  # as `LeanProcess.spawn` reports it
-                raise LeanProcessError(f"could not start `{' '.join(self.toolchain.command('--version'))}`: "
-                                       f"{e.strerror or e}") from e
+            self._version = await asyncio.to_thread(self.toolchain.version)  # no Lean there: LeanNotFound
         return snapshot_key(self._version, self.toolchain.argv, header, self.options)
 
     async def run(self, header: str, body: str, timeout: float, declarations: bool = False) -> LeanRun:
