@@ -43,5 +43,4 @@ def test_loads_like_a_hub_model_and_tokenizes_the_prompt_as_trained(tmp_path):
     assert tok.decode(ids) == prompts[0]  # byte-level: round-trips
     assert len(ids) < 120  # the prelude header's lines are single tokens
     assert model.config.vocab_size == len(tok)
-    assert tok.eos_token_id in model.generation_config.eos_token_id or \
-        model.generation_config.eos_token_id == tok.eos_token_id
+    assert model.generation_config.eos_token_id == tok.eos_token_id
