@@ -23,7 +23,8 @@ test: venv
 # toy family's train split; made once, then reused from runs/toy/warm_start), a short FD run through
 # `leanfd train`, `leanfd prove` of the warm start and of the trained model on held-out shapes (k = 8),
 # and `leanfd report` of the two pass@k curves.
-DEMO_PROVE = --dataset lean_project/toy/family.jsonl --split test --names '_[01]$$' -k 8 --max-tokens 64 \
+DEMO_SPLIT ?= test
+DEMO_PROVE = --dataset lean_project/toy/family.jsonl --split $(DEMO_SPLIT) --names '_[01]$$' -k 8 --max-tokens 64 \
 	--top-p 1.0 --verifier-backend snapshot --lean bundled
 demo: venv
 	@echo "== leanfd doctor: which Lean and backends are found"

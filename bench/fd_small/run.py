@@ -2,9 +2,10 @@
 
 Every run goes through `leanfd train` itself (configs/toy-cpu.yaml: 8 problems x 4 samples a
 step, so every method samples the same number of completions) and is evaluated with `leanfd prove`
-on held-out shapes (the family's test split). The FD teacher's privileged feedback is Lean's
-compiler feedback plus a hint from `hint_critic.py`, an OpenAI-compatible critic on loopback that
-knows the reference proof (a stand-in for the paper's LLM critic).
+on held-out shapes (the family's test split; `--eval-split train`: the shapes trained on). The FD
+teacher's privileged feedback is Lean's compiler feedback plus a hint from `hint_critic.py`, an
+OpenAI-compatible critic on loopback that knows the reference proof (a stand-in for the paper's
+LLM critic).
 
 Training runs in segments of `--eval-every` steps: each segment resumes the last checkpoint (the
 trainer resumes exactly: data order and sampling seeds are functions of the step) and writes
@@ -56,8 +57,8 @@ def leanfd(*args: str) -> None:
     log.info("%.0f s: leanfd %s", time.monotonic() - t, " ".join(args[:1]))
 
 
-def prove(model: Path, out: Path, k: int, names: str, seed: int) -> dict:
-    leanfd("prove", "--dataset", str(FAMILY), "--split", "test", "--names", names, "--model", str(model),
+def prove(model: Path, out: Path, k: int, a: argparse.Namespace, seed: int) -> dict:
+    leanfd("prove", "--dataset", str(FAMILY), "--split", a.eval_split, "--names", a.names, "--model", str(model),
            "-k", str(k), "--max-tokens", "64", "--temperature", "1.0", "--top-p", "1.0", "--seed", str(seed),
            "--verifier-backend", "snapshot", "--lean", "bundled", "--out", str(out))
     return json.loads((out / "summary.json").read_text())
@@ -84,16 +85,16 @@ def heldout_entropy(model_dir: Path, prompts: list[str], seed: int) -> float:
     return float((entropy * mask).sum() / mask.sum())
 
 
-def test_prompts(names: str) -> list[str]:
+def eval_prompts(a: argparse.Namespace) -> list[str]:
     from leanfd.data.benchmarks import load_problems
     from leanfd.data.prompts import PromptBuilder
 
     builder = PromptBuilder(style="completion")
-    return [builder.build(p) for p in load_problems(str(FAMILY), split="test", names=names)]
+    return [builder.build(p) for p in load_problems(str(FAMILY), split=a.eval_split, names=a.names)]
 
 
 def evaluate(model: Path, out: Path, step: int, a: argparse.Namespace, prompts: list[str], seed: int) -> dict:
-    summary = prove(model, out / f"prove-step{step}", a.k_step, a.names, seed)
+    summary = prove(model, out / f"prove-step{step}", a.k_step, a, seed)
     return {"step": step, "entropy": heldout_entropy(model, prompts, seed), "pass@1": summary["pass_at_k"]["1"]}
 
 
@@ -117,7 +118,7 @@ def train_segments(method: str, seed: int, a: argparse.Namespace, critic_url: st
                "--keep-checkpoints", "1", "--output-dir", str(out), *(critic if method != "grpo" else ()))
         curve.append(evaluate(out / "final", out, end, a, prompts, seed))
     seconds = time.monotonic() - t0
-    final = prove(out / "final", out / "prove-final", a.k, a.names, seed)
+    final = prove(out / "final", out / "prove-final", a.k, a, seed)
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return {"method": method, "seed": seed, "curve": curve, "pass_at_k": final["pass_at_k"], "seconds": seconds,
             "train": [{k: m.get(k) for k in ("step", "method", "reward", "pass_rate", "entropy", "response_length")}
@@ -132,7 +133,10 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default 10, quick 2)")
     ap.add_argument("-k", dest="k", type=int, default=None, help="final pass@k budget (default 32, quick 8)")
     ap.add_argument("--k-step", type=int, default=4, help="samples per problem for pass@1 along training")
-    ap.add_argument("--names", default=None, help="test problems (regex on names; default two/one per shape)")
+    ap.add_argument("--names", default=None, help="problems evaluated (regex on names; default two/one per shape)")
+    ap.add_argument("--eval-split", default="test", choices=("test", "train"),
+                    help="held-out shapes (test), or the shapes trained on (train: the warm start solves ~0%% "
+                         "of the held-out ones, see the README)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--warm-start", default="runs/toy/warm_start", help="made by lean_project/toy/warm_start.py "
                                                                        "when missing")
@@ -149,7 +153,7 @@ def main() -> None:
         subprocess.run([sys.executable, "lean_project/toy/warm_start.py", "--out", a.warm_start], check=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    prompts = test_prompts(a.names)
+    prompts = eval_prompts(a)
     runs = []
     with HintCritic(FAMILY) as critic:
         for seed in range(a.seeds):
