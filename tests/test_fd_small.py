@@ -102,8 +102,9 @@ def test_experiment_figure_from_results(tmp_path):
     from plot import plot
 
     def run(method, seed, bump):
-        return {"method": method, "seed": seed,
-                "curve": [{"step": s, "entropy": 1.0 - 0.1 * s + bump, "pass@1": 0.1 * s} for s in (0, 2, 4)],
+        curve = [{"step": s, "entropy": 1.0 - 0.1 * s + bump, "pass@1": 0.1 * s} for s in (0, 2, 4)]
+        curve[0]["pass_at_k"] = {"1": 0.05, "2": 0.1, "4": 0.15, "8": 0.2}  # the warm start's, drawn in grey
+        return {"method": method, "seed": seed, "curve": curve,
                 "pass_at_k": {"1": 0.1 + bump, "2": 0.2, "4": 0.3, "8": 0.35},
                 "train": [{"step": s, "reward": 0.1 * s} for s in (1, 2, 3, 4)]}
 

@@ -11,7 +11,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-COLORS = {"fd": "tab:blue", "grpo": "tab:orange", "fd+grpo": "tab:green"}
+COLORS = {"fd": "tab:blue", "grpo": "tab:orange", "fd+grpo": "tab:green", "warm start": "tab:gray"}
 
 
 def _band(ax, method: str, xs: list, ys_by_seed: list[list[float]], scale: float = 1.0) -> None:
@@ -50,6 +50,10 @@ def plot(results: dict, path: str | Path) -> Path:
         _band(rew, method, tsteps, [[m["reward"] for m in r["train"]] for r in runs])
     ent.set(title="policy entropy, held-out prompts", xlabel="step", ylabel="nats per token")
     p1.set(title="pass@1 on held-out shapes", xlabel="step", ylabel="pass@1 (%)", ylim=(0, 100))
+    warm = [r["curve"][0].get("pass_at_k", {}) for r in results["runs"] if r["method"] == runs[0]["method"]]
+    if warm and all(len(w) > 1 for w in warm):  # the warm start's own pass@k (measured with the final budget)
+        ks = sorted(int(k) for k in warm[0])
+        _band(pk, "warm start", ks, [[w[str(k)] for k in ks] for w in warm], 100)
     pass_at_k_axes(pk, {int(k) for r in results["runs"] for k in r["pass_at_k"]})
     pk.set_title("pass@k on held-out shapes, at the end")
     rew.set(title="training reward (proved share)", xlabel="step", ylabel="reward")

@@ -85,17 +85,21 @@ def heldout_entropy(model_dir: Path, prompts: list[str], seed: int) -> float:
     return float((entropy * mask).sum() / mask.sum())
 
 
-def eval_prompts(a: argparse.Namespace) -> list[str]:
+def heldout_prompts(names: str) -> list[str]:
+    """Prompts of the test split (shapes never trained on), whatever split pass@k is measured on."""
     from leanfd.data.benchmarks import load_problems
     from leanfd.data.prompts import PromptBuilder
 
     builder = PromptBuilder(style="completion")
-    return [builder.build(p) for p in load_problems(str(FAMILY), split=a.eval_split, names=a.names)]
+    return [builder.build(p) for p in load_problems(str(FAMILY), split="test", names=names)]
 
 
-def evaluate(model: Path, out: Path, step: int, a: argparse.Namespace, prompts: list[str], seed: int) -> dict:
-    summary = prove(model, out / f"prove-step{step}", a.k_step, a, seed)
-    return {"step": step, "entropy": heldout_entropy(model, prompts, seed), "pass@1": summary["pass_at_k"]["1"]}
+def evaluate(model: Path, out: Path, step: int, a: argparse.Namespace, prompts: list[str], seed: int,
+             k: int | None = None) -> dict:
+    summary = prove(model, out / f"prove-step{step}", k or a.k_step, a, seed)
+    # one sampling seed for the entropy of every model, so runs differ by their weights only
+    return {"step": step, "entropy": heldout_entropy(model, prompts, 0), "pass@1": summary["pass_at_k"]["1"],
+            "pass_at_k": summary["pass_at_k"]}
 
 
 def train_segments(method: str, seed: int, a: argparse.Namespace, critic_url: str, prompts: list[str],
@@ -153,11 +157,11 @@ def main() -> None:
         subprocess.run([sys.executable, "lean_project/toy/warm_start.py", "--out", a.warm_start], check=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    prompts = eval_prompts(a)
+    prompts = heldout_prompts(a.names)
     runs = []
     with HintCritic(FAMILY) as critic:
         for seed in range(a.seeds):
-            start = evaluate(Path(a.warm_start), out / f"warm_start-s{seed}", 0, a, prompts, seed)
+            start = evaluate(Path(a.warm_start), out / f"warm_start-s{seed}", 0, a, prompts, seed, k=a.k)
             for method in a.methods.split(","):
                 runs.append(train_segments(method, seed, a, critic.url, prompts, start))
                 log.info("%s seed %d: %s", method, seed, runs[-1]["curve"][-1])
