@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, TOY
+from conftest import REPO, TOY, toy_module
 
 sys.path.insert(0, str(REPO / "bench" / "fd_small"))
 from hint_critic import MODEL, HintCritic, hint  # noqa: E402
@@ -48,12 +48,7 @@ def test_the_critic_answers_leanfds_critic_prompt_over_http(cli_verifier):
 
 @pytest.fixture(scope="module")
 def tiny_warm_start(tmp_path_factory):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("toy_warm_start", TOY / "warm_start.py")
-    warm = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = warm
-    spec.loader.exec_module(warm)
+    warm = toy_module("warm_start")
     out = tmp_path_factory.mktemp("warm")
     return warm.warm_start(warm.WarmStartConfig(out=str(out), hidden=32, layers=1, heads=4, steps=2, batch=4))
 

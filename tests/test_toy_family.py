@@ -3,24 +3,13 @@ Lean, the split holding out whole shapes, and the committed file equal to what t
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections import Counter
 
 import pytest
-from conftest import TOY
+from conftest import TOY, toy_module
 
-
-def _load_family():
-    spec = importlib.util.spec_from_file_location("toy_family", TOY / "family.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-family = _load_family()
+family = toy_module("family")
 
 
 @pytest.fixture(scope="module")

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from conftest import TOY, toy_module
 
-from conftest import TOY
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"toy_{name}", TOY / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-warm = _load("warm_start")
+warm = toy_module("warm_start")
 
 
 def _run(tmp_path, name: str, seed: int):
