@@ -38,6 +38,8 @@ def plot(results: dict, path: str | Path) -> Path:
 
     from leanfd.prove.report import pass_at_k_axes
 
+    split = results.get("settings", {}).get("eval_split", "test")
+    where = "held-out shapes" if split == "test" else "train shapes"
     fig, axes = plt.subplots(1, 4, figsize=(18, 4), dpi=110)
     ent, p1, pk, rew = axes
     for method, runs in _by_method(results).items():
@@ -49,13 +51,13 @@ def plot(results: dict, path: str | Path) -> Path:
         tsteps = [m["step"] for m in runs[0]["train"]]
         _band(rew, method, tsteps, [[m["reward"] for m in r["train"]] for r in runs])
     ent.set(title="policy entropy, held-out prompts", xlabel="step", ylabel="nats per token")
-    p1.set(title="pass@1 on held-out shapes", xlabel="step", ylabel="pass@1 (%)", ylim=(0, 100))
+    p1.set(title=f"pass@1 on {where}", xlabel="step", ylabel="pass@1 (%)", ylim=(0, 100))
     warm = [r["curve"][0].get("pass_at_k", {}) for r in results["runs"] if r["method"] == runs[0]["method"]]
     if warm and all(len(w) > 1 for w in warm):  # the warm start's own pass@k (measured with the final budget)
         ks = sorted(int(k) for k in warm[0])
         _band(pk, "warm start", ks, [[w[str(k)] for k in ks] for w in warm], 100)
     pass_at_k_axes(pk, {int(k) for r in results["runs"] for k in r["pass_at_k"]})
-    pk.set_title("pass@k on held-out shapes, at the end")
+    pk.set_title(f"pass@k on {where}, at the end")
     rew.set(title="training reward (proved share)", xlabel="step", ylabel="reward")
     for ax in axes:
         ax.grid(True, alpha=0.3)
