@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # torch first and pinned: a bare `torch` requirement pulls a CUDA build of several GB on a CPU machine.
 TORCH ?= torch==2.13.0
 
-.PHONY: test demo venv lint e2e clean
+.PHONY: test demo venv lint e2e clean experiment experiment-quick
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ venv: $(VENV)/.installed
 test: venv
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# The main job in small (issue 14), on a CPU with the bundled Lean: a tiny prover's warm start (SFT on the
+# toy family's train split; made once, then reused from runs/toy/warm_start), a short FD run through
+# `leanfd train`, `leanfd prove` of the warm start and of the trained model on held-out shapes (k = 8),
+# and `leanfd report` of the two pass@k curves.
+DEMO_SPLIT ?= test
+DEMO_PROVE = --dataset lean_project/toy/family.jsonl --split $(DEMO_SPLIT) --names '_[01]$$' -k 8 --max-tokens 64 \
+	--top-p 1.0 --verifier-backend snapshot --lean bundled
 demo: venv
 	@echo "== leanfd doctor: which Lean and backends are found"
 	$(VENV)/bin/leanfd doctor
@@ -26,9 +33,23 @@ demo: venv
 	$(VENV)/bin/leanfd check lean_project/toy/attempts.jsonl --out runs/demo/verdicts.jsonl --overwrite || echo "(exit code 1: not every attempt is proved, as expected)"
 	@echo "== leanfd feedback: compiler feedback on the failed attempts"
 	$(VENV)/bin/leanfd feedback runs/demo/verdicts.jsonl --out runs/demo/feedback.jsonl --overwrite
-	@echo "== leanfd prove --proofs: pass@k of those attempts on the toy benchmark"
-	$(VENV)/bin/leanfd prove --dataset lean_project/toy/toy.jsonl --proofs lean_project/toy/attempts.jsonl --out runs/demo/prove --overwrite
-	@echo "outputs in runs/demo/: verdicts.jsonl, feedback.jsonl, prove/summary.json, prove/pass_at_k.png"
+	@echo "== warm start: a 3M-parameter prover taught the toy family's train split (lean_project/toy/warm_start.py)"
+	[ -f runs/toy/warm_start/model.safetensors ] || $(PY) lean_project/toy/warm_start.py --out runs/toy/warm_start
+	@echo "== leanfd train: 16 steps of Feedback Distillation from the warm start (configs/toy-cpu.yaml)"
+	rm -rf runs/demo/fd
+	$(VENV)/bin/leanfd train --config configs/toy-cpu.yaml --max-steps 16 --output-dir runs/demo/fd
+	@echo "== leanfd prove: warm start and FD model on 32 held-out theorems (shapes never trained on), k = 8"
+	$(VENV)/bin/leanfd prove $(DEMO_PROVE) --model runs/toy/warm_start --out runs/demo/warm_start --overwrite || [ $$? -eq 1 ]
+	$(VENV)/bin/leanfd prove $(DEMO_PROVE) --model runs/demo/fd/final --out runs/demo/fd_16_steps --overwrite || [ $$? -eq 1 ]
+	@echo "== leanfd report: the two pass@k curves"
+	$(VENV)/bin/leanfd report runs/demo/warm_start runs/demo/fd_16_steps --plot runs/demo/pass_at_k.png
+	@echo "outputs in runs/demo/: verdicts.jsonl, feedback.jsonl, fd/metrics.jsonl, */summary.json, pass_at_k.png"
+
+# FD vs GRPO vs FD then GRPO from one warm start, 3 seeds (bench/fd_small/run.py; not part of `make test`).
+experiment: venv
+	$(PY) bench/fd_small/run.py
+experiment-quick: venv
+	$(PY) bench/fd_small/run.py --quick
 
 lint: venv
 	$(VENV)/bin/ruff check leanfd tests bench

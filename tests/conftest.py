@@ -12,6 +12,18 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 TOY = REPO / "lean_project" / "toy"
 
 
+def toy_module(name: str):
+    """A script of lean_project/toy/ (family.py, warm_start.py) imported as a module."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(f"toy_{name}", TOY / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def toy_header() -> str:
     """The prelude-only stand-in for `Init` that the bundled Lean can elaborate."""

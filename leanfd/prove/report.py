@@ -56,16 +56,12 @@ def plot_curves(curves: dict[str, dict[str, float]], path: str | Path, title: st
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for name, values in curves.items():
         ks = sorted(int(k) for k in values)
         ax.plot(ks, [100 * values[str(k)] for k in ks], marker="o", label=name)
-    ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
-    ax.set_xlabel("k (samples per problem)")
-    ax.set_ylabel("pass@k (%)")
+    pass_at_k_axes(ax, {int(k) for values in curves.values() for k in values})
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend()
@@ -73,3 +69,19 @@ def plot_curves(curves: dict[str, dict[str, float]], path: str | Path, title: st
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def pass_at_k_axes(ax, ks: set[int]) -> None:
+    """Readable pass@k axes: k on a log2 axis ticked at the measured k only (integers), pass@k from 0 to 100%."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    ticks = sorted(ks)
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([str(k) for k in ticks])
+    if len(ticks) == 1:  # one k: a little room either side instead of a degenerate range
+        ax.set_xlim(ticks[0] / 1.5, ticks[0] * 1.5)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("k (samples per problem)")
+    ax.set_ylabel("pass@k (%)")

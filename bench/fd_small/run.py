@@ -1,0 +1,184 @@
+"""FD vs GRPO vs FD then GRPO on the toy family, from one warm start, on a CPU (issue 14).
+
+Every run goes through `leanfd train` itself (configs/toy-cpu.yaml: 8 problems x 4 samples a
+step, so every method samples the same number of completions) and is evaluated with `leanfd prove`
+on held-out shapes (the family's test split; `--eval-split train`: the shapes trained on). The FD
+teacher's privileged feedback is Lean's compiler feedback plus a hint from `hint_critic.py`, an
+OpenAI-compatible critic on loopback that knows the reference proof (a stand-in for the paper's
+LLM critic).
+
+Training runs in segments of `--eval-every` steps: each segment resumes the last checkpoint (the
+trainer resumes exactly: data order and sampling seeds are functions of the step) and writes
+`final/`, which is then evaluated: per-token policy entropy on held-out prompts (of the policy's
+own samples at temperature 1), and pass@1 from `--k-step` samples per test problem. At the end,
+pass@k for k up to `--k`. `fd+grpo` switches at half the steps; `leanfd train` needs its switch to
+lie inside a run, so its first evaluation after step 0 is the first past the switch.
+
+    python bench/fd_small/run.py --quick     # a first look: 3 seeds x 3 methods, 4 steps (15 min here)
+    python bench/fd_small/run.py             # the experiment (make experiment): 30 steps, pass@k to 32
+
+Writes `--out` (default runs/fd_small): one directory per method and seed, `results.json` (every
+number the plots show) and `fd_small.png`; then `leanfd report` of the final pass@k runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+from hint_critic import MODEL as CRITIC_MODEL  # noqa: E402
+from hint_critic import HintCritic  # noqa: E402
+from plot import plot  # noqa: E402
+
+FAMILY = REPO / "lean_project" / "toy" / "family.jsonl"
+CONFIG = REPO / "configs" / "toy-cpu.yaml"
+METHODS = ("fd", "grpo", "fd+grpo")
+log = logging.getLogger("fd_small")
+
+
+def leanfd(*args: str) -> None:
+    cmd = [sys.executable, "-m", "leanfd", *args]
+    t = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if proc.returncode not in (0, 1):  # prove exits 1 when not every problem is proved
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
+    log.info("%.0f s: leanfd %s", time.monotonic() - t, " ".join(args[:1]))
+
+
+def prove(model: Path, out: Path, k: int, a: argparse.Namespace, seed: int) -> dict:
+    leanfd("prove", "--dataset", str(FAMILY), "--split", a.eval_split, "--names", a.names, "--model", str(model),
+           "-k", str(k), "--max-tokens", "64", "--temperature", "1.0", "--top-p", "1.0", "--seed", str(seed),
+           "--verifier-backend", "snapshot", "--lean", "bundled", "--out", str(out))
+    return json.loads((out / "summary.json").read_text())
+
+
+def heldout_entropy(model_dir: Path, prompts: list[str], seed: int) -> float:
+    """Mean per-token entropy (nats) of the policy along its own samples (temperature 1) on held-out prompts."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    enc = tok(prompts, return_tensors="pt", padding=True, padding_side="left")
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        out = model.generate(**enc, do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=64,
+                             output_logits=True, return_dict_in_generate=True)
+    logits = torch.stack(out.logits, 1).float()  # (B, T, V)
+    logp = logits.log_softmax(-1)
+    entropy = -(logp.exp() * logp).sum(-1)  # (B, T)
+    new = out.sequences[:, enc.input_ids.shape[1]:]
+    ended = (new == tok.eos_token_id).int().cumsum(1)
+    mask = (ended == 0) | ((ended == 1) & (new == tok.eos_token_id))  # up to and including the first eos
+    return float((entropy * mask).sum() / mask.sum())
+
+
+def heldout_prompts(names: str) -> list[str]:
+    """Prompts of the test split (shapes never trained on), whatever split pass@k is measured on."""
+    from leanfd.data.benchmarks import load_problems
+    from leanfd.data.prompts import PromptBuilder
+
+    builder = PromptBuilder(style="completion")
+    return [builder.build(p) for p in load_problems(str(FAMILY), split="test", names=names)]
+
+
+def evaluate(model: Path, out: Path, step: int, a: argparse.Namespace, prompts: list[str], seed: int,
+             k: int | None = None) -> dict:
+    summary = prove(model, out / f"prove-step{step}", k or a.k_step, a, seed)
+    # one sampling seed for the entropy of every model, so runs differ by their weights only
+    return {"step": step, "entropy": heldout_entropy(model, prompts, 0), "pass@1": summary["pass_at_k"]["1"],
+            "pass_at_k": summary["pass_at_k"]}
+
+
+def train_segments(method: str, seed: int, a: argparse.Namespace, critic_url: str, prompts: list[str],
+                   start: dict) -> dict:
+    out = Path(a.out) / f"{method.replace('+', '-')}-s{seed}"
+    if out.exists():
+        shutil.rmtree(out)
+    fd_steps = a.steps // 2
+    ends = list(range(a.eval_every, a.steps + 1, a.eval_every))
+    if ends[-1] != a.steps:
+        ends.append(a.steps)
+    if method == "fd+grpo":
+        ends = [e for e in ends if e > fd_steps]
+    critic = ["--feedback", "both", "--critic", "openai", "--critic-model", CRITIC_MODEL,
+              "--critic-base-url", critic_url]
+    curve, t0 = [start], time.monotonic()
+    for end in ends:
+        leanfd("train", "--config", str(CONFIG), "--model", a.warm_start, "--method", method, "--seed", str(seed),
+               "--max-steps", str(end), "--fd-steps", str(fd_steps), "--save-every", str(a.eval_every),
+               "--keep-checkpoints", "1", "--output-dir", str(out), *(critic if method != "grpo" else ()))
+        curve.append(evaluate(out / "final", out, end, a, prompts, seed))
+    seconds = time.monotonic() - t0
+    final = prove(out / "final", out / "prove-final", a.k, a, seed)
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return {"method": method, "seed": seed, "curve": curve, "pass_at_k": final["pass_at_k"], "seconds": seconds,
+            "train": [{k: m.get(k) for k in ("step", "method", "reward", "pass_rate", "entropy", "response_length")}
+                      for m in metrics]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a first look: 4 steps, pass@k up to 8, fewer problems")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 30, quick 4)")
+    ap.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default 10, quick 2)")
+    ap.add_argument("-k", dest="k", type=int, default=None, help="final pass@k budget (default 32, quick 8)")
+    ap.add_argument("--k-step", type=int, default=4, help="samples per problem for pass@1 along training")
+    ap.add_argument("--names", default=r"_0$", help="problems evaluated (regex on names; default: one per shape)")
+    ap.add_argument("--eval-split", default="test", choices=("test", "train"),
+                    help="held-out shapes (test), or the shapes trained on (train: the warm start solves ~0%% "
+                         "of the held-out ones, see the README)")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--warm-start", default="runs/toy/warm_start", help="made by lean_project/toy/warm_start.py "
+                                                                       "when missing")
+    ap.add_argument("--out", default="runs/fd_small")
+    a = ap.parse_args()
+    a.steps = a.steps or (4 if a.quick else 30)
+    a.eval_every = a.eval_every or (2 if a.quick else 10)
+    a.k = a.k or (8 if a.quick else 32)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    os.chdir(REPO)
+    t0 = time.monotonic()
+    if not (Path(a.warm_start) / "model.safetensors").is_file():
+        subprocess.run([sys.executable, "lean_project/toy/warm_start.py", "--out", a.warm_start], check=True)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    prompts = heldout_prompts(a.names)
+    runs = []
+    with HintCritic(FAMILY) as critic:
+        for seed in range(a.seeds):
+            start = evaluate(Path(a.warm_start), out / f"warm_start-s{seed}", 0, a, prompts, seed, k=a.k)
+            for method in a.methods.split(","):
+                runs.append(train_segments(method, seed, a, critic.url, prompts, start))
+                log.info("%s seed %d: %s", method, seed, runs[-1]["curve"][-1])
+        hints = critic.requests
+    results = {"settings": vars(a), "config": CONFIG.read_text(),
+               "critic_requests": hints, "seconds": round(time.monotonic() - t0), "runs": runs}
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    plot(results, out / "fd_small.png")
+    # `leanfd report` names each run by its directory: one directory per method and seed
+    finals = []
+    for r in runs:
+        name = f"{r['method'].replace('+', '-')}-s{r['seed']}"
+        (out / "final" / name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(out / name / "prove-final" / "summary.json", out / "final" / name / "summary.json")
+        finals.append(str(out / "final" / name))
+    subprocess.run([sys.executable, "-m", "leanfd", "report", *finals, "--plot", str(out / "report.png")], cwd=REPO)
+    log.info("done in %.0f s: %s/results.json, fd_small.png, report.png", time.monotonic() - t0, out)
+
+
+if __name__ == "__main__":
+    main()

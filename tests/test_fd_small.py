@@ -1,0 +1,108 @@
+"""The small FD/GRPO experiment's parts (bench/fd_small): the hint critic over real HTTP, two steps of
+each method on the toy family through `leanfd train`, and readable pass@k axes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, TOY, toy_module
+
+sys.path.insert(0, str(REPO / "bench" / "fd_small"))
+from hint_critic import MODEL, HintCritic, hint  # noqa: E402
+
+FAMILY = TOY / "family.jsonl"
+
+
+def test_hint_names_the_first_wrong_token_and_never_the_whole_proof():
+    ref = " And.intro h.right h.left"
+    text = hint(ref, " And.intro h.left h.right")
+    assert "after `And.intro`" in text and "`h.left` where a proof has `h.right`" in text
+    assert ref.strip() not in text
+    assert "very start" in hint(" Eq.symm h", "")
+    assert "must go" in hint(" Eq.symm h", " Eq.symm h h")
+
+
+def test_the_critic_answers_leanfds_critic_prompt_over_http(cli_verifier):
+    from leanfd.feedback.critic import LLMCritic
+    from leanfd.lean.records import CheckRecord
+    from leanfd.models.openai_api import OpenAIBackend
+
+    rec = next(json.loads(line) for line in FAMILY.read_text().splitlines() if '"and_comm"' in line)
+    attempt = " And.intro h.left h.right"
+    verdict = cli_verifier.check(CheckRecord(name=rec["name"], header=rec["header"],
+                                             formal_statement=rec["formal_statement"], proof=attempt))
+    assert not verdict.proved
+    with HintCritic(FAMILY) as server:
+        critic = LLMCritic(OpenAIBackend(MODEL, base_url=server.url))
+        fb = asyncio.run(critic.afeedback(rec["formal_statement"], attempt, verdict))
+        unknown = asyncio.run(critic.afeedback("theorem other : True :=", attempt, verdict))
+    assert fb.source == "llm" and "goes wrong after `And.intro`" in fb.text, fb
+    assert unknown.source == "fallback"  # a statement it has no reference for: leanfd uses Lean's feedback
+    assert server.requests == 2
+
+
+@pytest.fixture(scope="module")
+def tiny_warm_start(tmp_path_factory):
+    warm = toy_module("warm_start")
+    out = tmp_path_factory.mktemp("warm")
+    return warm.warm_start(warm.WarmStartConfig(out=str(out), hidden=32, layers=1, heads=4, steps=2, batch=4))
+
+
+@pytest.mark.parametrize("method,expected", [("fd", ["fd", "fd"]), ("grpo", ["grpo", "grpo"]),
+                                             ("fd+grpo", ["fd", "grpo"])])
+def test_two_steps_of_each_method_on_the_family(method, expected, tiny_warm_start, tmp_path):
+    out = tmp_path / "run"
+    with HintCritic(FAMILY) as critic:
+        res = subprocess.run(
+            [sys.executable, "-m", "leanfd", "train", "--config", str(REPO / "configs" / "toy-cpu.yaml"),
+             "--model", str(tiny_warm_start), "--method", method, "--max-steps", "2", "--fd-steps", "1",
+             "--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "12", "--output-dir", str(out),
+             "--feedback", "both", "--critic", "openai", "--critic-model", MODEL, "--critic-base-url", critic.url],
+            capture_output=True, text=True, timeout=300, cwd=REPO,
+            env={**os.environ, "LEANFD_CACHE": str(tmp_path / "cache")})  # no critic answer cached by another run
+        requests = critic.requests
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["method"] for r in rows] == expected
+    assert all(r["samples"] == 4 for r in rows)  # the same number of completions a step, whatever the method
+    assert (out / "final" / "model.safetensors").is_file()
+    # FD steps ask the critic about failed attempts (a 2-step warm start proves nothing); GRPO never does
+    assert (requests > 0) == ("fd" in expected) or all(r["pass_rate"] == 1 for r in rows)
+
+
+def test_pass_at_k_axes_are_readable():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from leanfd.prove.report import pass_at_k_axes
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 4, 8, 32], [5, 9, 14, 20, 30])
+    pass_at_k_axes(ax, {1, 2, 4, 8, 32})
+    fig.canvas.draw()
+    assert ax.get_ylim() == (0, 100)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "4", "8", "32"]
+    assert list(ax.get_xticks()) == [1, 2, 4, 8, 32]
+    plt.close(fig)
+
+
+def test_experiment_figure_from_results(tmp_path):
+    from plot import plot
+
+    def run(method, seed, bump):
+        curve = [{"step": s, "entropy": 1.0 - 0.1 * s + bump, "pass@1": 0.1 * s} for s in (0, 2, 4)]
+        curve[0]["pass_at_k"] = {"1": 0.05, "2": 0.1, "4": 0.15, "8": 0.2}  # the warm start's, drawn in grey
+        return {"method": method, "seed": seed, "curve": curve,
+                "pass_at_k": {"1": 0.1 + bump, "2": 0.2, "4": 0.3, "8": 0.35},
+                "train": [{"step": s, "reward": 0.1 * s} for s in (1, 2, 3, 4)]}
+
+    results = {"runs": [run(m, s, 0.01 * s) for m in ("fd", "grpo", "fd+grpo") for s in range(3)]}
+    path = plot(results, tmp_path / "fig.png")
+    assert path.stat().st_size > 10_000
