@@ -30,9 +30,11 @@ def test_short_and_long_headers_go_to_server_and_snapshot(bundled, toy_records, 
     long = dict(short, header=short["header"].rstrip("\n") + "\n" + filler)
     wrong = dict(long, proof="Eq.refl N.zero")
     with Verifier(toolchain=bundled, timeout=60) as v:
-        assert v.check(short).status == "proved"
+        first = v.check(short)
+        assert first.status == "proved" and first.backend == "server"
         assert list(v.backend._backends) == ["server"]
-        assert v.check(long).status == "proved"
+        second = v.check(long)
+        assert second.status == "proved" and second.backend == "snapshot"
         assert v.check(wrong).status == "failed"
         assert set(v.backend._backends) == {"server", "snapshot"}
         assert isinstance(v.backend._backends["server"], ServerBackend)

@@ -39,6 +39,10 @@ class AutoBackend:
         self._backends: dict[str, Backend] = {}
         self._closed = False
 
+    @staticmethod
+    def kind_for(header: str) -> str:
+        return choose(header)
+
     def backend_for(self, header: str) -> Backend:
         kind = choose(header)
         if kind not in self._backends:

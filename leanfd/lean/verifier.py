@@ -189,7 +189,9 @@ class Verifier:
 
     async def _run_and_judge(self, snippet: Snippet, name: str, sorry_in_text: bool) -> Verdict:
         run = await self.backend.run(snippet.header, snippet.body, self.config.timeout)
-        return self._judge(snippet, run, name, sorry_in_text)
+        # `auto` names the backend it chose for this header, so that a verdict says what really ran.
+        chose = getattr(self.backend, "kind_for", None)
+        return self._judge(snippet, run, name, sorry_in_text, backend=chose(snippet.header) if chose else "")
 
     def _judge(self, snippet: Snippet, run: LeanRun, name: str, sorry_in_text: bool, backend: str = "") -> Verdict:
         return judge(snippet, run, name, self.config.policy, sorry_in_text=sorry_in_text,
