@@ -35,9 +35,9 @@ demo: venv
 	$(VENV)/bin/leanfd feedback runs/demo/verdicts.jsonl --out runs/demo/feedback.jsonl --overwrite
 	@echo "== warm start: a 3M-parameter prover taught the toy family's train split (lean_project/toy/warm_start.py)"
 	[ -f runs/toy/warm_start/model.safetensors ] || $(PY) lean_project/toy/warm_start.py --out runs/toy/warm_start
-	@echo "== leanfd train: 16 steps of Feedback Distillation from the warm start (configs/toy-cpu.yaml)"
+	@echo "== leanfd train: 16 steps of Feedback Distillation from the warm start (lean_project/toy/train-cpu.yaml)"
 	rm -rf runs/demo/fd
-	$(VENV)/bin/leanfd train --config configs/toy-cpu.yaml --max-steps 16 --output-dir runs/demo/fd
+	$(VENV)/bin/leanfd train --config lean_project/toy/train-cpu.yaml --max-steps 16 --output-dir runs/demo/fd
 	@echo "== leanfd prove: warm start and FD model on 32 held-out theorems (shapes never trained on), k = 8"
 	$(VENV)/bin/leanfd prove $(DEMO_PROVE) --model runs/toy/warm_start --out runs/demo/warm_start --overwrite || [ $$? -eq 1 ]
 	$(VENV)/bin/leanfd prove $(DEMO_PROVE) --model runs/demo/fd/final --out runs/demo/fd_16_steps --overwrite || [ $$? -eq 1 ]

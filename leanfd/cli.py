@@ -76,18 +76,14 @@ def missing_extra(e: ModuleNotFoundError, command: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Only `signal`, `sys` and `typing` are imported above, so that a Ctrl-C while the rest loads (a second
-    # or more on a busy machine) ends here quietly rather than in a traceback from some module's import.
-    # A Ctrl-C inside a C extension's initialisation can surface as another exception (`import ssl` gave
-    # "TypeError: expected a message argument"): whatever ends the loading after a Ctrl-C is the Ctrl-C.
+    # Only `signal`, `sys` and `typing` are imported above. While the rest loads (a second or more on a
+    # busy machine) a Ctrl-C is only recorded, and acted on once loading is over: a KeyboardInterrupt
+    # raised inside an import can surface as something else (a C extension's initialisation gave
+    # "TypeError: expected a message argument" in `import ssl`) or be printed by importlib's lock
+    # callbacks as "Exception ignored in ...".
     interrupted: list[int] = []
-
-    def on_sigint(signum: int, frame: object) -> None:
-        interrupted.append(signum)
-        raise KeyboardInterrupt
-
     try:
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     except ValueError:  # not the main thread: signals are not ours to handle
         previous = None
     try:
@@ -100,13 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         if not interrupted:
             raise
-        print("leanfd: stopped by SIGINT", file=sys.stderr)
-        if argv is None:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        return 130
     finally:
-        if previous is not None and not (interrupted and argv is None):
-            signal.signal(signal.SIGINT, previous)
+        if previous is not None:
+            # When the program ends because of it, a second Ctrl-C must not change how it ends.
+            signal.signal(signal.SIGINT, signal.SIG_IGN if interrupted and argv is None else previous)
+    if interrupted:
+        print("leanfd: stopped by SIGINT", file=sys.stderr)
+        return 130
     with Interrupts() as interrupts:
         try:
             import logging

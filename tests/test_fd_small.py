@@ -59,7 +59,7 @@ def test_two_steps_of_each_method_on_the_family(method, expected, tiny_warm_star
     out = tmp_path / "run"
     with HintCritic(FAMILY) as critic:
         res = subprocess.run(
-            [sys.executable, "-m", "leanfd", "train", "--config", str(REPO / "configs" / "toy-cpu.yaml"),
+            [sys.executable, "-m", "leanfd", "train", "--config", str(REPO / "lean_project" / "toy" / "train-cpu.yaml"),
              "--model", str(tiny_warm_start), "--method", method, "--max-steps", "2", "--fd-steps", "1",
              "--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "12", "--output-dir", str(out),
              "--feedback", "both", "--critic", "openai", "--critic-model", MODEL, "--critic-base-url", critic.url],

@@ -1,6 +1,6 @@
 """FD vs GRPO vs FD then GRPO on the toy family, from one warm start, on a CPU (issue 14).
 
-Every run goes through `leanfd train` itself (configs/toy-cpu.yaml: 8 problems x 4 samples a
+Every run goes through `leanfd train` itself (lean_project/toy/train-cpu.yaml: 8 problems x 4 samples a
 step, so every method samples the same number of completions) and is evaluated with `leanfd prove`
 on held-out shapes (the family's test split; `--eval-split train`: the shapes trained on). The FD
 teacher's privileged feedback is Lean's compiler feedback plus a hint from `hint_critic.py`, an
@@ -42,7 +42,7 @@ from hint_critic import HintCritic  # noqa: E402
 from plot import plot  # noqa: E402
 
 FAMILY = REPO / "lean_project" / "toy" / "family.jsonl"
-CONFIG = REPO / "configs" / "toy-cpu.yaml"
+CONFIG = REPO / "lean_project" / "toy" / "train-cpu.yaml"
 METHODS = ("fd", "grpo", "fd+grpo")
 log = logging.getLogger("fd_small")
 
