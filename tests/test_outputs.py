@@ -277,6 +277,24 @@ def test_check_stopped_then_resumed_loses_nothing(tmp_path, toy_header):
     assert [x["status"] for x in done[6:]] == ["timeout"] * 3
 
 
+def test_check_resume_checks_crashed_verdicts_again(tmp_path):
+    """A crash is the machinery failing, not Lean's answer: --resume keeps every other verdict, checks
+    the crashed record again, and the new verdict takes its place."""
+    out = tmp_path / "v.jsonl"
+    args = ["check", str(ATTEMPTS), "--out", str(out), "--backend", "cli", "--jobs", "2"]
+    assert leanfd(*args).returncode == 1
+    before = lines(out)
+    victim = next(i for i, x in enumerate(before) if x["status"] == "proved")
+    crashed = {**before[victim], "status": "crashed", "reason": "Lean killed by signal 9"}
+    out.write_text("".join(json.dumps(x) + "\n" for x in before[:victim] + [crashed] + before[victim + 1:]))
+    res = leanfd(*args, "--resume")
+    assert res.returncode == 1, res.stderr
+    assert f"{len(before) - 1} verdicts kept" in res.stderr
+    after = lines(out)
+    assert [x["name"] for x in after] == [x["name"] for x in before]
+    assert after[victim]["status"] == "proved" and after[victim]["record_key"] == before[victim]["record_key"]
+
+
 def test_check_progress_has_its_total_from_the_start(tmp_path):
     res = subprocess.run([sys.executable, "-m", "leanfd", "check", str(ATTEMPTS), "--backend", "cli", "--jobs", "1"],
                          capture_output=True, text=True, timeout=300, cwd=REPO,

@@ -42,6 +42,8 @@ from leanfd.outputs import AtomicJsonl, Earlier, InOrder, has_content, refuse_cl
 
 Item = CheckRecord | LeanFile
 KEY = "record_key"  # the output field naming the input record a verdict belongs to (`--resume`)
+# `crashed` is the machinery failing (a Lean killed, a protocol broken), not Lean's answer: checked again.
+KEPT_ON_RESUME = tuple(s for s in STATUSES if s != "crashed")
 
 
 def validate_inputs(paths: list[str]) -> None:
@@ -178,7 +180,8 @@ class CheckOptions:
                                      "file, or a directory of .lean files", positional=True, metavar="PATH", path="any")
     out: str | None = opt(None, "write one JSON line per record, in input order: name, status, the verdict, "
                                 "record_key, the input fields", metavar="FILE")
-    resume: bool = opt(False, "keep the verdicts already in --out, check only the rest", store_true=True)
+    resume: bool = opt(False, "keep the verdicts already in --out, check only the rest (and the crashed ones "
+                              "again)", store_true=True)
     overwrite: bool = opt(False, "replace a non-empty --out", store_true=True)
     allow_axiom: tuple[str, ...] = opt((), "allowed axiom (repeatable); default: propext, Classical.choice, "
                                            "Quot.sound", repeat=True, metavar="NAME")
@@ -225,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         resuming = opts.resume and has_content(out_path)
         if resuming:
             check_resumable(manifest_path(out_path), manifest, f"--out {out_path}", "--out")
-        earlier = Earlier(out_path, KEY, STATUSES) if resuming else None
+        earlier = Earlier(out_path, KEY, KEPT_ON_RESUME) if resuming else None
         if earlier is not None:
             console.print(f"resuming: {len(earlier.index)} verdicts kept from {out_path}")
         out = AtomicJsonl(out_path)
