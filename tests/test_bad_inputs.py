@@ -288,3 +288,9 @@ def test_bad_input(case: Case, results):
         assert words in both, f"{words!r} not in:\n{both}"
     changed = [name for name, data in before.items() if after.get(name) != data]
     assert not changed, f"changed or removed: {changed}"
+
+
+def test_a_missing_extra_stops_the_command_before_it_prints_anything(results):
+    """`report` without matplotlib: the install hint, not a table and then the hint."""
+    res, _, _ = results["report-without-matplotlib"]
+    assert res.stdout == "" and "pass@k" not in res.stderr

@@ -26,6 +26,8 @@ OPTIONS = ReportOptions
 
 
 def run(args: argparse.Namespace) -> int:
+    import matplotlib  # noqa: F401  - the plot's library, before anything is printed: a missing extra stops first
+
     refuse_same([("DIR", Path(d) / "summary.json") for d in args.runs], [("--plot", args.plot)])
     summaries = {label: load_summary(d) for d, label in run_labels(args.runs).items()}
     if args.json:
