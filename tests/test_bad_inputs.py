@@ -161,7 +161,7 @@ CASES = [
       "--output-dir sentinel.jsonl", "directory"),
     C("train-dataset-missing", "train --model no-such-model --dataset nosuch.jsonl", 2, "nosuch.jsonl"),
     C("train-init-from-missing", f"{GOOD_TRAIN} --init-from nosuch", 2, "--init-from nosuch"),
-    C("train-names-not-regex", f"{GOOD_TRAIN} --names (", 2, "names", "regular expression"),
+    C("train-names-not-regex", f"{GOOD_TRAIN} --names (", 2, "--names", "regular expression"),
     C("train-config-list-for-string", f"{GOOD_TRAIN} --config liststr.yaml", 2, "split", "expected str"),
     C("train-config-fraction-for-int", f"{GOOD_TRAIN} --config fraction.yaml", 2, "max_steps", "2.5"),
     C("train-config-bool-for-number", f"{GOOD_TRAIN} --config boolnum.yaml", 2, "optim.lr", "expected float"),

@@ -189,7 +189,7 @@ class TrainConfig:
     dataset: str = opt("", "problems: a JSONL file (DeepSeek shape), a directory of .lean files, or a dataset id")
     output_dir: str = opt("runs/train", "where checkpoints, metrics.jsonl and the final model go")
     split: str | None = opt(None, "only problems of this split (e.g. valid)")
-    names: str | None = opt(None, "only problems whose name matches this regex")
+    names: str | None = opt(None, "only problems whose name matches this regex", regex=True, metavar="REGEX")
     limit: int | None = opt(None, "at most this many problems")
     init_from: str | None = opt(None, "start from this run directory (e.g. an FD run's, or its final/) "
                                       "instead of --model")
