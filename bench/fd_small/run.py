@@ -27,6 +27,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -119,7 +120,8 @@ def train_segments(method: str, seed: int, a: argparse.Namespace, critic_url: st
     for end in ends:
         leanfd("train", "--config", str(CONFIG), "--model", a.warm_start, "--method", method, "--seed", str(seed),
                "--max-steps", str(end), "--fd-steps", str(fd_steps), "--save-every", str(a.eval_every),
-               "--keep-checkpoints", "1", "--output-dir", str(out), *(critic if method != "grpo" else ()))
+               "--keep-checkpoints", "1", "--output-dir", str(out), *(critic if method != "grpo" else ()),
+               *shlex.split(a.train_args))
         curve.append(evaluate(out / "final", out, end, a, prompts, seed))
     seconds = time.monotonic() - t0
     final = prove(out / "final", out / "prove-final", a.k, a, seed)
@@ -142,6 +144,8 @@ def main() -> None:
                     help="held-out shapes (test), or the shapes trained on (train: the warm start solves ~0%% "
                          "of the held-out ones, see the README)")
     ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--train-args", default="", help="more `leanfd train` options for every run, for an ablation "
+                                                     "(e.g. \"--divergence jsd\", \"--teacher frozen\")")
     ap.add_argument("--warm-start", default="runs/toy/warm_start", help="made by lean_project/toy/warm_start.py "
                                                                        "when missing")
     ap.add_argument("--out", default="runs/fd_small")
