@@ -37,11 +37,6 @@ class AutoBackend:
     def __init__(self, make: dict[str, Callable[[], Backend]]) -> None:
         self._make = make
         self._backends: dict[str, Backend] = {}
-        self._closed = False
-
-    @staticmethod
-    def kind_for(header: str) -> str:
-        return choose(header)
 
     def backend_for(self, header: str) -> Backend:
         kind = choose(header)
@@ -53,5 +48,4 @@ class AutoBackend:
         return await self.backend_for(header).run(header, body, timeout)
 
     async def aclose(self) -> None:
-        self._closed = True
         await asyncio.gather(*(b.aclose() for b in self._backends.values()))

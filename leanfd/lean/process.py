@@ -78,9 +78,9 @@ def _preexec(limit_mb: int | None) -> Callable[[], None]:
     return preexec
 
 
-def new_marker(prefix: str | None = None) -> str:
-    """A marker no other process has: under `prefix` (a pool's), else under this process's owner token."""
-    return f"{prefix or owner_token()}/{uuid.uuid4().hex[:12]}"
+def new_marker() -> str:
+    """A marker no other process has, under this process's owner token."""
+    return f"{owner_token()}/{uuid.uuid4().hex[:12]}"
 
 
 def marked_pids(marker: str, prefix: bool = False) -> list[int]:
@@ -154,10 +154,6 @@ class LeanProcess:
     @property
     def pid(self) -> int:
         return self.proc.pid
-
-    @property
-    def running(self) -> bool:
-        return self.proc.returncode is None
 
     def pids(self) -> list[int]:
         """The process and every live process it started (found by the marker, not the group)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import AsyncIterator, Iterable, Literal, get_args
 
 from leanfd.lean.aio import BackgroundLoop
+from leanfd.lean.auto_backend import AutoBackend, choose
 from leanfd.lean.errors import RecordError
 from leanfd.lean.judge import NOTHING_TO_CHECK, judge
 from leanfd.lean.oneshot import OneShotBackend
@@ -89,8 +90,6 @@ class Verifier:
 
     def _make_backend(self) -> Backend:
         if self.config.backend == "auto":
-            from leanfd.lean.auto_backend import AutoBackend
-
             return AutoBackend({kind: functools.partial(self._make_named, kind) for kind in ("server", "snapshot")})
         return self._make_named(self.config.backend)
 
@@ -131,8 +130,11 @@ class Verifier:
             self._files = OneShotBackend(self.toolchain, jobs=c.jobs or os.cpu_count() or 1, memory_mb=c.memory_mb)
         return self._files
 
-    async def acheck(self, record: CheckRecord | LeanFile) -> Verdict:
-        """Check one record. Lean's 'no' is a verdict; only the machinery failing raises."""
+    async def acheck(self, record: CheckRecord | LeanFile | dict) -> Verdict:
+        """Check one record (a dict as `check` reads it, too). Lean's 'no' is a verdict; only the
+        machinery failing raises."""
+        if isinstance(record, dict):
+            record = CheckRecord.from_dict(record)
         if isinstance(record, LeanFile):
             return await self.acheck_file(record.name, record.text)
         attempt = attempt_text(record)
@@ -190,8 +192,8 @@ class Verifier:
     async def _run_and_judge(self, snippet: Snippet, name: str, sorry_in_text: bool) -> Verdict:
         run = await self.backend.run(snippet.header, snippet.body, self.config.timeout)
         # `auto` names the backend it chose for this header, so that a verdict says what really ran.
-        chose = getattr(self.backend, "kind_for", None)
-        return self._judge(snippet, run, name, sorry_in_text, backend=chose(snippet.header) if chose else "")
+        ran = choose(snippet.header) if self.config.backend == "auto" else ""
+        return self._judge(snippet, run, name, sorry_in_text, backend=ran)
 
     def _judge(self, snippet: Snippet, run: LeanRun, name: str, sorry_in_text: bool, backend: str = "") -> Verdict:
         return judge(snippet, run, name, self.config.policy, sorry_in_text=sorry_in_text,
@@ -207,7 +209,7 @@ class Verifier:
         pending: set[asyncio.Task] = set()
 
         async def one(i: int, r: CheckRecord | LeanFile | dict) -> tuple[int, Verdict]:
-            return i, await self.acheck(CheckRecord.from_dict(r) if isinstance(r, dict) else r)
+            return i, await self.acheck(r)
 
         try:
             while True:
@@ -256,8 +258,6 @@ class Verifier:
         return self._sync_loop().submit(self.acheck(record))
 
     def check(self, record: CheckRecord | LeanFile | dict) -> Verdict:
-        if isinstance(record, dict):
-            record = CheckRecord.from_dict(record)
         return self._run_sync(self.acheck(record))
 
     def run_raw(self, header: str, body: str) -> LeanRun:
