@@ -54,6 +54,24 @@ def test_prove_proofs_end_to_end(proofs, tmp_path):
     assert "proofs.jsonl:26" in res.stderr  # the broken line, reported with its number
 
 
+def test_a_repeated_attempt_is_checked_once_and_gets_its_twins_verdict(tmp_path):
+    """Sampling repeats itself; a repeat of (problem, text) shares one Lean check, never across problems."""
+    rows = [json.loads(x) for x in (TOY / "attempts.jsonl").read_text().splitlines()][:2]
+    wrong = " Eq.refl N.zero"
+    lines = [{"name": r["name"], "proof": p} for r in rows for p in (r["proof"], wrong, r["proof"], wrong, r["proof"])]
+    proofs = tmp_path / "repeats.jsonl"
+    proofs.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = tmp_path / "run"
+    res = leanfd("prove", "--dataset", TOY_SET, "--proofs", str(proofs), "--out", str(out), "--verifier-backend", "cli")
+    assert res.returncode == 0, res.stderr
+    assert "10 attempts, 4 distinct ones checked by Lean" in " ".join((res.stdout + res.stderr).split()), res.stderr
+    got = [json.loads(x) for x in (out / "attempts.jsonl").read_text().splitlines()]
+    by = {(r["problem"], r["sample"]): r for r in got}
+    for r in rows:
+        assert [by[(r["name"], s)]["status"] for s in range(5)] == ["proved", "failed", "proved", "failed", "proved"]
+        assert all(by[(r["name"], s)]["verdict"]["name"] == r["name"] for s in range(5))
+
+
 def test_prove_with_a_tiny_model(tiny_model_dir, tmp_path):
     out = tmp_path / "model_run"
     res = leanfd("prove", "--dataset", TOY_SET, "--model", str(tiny_model_dir), "-k", "2", "--max-tokens", "8",

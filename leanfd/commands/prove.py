@@ -132,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
         backend.close()
     Console().print(table({args.out: summary}))
     plot = f", {out / PLOT}" if summary["pass_at_k"] else ""
+    if stats["n"]:
+        console.print(f"{stats['n']} attempts, {prover.lean_checks} distinct ones checked by Lean "
+                      "(a repeat of an attempt shares its verdict)")
     console.print(f"wrote {out / ATTEMPTS}, {out / SUMMARY}{plot}")
     return 0
 

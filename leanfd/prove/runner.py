@@ -24,7 +24,7 @@ from typing import Any, Literal
 from leanfd.data.benchmarks import Problem
 from leanfd.data.passk import default_ks, pass_at_k_table
 from leanfd.data.prompts import PromptBuilder, extract_proof
-from leanfd.lean.records import BadLine, JsonlWriter, Verdict, read_lines
+from leanfd.lean.records import BadLine, CheckRecord, JsonlWriter, Verdict, read_lines
 from leanfd.lean.verifier import Verifier
 from leanfd.manifest import Manifest, check_resumable, sha256_file, sha256_items
 from leanfd.manifest import write as write_manifest
@@ -201,6 +201,20 @@ class Prover:
         self.config = config
         self.out = Path(out_dir)
         self.on_attempt = on_attempt or (lambda a: None)
+        # One Lean check per distinct (problem, text) in a run: sampling at temperature 1 repeats
+        # itself (a third of the 32 samples of a toy problem are often one text), and Lean's verdict
+        # on the same input is the same, so a repeat shares its twin's check.
+        self._checks: dict[CheckRecord, concurrent.futures.Future[Verdict]] = {}
+
+    @property
+    def lean_checks(self) -> int:
+        """Distinct attempts sent to Lean by this runner (the rest were repeats of one of them)."""
+        return len(self._checks)
+
+    def _submit(self, record: CheckRecord) -> concurrent.futures.Future[Verdict]:
+        if record not in self._checks:
+            self._checks[record] = self.verifier.submit(record)
+        return self._checks[record]
 
     @property
     def attempts_path(self) -> Path:
@@ -281,7 +295,7 @@ class Prover:
                 per_sample = (time.monotonic() - t) / max(1, len(batch))
                 for (p, s), (comp,) in zip(batch, outs):
                     attempt = extract_proof(comp.text, p)
-                    pending.append(self.verifier.submit(p.to_check_record(attempt)))
+                    pending.append(self._submit(p.to_check_record(attempt)))
                     meta.append((p, s, attempt, comp.text, len(comp.token_ids or []) or None, per_sample))
                 # The next batch generates while Lean checks this one; finished checks flow out now.
                 yield from self._drain(pending, meta, solved, block=False)
@@ -306,10 +320,12 @@ class Prover:
                 yield self._attempt(p, s, attempt, text, tokens, gen_s, verdict)
 
     def _verify_stream(self, jobs: list[tuple]) -> Iterator[Attempt]:
-        pending = {self.verifier.submit(job[0].to_check_record(job[2])): job for job in jobs}
+        pending: dict[concurrent.futures.Future[Verdict], list[tuple]] = {}
+        for job in jobs:  # repeats share one future
+            pending.setdefault(self._submit(job[0].to_check_record(job[2])), []).append(job)
         for fut in concurrent.futures.as_completed(pending):
-            p, s, a, text, tokens, gen_s = pending[fut]
-            yield self._attempt(p, s, a, text, tokens, gen_s, fut.result())
+            for p, s, a, text, tokens, gen_s in pending[fut]:
+                yield self._attempt(p, s, a, text, tokens, gen_s, fut.result())
 
     @staticmethod
     def _attempt(p: Problem, sample: int, attempt: dict, text: str | None, tokens: int | None, gen_s: float,
