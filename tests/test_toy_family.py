@@ -51,6 +51,48 @@ def test_split_holds_out_whole_shapes(recs):
     assert not any(_skeleton(r) in train_shapes for r in recs if r["split"] == "test")
 
 
+GLOBALS = {"Eq", "And", "Or", "N", "False", "Exists", "congrArg", "fun", "motive", "_"}
+
+
+def test_near_held_out_shapes_reuse_a_train_proof_far_ones_do_not(recs):
+    """`holdout` says which kind a test shape is, and says it truthfully: a near shape's proof is a
+    train shape's proof up to names (only its statement is new); a far shape's proof is new."""
+    import re
+
+    def proof(r: dict) -> str:
+        """Tokens, motives dropped, numerals as #, local names numbered by first use (`h.left` -> `v0.left`)."""
+        names: dict[str, str] = {}
+        text = r["formal_proof"]
+        while "(motive :=" in text:  # a motive restates the goal: drop it, up to its closing parenthesis
+            start = text.index("(motive :=")
+            depth, end = 0, start
+            for end, ch in enumerate(text[start:], start):
+                depth += {"(": 1, ")": -1}.get(ch, 0)
+                if depth == 0:
+                    break
+            text = text[:start] + text[end + 1:]
+        while (closed := re.sub(r"N\.succ \(#\)|N\.succ N\.zero|N\.zero", "#", text)) != text:  # numerals
+            text = closed
+        tokens = re.findall(r"[\w.#]+|[^\s\w#]+", text.replace("(", " ").replace(")", " "))
+        out = []
+        for t in tokens:
+            head, dot, rest = t.partition(".")
+            if head in GLOBALS or not head[0].isalpha():
+                out.append(t)
+            else:
+                out.append(names.setdefault(head, f"v{len(names)}") + dot + rest)
+        return " ".join(out)
+
+    assert {r["holdout"] for r in recs if r["split"] == "train"} == {""}
+    assert {r["holdout"] for r in recs if r["split"] == "test"} == {"near", "far"}
+    train_proofs = {proof(r) for r in recs if r["split"] == "train"}
+    for r in recs:
+        if r["holdout"] == "near":
+            assert proof(r) in train_proofs, (r["name"], r["formal_proof"])
+        elif r["holdout"] == "far":
+            assert proof(r) not in train_proofs, (r["name"], r["formal_proof"])
+
+
 def _skeleton(r: dict) -> str:
     """Binders, statement and proof with the short local names numbered by first use (alpha-equivalence)
     and numerals blanked: two instances of one shape have the same skeleton."""

@@ -11,10 +11,17 @@ difficulty tiers:
 4. chained `Eq.trans`, `Eq.symm` and `congrArg`;
 5. `N.rec` inductions.
 
-The split holds out whole shapes: a test shape never appears in train, under any names (each tier
-has one or more test shapes that recombine the train ones). Output: the JSONL shape of `toy.jsonl`
-(name, split, header, informal_prefix, formal_statement, goal) plus `formal_proof` (the reference
-proof, the text after `:=`), `shape` and `tier`. Deterministic: the same seed gives the same file.
+The split holds out whole shapes: a test shape never appears in train, under any names. Held-out
+shapes are of two kinds (field `holdout`): *far* ones recombine train shapes into a proof never
+seen (`And` commutativity, a 4-step `Eq.trans` chain, `congrArg` over an `Eq.trans`); *near* ones
+take a train shape's proof to a statement form never seen (`h.left` out of `And p (And q r)`,
+`Eq.symm` on propositions, `False.elim` into a conjunction, `zero_add`'s induction with another
+motive). A few-million-parameter model trained on a few
+hundred theorems reaches some near shapes and almost no far one (README, "Feedback Distillation in
+small"); the two kinds say different things and are reported apart. Output: the JSONL shape of
+`toy.jsonl` (name, split, header, informal_prefix, formal_statement, goal) plus `formal_proof`
+(the reference proof, the text after `:=`), `shape`, `tier` and `holdout` ("", "near", "far").
+Deterministic: the same seed gives the same file.
 
     python lean_project/toy/family.py                # writes lean_project/toy/family.jsonl
     python lean_project/toy/family.py --out F.jsonl --seed 0 --per-shape 12
@@ -68,6 +75,7 @@ class Shape:
     tier: int
     split: str  # "train" or "test"
     make: Callable[[random.Random], Instance]
+    near: bool = False  # a held-out shape whose proof is a train shape's, under a new statement form
 
 
 def _distinct(rng: random.Random, pool: tuple[str, ...], n: int) -> list[str]:
@@ -312,11 +320,57 @@ def _succ_add(rng: random.Random) -> Instance:
                     f"N.rec (motive := fun {n} => {goal}) (Eq.refl _) (fun _ {ih} => congrArg N.succ {ih}) {n}")
 
 
+# --- near held-out shapes: a train shape's proof, under a statement form never trained on ----------
+
+def and_left_nested(rng: random.Random) -> Instance:
+    p, q, r = _distinct(rng, PROPS, 3)
+    (h,) = _distinct(rng, HYPS, 1)
+    return Instance(f"({p} {q} {r} : Prop) ({h} : And {p} (And {q} {r}))", p, f"{h}.left")
+
+
+def and_right_nested(rng: random.Random) -> Instance:
+    p, q, r = _distinct(rng, PROPS, 3)
+    (h,) = _distinct(rng, HYPS, 1)
+    return Instance(f"({p} {q} {r} : Prop) ({h} : And (And {p} {q}) {r})", r, f"{h}.right")
+
+
+def or_inl_and(rng: random.Random) -> Instance:
+    p, q, r = _distinct(rng, PROPS, 3)
+    (h,) = _distinct(rng, HYPS, 1)
+    return Instance(f"({p} {q} {r} : Prop) ({h} : And {p} {q})", f"Or (And {p} {q}) {r}", f"Or.inl {h}")
+
+
+def false_elim_and(rng: random.Random) -> Instance:
+    p, q = _distinct(rng, PROPS, 2)
+    (h,) = _distinct(rng, HYPS, 1)
+    return Instance(f"({p} {q} : Prop) ({h} : False)", f"And {p} {q}", f"False.elim {h}")
+
+
+def modus_ponens_and(rng: random.Random) -> Instance:
+    p, q, r = _distinct(rng, PROPS, 3)
+    f, h = rng.choice(FUNS), rng.choice(HYPS)
+    return Instance(f"({p} {q} {r} : Prop) ({f} : And {p} {q} → {r}) ({h} : And {p} {q})", r, f"{f} {h}")
+
+
+def comp2_and(rng: random.Random) -> Instance:
+    p, q, r, s = _distinct(rng, PROPS, 4)
+    f, g = _distinct(rng, FUNS, 2)
+    (x,) = _distinct(rng, HYPS, 1)
+    return Instance(f"({p} {q} {r} {s} : Prop) ({f} : {p} → And {q} {r}) ({g} : And {q} {r} → {s})",
+                    f"{p} → {s}", f"fun {x} => {g} ({f} {x})")
+
+
+def symm_prop(rng: random.Random) -> Instance:
+    a, b = _distinct(rng, PROPS, 2)
+    (h,) = _distinct(rng, HYPS, 1)
+    return Instance(f"({a} {b} : Prop) ({h} : Eq {a} {b})", f"Eq {b} {a}", f"Eq.symm {h}")
+
+
 SHAPES: tuple[Shape, ...] = (
     Shape("refl_add", 1, "train", refl_add),
     Shape("add_lit_right", 1, "train", add_lit_right),
     Shape("refl_self", 1, "train", refl_self),
-    Shape("refl_mul", 1, "test", refl_mul),
+    Shape("refl_mul", 1, "test", refl_mul, near=True),
     Shape("and_intro", 2, "train", and_intro),
     Shape("and_left", 2, "train", and_left),
     Shape("and_right", 2, "train", and_right),
@@ -330,7 +384,7 @@ SHAPES: tuple[Shape, ...] = (
     Shape("and_comm", 2, "test", and_comm),
     Shape("and_assoc", 2, "test", and_assoc),
     Shape("or_comm", 2, "test", or_comm),
-    Shape("exists_add", 2, "test", exists_add),
+    Shape("exists_add", 2, "test", exists_add, near=True),  # exists_lit's proof; the witness is computed
     Shape("absurd", 2, "test", absurd),
     Shape("comp2", 3, "train", comp2),
     Shape("curry", 3, "train", curry),
@@ -349,9 +403,20 @@ SHAPES: tuple[Shape, ...] = (
     Shape("zero_add", 5, "train", _induction(lambda n: f"Eq (N.add N.zero {n}) {n}",
                                              lambda ih: f"congrArg N.succ {ih}")),
     Shape("zero_mul", 5, "train", _induction(lambda n: f"Eq (N.mul N.zero {n}) N.zero", lambda ih: ih)),
+    # zero_add's proof: only the motive (the goal restated) is new
     Shape("one_add", 5, "test", _induction(lambda n: f"Eq (N.add (N.succ N.zero) {n}) (N.succ {n})",
-                                           lambda ih: f"congrArg N.succ {ih}")),
-    Shape("succ_add", 5, "test", _succ_add),
+                                           lambda ih: f"congrArg N.succ {ih}"), near=True),
+    Shape("succ_add", 5, "test", _succ_add, near=True),
+    # near held-out shapes (module docstring)
+    Shape("and_left_nested", 2, "test", and_left_nested, near=True),
+    Shape("and_right_nested", 2, "test", and_right_nested, near=True),
+    Shape("or_inl_and", 2, "test", or_inl_and, near=True),
+    Shape("false_elim_and", 2, "test", false_elim_and, near=True),
+    Shape("modus_ponens_and", 2, "test", modus_ponens_and, near=True),
+    Shape("comp2_and", 3, "test", comp2_and, near=True),
+    Shape("symm_prop", 4, "test", symm_prop, near=True),
+    Shape("zero_add_succ", 5, "test", _induction(lambda n: f"Eq (N.add N.zero (N.succ {n})) (N.succ {n})",
+                                                 lambda ih: f"congrArg N.succ {ih}"), near=True),
 )
 
 
@@ -380,6 +445,7 @@ def records(seed: int = 0, per_shape: int = 12, header: str | None = None) -> li
                 "name": name, "split": shape.split, "informal_prefix": "",
                 "formal_statement": f"theorem {name}{binders} : {inst.goal} :=", "goal": "", "header": header,
                 "formal_proof": f" {inst.proof}", "shape": shape.name, "tier": shape.tier,
+                "holdout": "" if shape.split == "train" else ("near" if shape.near else "far"),
             })
     return out
 
