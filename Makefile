@@ -34,7 +34,7 @@ demo: venv
 	@echo "== leanfd feedback: compiler feedback on the failed attempts"
 	$(VENV)/bin/leanfd feedback runs/demo/verdicts.jsonl --out runs/demo/feedback.jsonl --overwrite
 	@echo "== warm start: a 3M-parameter prover taught the toy family's train split (lean_project/toy/warm_start.py)"
-	[ -f runs/toy/warm_start/model.safetensors ] || $(PY) lean_project/toy/warm_start.py --out runs/toy/warm_start
+	$(PY) lean_project/toy/warm_start.py --out runs/toy/warm_start --reuse
 	@echo "== leanfd train: 16 steps of Feedback Distillation from the warm start (lean_project/toy/train-cpu.yaml)"
 	rm -rf runs/demo/fd
 	$(VENV)/bin/leanfd train --config lean_project/toy/train-cpu.yaml --max-steps 16 --output-dir runs/demo/fd

@@ -32,3 +32,13 @@ def test_loads_like_a_hub_model_and_tokenizes_the_prompt_as_trained(tmp_path):
     assert len(ids) < 120  # the prelude header's lines are single tokens
     assert model.config.vocab_size == len(tok)
     assert model.generation_config.eos_token_id == tok.eos_token_id
+
+
+def test_reuse_keeps_a_warm_start_made_with_the_same_options_only(tmp_path):
+    out = _run(tmp_path, "r", 0)
+    same = warm.WarmStartConfig(out=str(out), seed=0, vocab=1024, hidden=32, layers=1, heads=4, steps=3, batch=4)
+    assert warm.made_with(out, same)
+    assert not warm.made_with(out, warm.WarmStartConfig(**{**vars(same), "steps": 4}))
+    assert not warm.made_with(tmp_path / "elsewhere", same)
+    (out / "model.safetensors").unlink()  # an interrupted one is made again
+    assert not warm.made_with(out, same)
