@@ -99,10 +99,33 @@ def test_experiment_figure_from_results(tmp_path):
     def run(method, seed, bump):
         curve = [{"step": s, "entropy": 1.0 - 0.1 * s + bump, "pass@1": 0.1 * s} for s in (0, 2, 4)]
         curve[0]["pass_at_k"] = {"1": 0.05, "2": 0.1, "4": 0.15, "8": 0.2}  # the warm start's, drawn in grey
+        curve[0]["by_holdout"] = {"near": {"1": 0.1, "8": 0.4}, "far": {"1": 0.0, "8": 0.0}}
         return {"method": method, "seed": seed, "curve": curve,
                 "pass_at_k": {"1": 0.1 + bump, "2": 0.2, "4": 0.3, "8": 0.35},
-                "train": [{"step": s, "reward": 0.1 * s} for s in (1, 2, 3, 4)]}
+                "by_holdout": {"near": {"1": 0.2, "8": 0.7}, "far": {"1": 0.0, "8": 0.0}},
+                "train": [{"step": s, "reward": 0.1 * s, "response_length": 9 + s} for s in (1, 2, 3, 4)]}
 
     results = {"runs": [run(m, s, 0.01 * s) for m in ("fd", "grpo", "fd+grpo") for s in range(3)]}
     path = plot(results, tmp_path / "fig.png")
     assert path.stat().st_size > 10_000
+
+    import matplotlib.pyplot as plt
+    from plot import figure
+
+    fig = figure(results)
+    fig.canvas.draw()
+    panels = {ax.get_title(): ax for ax in fig.axes}
+    assert set(panels) == {"policy entropy, held-out prompts", "pass@1 on held-out shapes",
+                           "pass@k on held-out shapes, at the end", "pass@k on near held-out shapes, at the end",
+                           "training reward (proved share)", "response length, training samples"}
+    for title in ("pass@k on held-out shapes, at the end", "pass@k on near held-out shapes, at the end"):
+        ax = panels[title]
+        assert ax.get_ylim() == (0, 100)
+        assert all(t.get_text().isdigit() for t in ax.get_xticklabels())  # integer k
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+            "fd (n=3)", "grpo (n=3)", "fd+grpo (n=3)", "warm start (n=1)"]
+    near = panels["pass@k on near held-out shapes, at the end"]
+    assert [list(line.get_ydata()) for line in near.get_lines()][0] == [20.0, 70.0]  # percent, mean over seeds
+    length = panels["response length, training samples"]
+    assert list(length.get_lines()[0].get_ydata()) == [10, 11, 12, 13]
+    plt.close(fig)

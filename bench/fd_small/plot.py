@@ -1,5 +1,6 @@
 """The figure of the small FD/GRPO experiment: methods overlaid, mean over seeds and their spread
-(min to max): held-out entropy vs step, pass@1 vs step, pass@k vs k at the end, training reward vs step.
+(min to max): held-out entropy vs step, pass@1 vs step, pass@k vs k at the end (all held-out shapes,
+and the near ones alone), training reward and response length vs step.
 
     python bench/fd_small/plot.py runs/fd_small/results.json docs/fd_small.png
 """
@@ -30,42 +31,70 @@ def _by_method(results: dict) -> dict[str, list[dict]]:
     return out
 
 
+def _pass_at_k_panel(ax, results: dict, where: str, pick) -> None:
+    """pass@k vs k at the end per method, and the warm start's (measured with the final budget) in grey."""
+    from leanfd.prove.report import pass_at_k_axes
+
+    ks_seen: set[int] = set()
+    for method, runs in _by_method(results).items():
+        finals = [pick(r) for r in runs]
+        if not all(finals):
+            continue
+        ks = sorted(int(k) for k in finals[0])
+        ks_seen |= set(ks)
+        _band(ax, method, ks, [[f[str(k)] for k in ks] for f in finals], 100)
+    warm = pick(results["runs"][0]["curve"][0])
+    if warm and len(warm) > 1:
+        ks = sorted(int(k) for k in warm)
+        ks_seen |= set(ks)
+        _band(ax, "warm start", ks, [[warm[str(k)] for k in ks]], 100)
+    pass_at_k_axes(ax, ks_seen or {1})
+    ax.set_title(f"pass@k on {where}, at the end")
+
+
 def plot(results: dict, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig = figure(results)
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def figure(results: dict):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from leanfd.prove.report import pass_at_k_axes
-
     split = results.get("settings", {}).get("eval_split", "test")
     where = "held-out shapes" if split == "test" else "train shapes"
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4), dpi=110)
-    ent, p1, pk, rew = axes
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5), dpi=110)
+    (ent, p1, pk), (near, rew, length) = axes
     for method, runs in _by_method(results).items():
         steps = [c["step"] for c in runs[0]["curve"]]
         _band(ent, method, steps, [[c["entropy"] for c in r["curve"]] for r in runs])
         _band(p1, method, steps, [[c["pass@1"] for c in r["curve"]] for r in runs], 100)
-        ks = sorted(int(k) for k in runs[0]["pass_at_k"])
-        _band(pk, method, ks, [[r["pass_at_k"][str(k)] for k in ks] for r in runs], 100)
         tsteps = [m["step"] for m in runs[0]["train"]]
         _band(rew, method, tsteps, [[m["reward"] for m in r["train"]] for r in runs])
+        if all(m.get("response_length") is not None for r in runs for m in r["train"]):
+            _band(length, method, tsteps, [[m["response_length"] for m in r["train"]] for r in runs])
     ent.set(title="policy entropy, held-out prompts", xlabel="step", ylabel="nats per token")
     p1.set(title=f"pass@1 on {where}", xlabel="step", ylabel="pass@1 (%)", ylim=(0, 100))
-    warm = [r["curve"][0].get("pass_at_k", {}) for r in results["runs"] if r["method"] == runs[0]["method"]]
-    if warm and all(len(w) > 1 for w in warm):  # the warm start's own pass@k (measured with the final budget)
-        ks = sorted(int(k) for k in warm[0])
-        _band(pk, "warm start", ks, [[w[str(k)] for k in ks] for w in warm], 100)
-    pass_at_k_axes(pk, {int(k) for r in results["runs"] for k in r["pass_at_k"]})
-    pk.set_title(f"pass@k on {where}, at the end")
+    _pass_at_k_panel(pk, results, where, lambda r: r.get("pass_at_k"))
+    kind = "near" if split == "test" else "train"
+    _pass_at_k_panel(near, results, f"{kind} shapes" if split == "test" else where,
+                     lambda r: r.get("by_holdout", {}).get(kind))
+    if split == "test":
+        near.set_title("pass@k on near held-out shapes, at the end")
     rew.set(title="training reward (proved share)", xlabel="step", ylabel="reward")
-    for ax in axes:
+    length.set(title="response length, training samples", xlabel="step", ylabel="tokens")
+    for ax in axes.flat:
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return fig
 
 
 if __name__ == "__main__":

@@ -2,20 +2,22 @@
 
 Every run goes through `leanfd train` itself (lean_project/toy/train-cpu.yaml: 8 problems x 4 samples a
 step, so every method samples the same number of completions) and is evaluated with `leanfd prove`
-on held-out shapes (the family's test split; `--eval-split train`: the shapes trained on). The FD
-teacher's privileged feedback is Lean's compiler feedback plus a hint from `hint_critic.py`, an
-OpenAI-compatible critic on loopback that knows the reference proof (a stand-in for the paper's
-LLM critic).
+on held-out shapes (the family's test split, two problems of each shape; `--eval-split train`: the
+shapes trained on). pass@k is also kept apart for the *near* and the *far* held-out shapes
+(lean_project/toy/family.py). The FD teacher's privileged feedback is Lean's compiler feedback plus
+a hint from `hint_critic.py`, an OpenAI-compatible critic on loopback that knows the reference
+proof (a stand-in for the paper's LLM critic).
 
 Training runs in segments of `--eval-every` steps: each segment resumes the last checkpoint (the
 trainer resumes exactly: data order and sampling seeds are functions of the step) and writes
 `final/`, which is then evaluated: per-token policy entropy on held-out prompts (of the policy's
 own samples at temperature 1), and pass@1 from `--k-step` samples per test problem. At the end,
-pass@k for k up to `--k`. `fd+grpo` switches at half the steps; `leanfd train` needs its switch to
-lie inside a run, so its first evaluation after step 0 is the first past the switch.
+pass@k for k up to `--k`. The warm start is evaluated once, with the final budget. `fd+grpo`
+switches at half the steps; `leanfd train` needs its switch to lie inside a run, so its first
+evaluation after step 0 is the first past the switch.
 
-    python bench/fd_small/run.py --quick     # a first look: 3 seeds x 3 methods, 4 steps (15 min here)
-    python bench/fd_small/run.py             # the experiment (make experiment): 30 steps, pass@k to 32
+    python bench/fd_small/run.py --quick     # a first look: 3 seeds x 3 methods, 4 steps, pass@k to 8
+    python bench/fd_small/run.py             # the experiment (make experiment): 20 steps, pass@k to 32
 
 Writes `--out` (default runs/fd_small): one directory per method and seed, `results.json` (every
 number the plots show) and `fd_small.png`; then `leanfd report` of the final pass@k runs.
@@ -56,6 +58,19 @@ def leanfd(*args: str) -> None:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
     log.info("%.0f s: leanfd %s", time.monotonic() - t, " ".join(args[:1]))
+
+
+def by_holdout(summary: dict) -> dict[str, dict[str, float]]:
+    """pass@k of the near and of the far held-out shapes apart (family.py: the two say different things)."""
+    from leanfd.data.passk import pass_at_k_table
+
+    kind = {r["name"]: r.get("holdout") or "train" for r in map(json.loads, FAMILY.read_text().splitlines())}
+    out = {}
+    for holdout in ("near", "far", "train"):
+        counts = {u: (c["n"], c["c"]) for u, c in summary["per_problem"].items() if kind.get(u) == holdout}
+        if counts:
+            out[holdout] = pass_at_k_table(counts)
+    return out
 
 
 def prove(model: Path, out: Path, k: int, a: argparse.Namespace, seed: int) -> dict:
@@ -100,7 +115,7 @@ def evaluate(model: Path, out: Path, step: int, a: argparse.Namespace, prompts: 
     summary = prove(model, out / f"prove-step{step}", k or a.k_step, a, seed)
     # one sampling seed for the entropy of every model, so runs differ by their weights only
     return {"step": step, "entropy": heldout_entropy(model, prompts, 0), "pass@1": summary["pass_at_k"]["1"],
-            "pass_at_k": summary["pass_at_k"]}
+            "pass_at_k": summary["pass_at_k"], "by_holdout": by_holdout(summary)}
 
 
 def train_segments(method: str, seed: int, a: argparse.Namespace, critic_url: str, prompts: list[str],
@@ -126,7 +141,8 @@ def train_segments(method: str, seed: int, a: argparse.Namespace, critic_url: st
     seconds = time.monotonic() - t0
     final = prove(out / "final", out / "prove-final", a.k, a, seed)
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return {"method": method, "seed": seed, "curve": curve, "pass_at_k": final["pass_at_k"], "seconds": seconds,
+    return {"method": method, "seed": seed, "curve": curve, "pass_at_k": final["pass_at_k"],
+            "by_holdout": by_holdout(final), "seconds": seconds,
             "train": [{k: m.get(k) for k in ("step", "method", "reward", "pass_rate", "entropy", "response_length")}
                       for m in metrics]}
 
@@ -135,14 +151,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a first look: 4 steps, pass@k up to 8, fewer problems")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 30, quick 4)")
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 20, quick 4)")
     ap.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default 10, quick 2)")
     ap.add_argument("-k", dest="k", type=int, default=None, help="final pass@k budget (default 32, quick 8)")
     ap.add_argument("--k-step", type=int, default=4, help="samples per problem for pass@1 along training")
-    ap.add_argument("--names", default=r"_0$", help="problems evaluated (regex on names; default: one per shape)")
+    ap.add_argument("--names", default=r"_[01]$", help="problems evaluated (regex on names; default: two per shape)")
     ap.add_argument("--eval-split", default="test", choices=("test", "train"),
-                    help="held-out shapes (test), or the shapes trained on (train: the warm start solves ~0%% "
-                         "of the held-out ones, see the README)")
+                    help="held-out shapes (test), or the shapes trained on (train)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--train-args", default="", help="more `leanfd train` options for every run, for an ablation "
                                                      "(e.g. \"--divergence jsd\", \"--teacher frozen\")")
@@ -150,21 +165,21 @@ def main() -> None:
                                                                        "when missing")
     ap.add_argument("--out", default="runs/fd_small")
     a = ap.parse_args()
-    a.steps = a.steps or (4 if a.quick else 30)
+    a.steps = a.steps or (4 if a.quick else 20)
     a.eval_every = a.eval_every or (2 if a.quick else 10)
     a.k = a.k or (8 if a.quick else 32)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.chdir(REPO)
     t0 = time.monotonic()
-    if not (Path(a.warm_start) / "model.safetensors").is_file():
-        subprocess.run([sys.executable, "lean_project/toy/warm_start.py", "--out", a.warm_start], check=True)
+    subprocess.run([sys.executable, "lean_project/toy/warm_start.py", "--out", a.warm_start, "--reuse"], check=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     prompts = heldout_prompts(a.names)
     runs = []
     with HintCritic(FAMILY) as critic:
+        # the warm start once, with the final budget: every run starts from it
+        start = evaluate(Path(a.warm_start), out / "warm_start", 0, a, prompts, 0, k=a.k)
         for seed in range(a.seeds):
-            start = evaluate(Path(a.warm_start), out / f"warm_start-s{seed}", 0, a, prompts, seed, k=a.k)
             for method in a.methods.split(","):
                 runs.append(train_segments(method, seed, a, critic.url, prompts, start))
                 log.info("%s seed %d: %s", method, seed, runs[-1]["curve"][-1])
