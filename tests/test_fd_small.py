@@ -13,6 +13,7 @@ import pytest
 from conftest import REPO, TOY, toy_module
 
 sys.path.insert(0, str(REPO / "bench" / "fd_small"))
+sys.path.insert(0, str(TOY))
 from hint_critic import MODEL, HintCritic, hint  # noqa: E402
 
 FAMILY = TOY / "family.jsonl"
@@ -50,7 +51,8 @@ def test_the_critic_answers_leanfds_critic_prompt_over_http(cli_verifier):
 def tiny_warm_start(tmp_path_factory):
     warm = toy_module("warm_start")
     out = tmp_path_factory.mktemp("warm")
-    return warm.warm_start(warm.WarmStartConfig(out=str(out), hidden=32, layers=1, heads=4, steps=2, batch=4))
+    return warm.warm_start(warm.WarmStartConfig(out=str(out), hidden=32, layers=1, heads=4, steps=2, batch=4,
+                                                teacher_pairs=0))
 
 
 @pytest.mark.parametrize("method,expected", [("fd", ["fd", "fd"]), ("grpo", ["grpo", "grpo"]),
@@ -129,3 +131,21 @@ def test_experiment_figure_from_results(tmp_path):
     length = panels["response length, training samples"]
     assert list(length.get_lines()[0].get_ydata()) == [10, 11, 12, 13]
     plt.close(fig)
+
+
+def test_compare_says_whether_a_rerun_is_within_the_committed_seed_spread():
+    from compare import compare
+
+    def run(method, entropy, p1, pk):
+        return {"method": method, "curve": [{"step": 20, "entropy": entropy, "pass@1": p1}],
+                "pass_at_k": {"1": p1, "32": pk}}
+
+    settings = {"steps": 20, "seeds": 2, "k": 32}
+    committed = {"settings": settings, "runs": [run("fd", 1.2, 0.10, 0.30), run("fd", 1.3, 0.12, 0.34)]}
+    ok, lines = compare({"settings": settings, "runs": [run("fd", 1.25, 0.11, 0.31), run("fd", 1.26, 0.11, 0.33)]},
+                        committed)
+    assert ok and len(lines) == 4 and all(line.startswith("ok") for line in lines)
+    ok, lines = compare({"settings": settings, "runs": [run("fd", 1.25, 0.11, 0.50)]}, committed)
+    assert not ok and [line.split()[:3] for line in lines if line.startswith("OFF")] == [["OFF", "fd", "pass@32"]]
+    ok, lines = compare({"settings": {**settings, "steps": 4}, "runs": committed["runs"]}, committed)
+    assert not ok and lines == ["not comparable: settings differ (steps)"]

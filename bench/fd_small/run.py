@@ -2,10 +2,10 @@
 
 Every run goes through `leanfd train` itself (lean_project/toy/train-cpu.yaml: 8 problems x 4 samples a
 step, so every method samples the same number of completions) and is evaluated with `leanfd prove`
-on held-out shapes (the family's test split, two problems of each shape; `--eval-split train`: the
+on held-out shapes (the family's test split, one problem of each shape; `--eval-split train`: the
 shapes trained on). pass@k is also kept apart for the *near* and the *far* held-out shapes
 (lean_project/toy/family.py). The FD teacher's privileged feedback is Lean's compiler feedback plus
-a hint from `hint_critic.py`, an OpenAI-compatible critic on loopback that knows the reference
+a hint from `lean_project/toy/hint_critic.py`, an OpenAI-compatible critic on loopback that knows the reference
 proof (a stand-in for the paper's LLM critic).
 
 Training runs in segments of `--eval-every` steps: each segment resumes the last checkpoint (the
@@ -17,7 +17,7 @@ switches at half the steps; `leanfd train` needs its switch to lie inside a run,
 evaluation after step 0 is the first past the switch.
 
     python bench/fd_small/run.py --quick     # a first look: 3 seeds x 3 methods, 4 steps, pass@k to 8
-    python bench/fd_small/run.py             # the experiment (make experiment): 20 steps, pass@k to 32
+    python bench/fd_small/run.py             # the experiment (make experiment): 16 steps, pass@k to 32
 
 Writes `--out` (default runs/fd_small): one directory per method and seed, `results.json` (every
 number the plots show) and `fd_small.png`; then `leanfd report` of the final pass@k runs.
@@ -39,7 +39,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "lean_project" / "toy"))  # the hint critic lives beside the family it knows
 
+from compare import COMMITTED, compare  # noqa: E402
 from hint_critic import MODEL as CRITIC_MODEL  # noqa: E402
 from hint_critic import HintCritic  # noqa: E402
 from plot import plot  # noqa: E402
@@ -151,11 +153,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a first look: 4 steps, pass@k up to 8, fewer problems")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 20, quick 4)")
-    ap.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default 10, quick 2)")
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 16, quick 4)")
+    ap.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default 8, quick 2)")
     ap.add_argument("-k", dest="k", type=int, default=None, help="final pass@k budget (default 32, quick 8)")
     ap.add_argument("--k-step", type=int, default=4, help="samples per problem for pass@1 along training")
-    ap.add_argument("--names", default=r"_[01]$", help="problems evaluated (regex on names; default: two per shape)")
+    ap.add_argument("--names", default=r"_0$", help="problems evaluated (regex on names; default: one per shape)")
     ap.add_argument("--eval-split", default="test", choices=("test", "train"),
                     help="held-out shapes (test), or the shapes trained on (train)")
     ap.add_argument("--methods", default=",".join(METHODS))
@@ -163,15 +165,19 @@ def main() -> None:
                                                      "(e.g. \"--divergence jsd\", \"--teacher frozen\")")
     ap.add_argument("--warm-start", default="runs/toy/warm_start", help="made by lean_project/toy/warm_start.py "
                                                                        "when missing")
+    ap.add_argument("--warm-start-args", default="",
+                    help="warm_start.py options, for an ablation (\"--teacher-pairs 0\": a teacher never taught "
+                         "to read feedback)")
     ap.add_argument("--out", default="runs/fd_small")
     a = ap.parse_args()
-    a.steps = a.steps or (4 if a.quick else 20)
-    a.eval_every = a.eval_every or (2 if a.quick else 10)
+    a.steps = a.steps or (4 if a.quick else 16)
+    a.eval_every = a.eval_every or (2 if a.quick else 8)
     a.k = a.k or (8 if a.quick else 32)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.chdir(REPO)
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "lean_project/toy/warm_start.py", "--out", a.warm_start, "--reuse"], check=True)
+    subprocess.run([sys.executable, "lean_project/toy/warm_start.py", "--out", a.warm_start, "--reuse",
+                    *shlex.split(a.warm_start_args)], check=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     prompts = heldout_prompts(a.names)
@@ -197,6 +203,9 @@ def main() -> None:
         finals.append(str(out / "final" / name))
     subprocess.run([sys.executable, "-m", "leanfd", "report", *finals, "--plot", str(out / "report.png")], cwd=REPO)
     log.info("done in %.0f s: %s/results.json, fd_small.png, report.png", time.monotonic() - t0, out)
+    if COMMITTED.is_file():  # the figures in the README came from there
+        ok, lines = compare(results, json.loads(COMMITTED.read_text()))
+        log.info("against %s:\n%s", COMMITTED.relative_to(REPO), "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ PAD, EOS = "<pad>", "<|endoftext|>"
 FENCE = "\n```"  # the completion prompt's code block closes after the proof; sampling stops there
 
 log = logging.getLogger("warm_start")
+sys.path.insert(0, str(HERE))  # hint_critic.py, when this file is imported rather than run
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,15 @@ class WarmStartConfig:
     hidden: int = 256
     layers: int = 4
     heads: int = 8
-    steps: int = 200  # few on purpose: ~30% pass@1 on train (300 steps: ~60%), see the README
+    steps: int = 300  # few on purpose: ~20-30% pass@1 on train, see the README
     batch: int = 16
     lr: float = 2e-3
     sft_share: float = 1.0  # share of the train split used for SFT (the rest is left to FD/GRPO)
+    # FD's teacher is the model itself reading privileged feedback; a 7B prover can read it, a model
+    # taught only (prompt -> proof) cannot. This many pairs per problem teach it to: a corrupted
+    # attempt, Lean's verdict on it and the hint critic's hint, placed as FD places them, then the
+    # proof (0: none, and FD's teacher then proves nothing; the README measures both).
+    teacher_pairs: int = 1
 
 
 def sft_pairs(dataset: str) -> tuple[list[str], list[str]]:
@@ -96,6 +103,72 @@ def build_model(tokenizer, c: WarmStartConfig):
     model = LlamaForCausalLM(config)
     model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id)
     return model
+
+
+def corrupt(proof: str, rng: random.Random, words: list[str]) -> str:
+    """A wrong attempt near `proof`: cut short, one token replaced or dropped, or two swapped."""
+    from hint_critic import TOKEN
+
+    toks = TOKEN.findall(proof)
+    for _ in range(20):
+        out, i = list(toks), rng.randrange(len(toks))
+        op = rng.choice(("cut", "replace", "drop", "swap"))
+        if op == "cut":
+            out = out[:i]
+        elif op == "replace":
+            out[i] = rng.choice(words)
+        elif op == "drop":
+            del out[i]
+        elif i + 1 < len(out):
+            out[i], out[i + 1] = out[i + 1], out[i]
+        text = " " + " ".join(out).replace("( ", "(").replace(" )", ")")
+        if out != toks:
+            return text
+    return " sorry"
+
+
+def teacher_sft_pairs(dataset: str, c: WarmStartConfig) -> tuple[list[str], list[str]]:
+    """(FD teacher's prompt, proof + fence) for `teacher_pairs` corrupted attempts per train problem
+    that the bundled Lean rejects, the feedback made by leanfd's own FD code: Lean's verdict and the
+    hint critic over HTTP (`--feedback both` in `leanfd train`)."""
+    import asyncio
+
+    from hint_critic import MODEL, TOKEN, HintCritic
+
+    from leanfd.data.benchmarks import load_problems
+    from leanfd.data.prompts import PromptBuilder
+    from leanfd.feedback.critic import FeedbackConfig, LLMCritic, teacher_feedback
+    from leanfd.lean.verifier import Verifier
+    from leanfd.models.openai_api import OpenAIBackend
+    from leanfd.train.teacher_feedback import teacher_prompt
+
+    rng = random.Random(f"{c.seed}:teacher")
+    builder = PromptBuilder(style="completion")
+    jobs = []
+    for p in load_problems(dataset, split="train"):
+        words = sorted(set(TOKEN.findall(p.formal_statement + p.extra["formal_proof"])))
+        jobs += [(p, corrupt(p.extra["formal_proof"], rng, words)) for _ in range(c.teacher_pairs)]
+    with Verifier(backend="snapshot", lean="bundled", timeout=60, jobs=2) as verifier:
+        verdicts = [f.result() for f in [verifier.submit(p.to_check_record({"proof": a})) for p, a in jobs]]
+    config = FeedbackConfig(content="both")
+    prompts, targets = [], []
+    with HintCritic(dataset) as server:
+        critic = LLMCritic(OpenAIBackend(MODEL, base_url=server.url))
+
+        async def feedback(p, attempt, verdict):
+            return (await teacher_feedback(p.formal_statement, attempt, verdict, config, critic))[0]
+
+        async def all_():
+            return await asyncio.gather(*(feedback(p, a, v) for (p, a), v in zip(jobs, verdicts)))
+
+        texts = asyncio.run(all_())
+    for (p, _), v, text in zip(jobs, verdicts, texts):
+        if not v.proved and text:
+            prompts.append(teacher_prompt(builder.build(p), text))
+            targets.append(p.extra["formal_proof"] + FENCE)
+    log.info("%d teacher pairs (%d corrupted attempts, %d rejected by Lean)", len(prompts), len(jobs),
+             sum(not v.proved for v in verdicts))
+    return prompts, targets
 
 
 def encode(tokenizer, prompts: list[str], targets: list[str]) -> list[tuple[list[int], int]]:
@@ -150,10 +223,14 @@ def warm_start(c: WarmStartConfig) -> Path:
     keep = sorted(random.Random(c.seed).sample(range(len(prompts)), round(c.sft_share * len(prompts))))
     prompts, targets = [prompts[i] for i in keep], [targets[i] for i in keep]
     # The corpus: each distinct prompt once (the prelude header repeats in all of them, which is what
-    # makes its lines single tokens) and every proof, plus the FD teacher's feedback preamble.
+    # makes its lines single tokens) and every proof, plus the FD teacher's feedback preamble. Not the
+    # feedback texts: their varied lines would take the merges that keep the header short.
     from leanfd.train.teacher_feedback import FEEDBACK_INTRO
 
     tokenizer = train_tokenizer([*dict.fromkeys(prompts), *targets, FEEDBACK_INTRO], c.vocab)
+    if c.teacher_pairs:
+        t_prompts, t_targets = teacher_sft_pairs(c.dataset, c)
+        prompts, targets = prompts + t_prompts, targets + t_targets
     data = encode(tokenizer, prompts, targets)
     with torch.random.fork_rng(devices=[]):
         model = build_model(tokenizer, c)

@@ -21,12 +21,12 @@ from pathlib import Path
 
 MODEL = "toy-hint-critic"
 _PROMPT = re.compile(r"Theorem to prove:\n```lean4\n(.*?)\n```\n\nThe attempt:\n```lean4\n(.*?)\n```", re.S)
-_TOKEN = re.compile(r"[\w.'₀-₉]+|:=|=>|\S")
+TOKEN = re.compile(r"[\w.'₀-₉]+|:=|=>|\S")
 
 
 def hint(reference: str, attempt: str) -> str:
     """Where the attempt leaves the reference proof, and the reference's token there."""
-    ref, att = _TOKEN.findall(reference), _TOKEN.findall(attempt)
+    ref, att = TOKEN.findall(reference), TOKEN.findall(attempt)
     i = 0
     while i < min(len(ref), len(att)) and ref[i] == att[i]:
         i += 1
