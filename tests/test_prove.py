@@ -170,6 +170,41 @@ def test_report_compares_runs(tmp_path):
     assert res.returncode == 2 and "summary.json" in res.stderr
 
 
+def test_report_groups_seeds_into_one_curve_with_its_spread(tmp_path):
+    runs = {"fd-s0": (0.2, 0.5), "fd-s1": (0.4, 0.7), "fd-s2": (0.3, 0.6), "grpo-s0": (0.1, 0.2), "warm": (0.05, 0.1)}
+    for name, (p1, p4) in runs.items():
+        d = tmp_path / name
+        d.mkdir()
+        (d / "summary.json").write_text(json.dumps({"problems": 10, "solved": round(10 * p4),
+                                                    "pass_at_k": {"1": p1, "2": (p1 + p4) / 2, "4": p4}}))
+    dirs = [str(tmp_path / n) for n in runs]
+    res = leanfd("report", *dirs, "--group", "(.*)-s[0-9]+$", "--json", "--plot", str(tmp_path / "g.png"))
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert list(got) == ["fd", "grpo", "warm"]  # a run the pattern does not match stays alone
+    assert got["fd"]["runs"] == ["fd-s0", "fd-s1", "fd-s2"]
+    assert got["fd"]["pass_at_k"]["4"] == pytest.approx(0.6) and got["fd"]["min"]["4"] == 0.5
+    assert got["fd"]["max"]["1"] == 0.4 and got["grpo"]["pass_at_k"]["1"] == 0.1
+    res = leanfd("report", *dirs, "--group", "(.*)-s[0-9]+$", "--plot", str(tmp_path / "g.png"))
+    assert "fd (n=3)" in res.stdout and "5-7" in res.stdout  # solved: min-max over the seeds
+    res = leanfd("report", *dirs, "--group", "(unclosed")
+    assert res.returncode == 2 and "--group '(unclosed' is not a regular expression" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_grouped_plot_draws_a_band_per_group(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from leanfd.prove.report import plot_curves
+
+    calls = []
+    real = plt.Axes.fill_between
+    monkeypatch.setattr(plt.Axes, "fill_between", lambda self, *a, **k: calls.append(a) or real(self, *a, **k))
+    plot_curves({"fd": {"1": 0.3, "4": 0.6}, "warm": {"1": 0.1, "4": 0.2}}, tmp_path / "b.png",
+                bands={"fd": ({"1": 0.2, "4": 0.5}, {"1": 0.4, "4": 0.7})})
+    assert calls == [([1, 4], [20.0, 50.0], [40.0, 70.0])]
+
+
 def test_summary_counts_and_edges():
     from leanfd.data.benchmarks import Problem
 

@@ -36,6 +36,34 @@ def load_summary(run_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def group_runs(labels: list[str], pattern: str | None) -> dict[str, list[str]]:
+    """Run labels by group: `pattern`'s first group (else its whole match) names a run's group; a run
+    it does not match is a group of its own. No pattern: every run alone."""
+    import re
+
+    groups: dict[str, list[str]] = {}
+    rx = re.compile(pattern) if pattern else None
+    for label in labels:
+        m = rx.search(label) if rx else None
+        name = (m.group(1) if m.re.groups else m.group(0)) if m else label
+        groups.setdefault(name or label, []).append(label)
+    return groups
+
+
+def mean_summary(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of one method (seeds) as one row: mean pass@k at the k every run has, with min and max."""
+    ks = set.intersection(*(set(s["pass_at_k"]) for s in summaries))
+    ks_sorted = sorted(ks, key=int)
+    solved = sorted(s["solved"] for s in summaries)
+    return {
+        "runs": len(summaries), "problems": summaries[0]["problems"],
+        "solved": str(solved[0]) if solved[0] == solved[-1] else f"{solved[0]}-{solved[-1]}",
+        "pass_at_k": {k: sum(s["pass_at_k"][k] for s in summaries) / len(summaries) for k in ks_sorted},
+        "min": {k: min(s["pass_at_k"][k] for s in summaries) for k in ks_sorted},
+        "max": {k: max(s["pass_at_k"][k] for s in summaries) for k in ks_sorted},
+    }
+
+
 def table(summaries: dict[str, dict[str, Any]]) -> Table:
     ks = sorted({int(k) for s in summaries.values() for k in s["pass_at_k"]})
     t = Table(title="pass@k")
@@ -46,12 +74,15 @@ def table(summaries: dict[str, dict[str, Any]]) -> Table:
         t.add_column(f"pass@{k}", justify="right")
     for name, s in summaries.items():
         cells = [f"{100 * s['pass_at_k'][str(k)]:.1f}%" if str(k) in s["pass_at_k"] else "" for k in ks]
-        t.add_row(name, str(s["problems"]), str(s["solved"]), *cells)
+        runs = f" (n={s['runs']})" if s.get("runs", 1) > 1 else ""
+        t.add_row(name + runs, str(s["problems"]), str(s["solved"]), *cells)
     return t
 
 
-def plot_curves(curves: dict[str, dict[str, float]], path: str | Path, title: str = "pass@k") -> Path:
-    """One line per run: pass@k against k (log2 axis), the comparison FD vs GRPO vs FD->GRPO."""
+def plot_curves(curves: dict[str, dict[str, float]], path: str | Path, title: str = "pass@k",
+                bands: dict[str, tuple[dict[str, float], dict[str, float]]] | None = None) -> Path:
+    """One line per run or group: pass@k against k (log2 axis), the comparison FD vs GRPO vs FD->GRPO;
+    a group's line is its mean, with a band from `bands[name]` (min, max)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,7 +91,11 @@ def plot_curves(curves: dict[str, dict[str, float]], path: str | Path, title: st
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for name, values in curves.items():
         ks = sorted(int(k) for k in values)
-        ax.plot(ks, [100 * values[str(k)] for k in ks], marker="o", label=name)
+        (line,) = ax.plot(ks, [100 * values[str(k)] for k in ks], marker="o", label=name)
+        if bands and name in bands:
+            lo, hi = bands[name]
+            ax.fill_between(ks, [100 * lo[str(k)] for k in ks], [100 * hi[str(k)] for k in ks],
+                            color=line.get_color(), alpha=0.2)
     pass_at_k_axes(ax, {int(k) for values in curves.values() for k in values})
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
