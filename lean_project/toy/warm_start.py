@@ -8,6 +8,13 @@ but non-zero pass rate, so that FD and GRPO have something to improve. The resul
 hub model (`save_pretrained` model and tokenizer) that `leanfd train --model DIR` and
 `leanfd prove --model DIR` load. Deterministic: the same seed and options give the same files.
 
+FD's teacher is the model itself with privileged feedback before the prompt. A model taught only
+(prompt -> proof) has never seen such a context and writes no proof in it (bench/fd_small/
+teacher_gain.py), so FD would distill towards a teacher worse than the student. `teacher_pairs`
+adds SFT pairs in the teacher's format: a corrupted attempt at a train theorem that the bundled
+Lean rejects, FD's feedback on it (Lean's verdict and the hint critic's hint, made by leanfd's own
+code), the prompt, then the reference proof. A 7B prover reads feedback without this.
+
     python lean_project/toy/warm_start.py --out runs/toy/warm_start [--reuse]
 
 Why Llama and not Qwen2: transformers 5 rebuilds a Qwen2 tokenizer from its vocabulary with Qwen's
@@ -127,7 +134,7 @@ def corrupt(proof: str, rng: random.Random, words: list[str]) -> str:
     return " sorry"
 
 
-def teacher_sft_pairs(dataset: str, c: WarmStartConfig) -> tuple[list[str], list[str]]:
+def teacher_sft_pairs(dataset: str, c: WarmStartConfig, keep: list[int] | None = None) -> tuple[list[str], list[str]]:
     """(FD teacher's prompt, proof + fence) for `teacher_pairs` corrupted attempts per train problem
     that the bundled Lean rejects, the feedback made by leanfd's own FD code: Lean's verdict and the
     hint critic over HTTP (`--feedback both` in `leanfd train`)."""
@@ -145,7 +152,8 @@ def teacher_sft_pairs(dataset: str, c: WarmStartConfig) -> tuple[list[str], list
     rng = random.Random(f"{c.seed}:teacher")
     builder = PromptBuilder(style="completion")
     jobs = []
-    for p in load_problems(dataset, split="train"):
+    problems = load_problems(dataset, split="train")
+    for p in problems if keep is None else [problems[i] for i in keep]:
         words = sorted(set(TOKEN.findall(p.formal_statement + p.extra["formal_proof"])))
         jobs += [(p, corrupt(p.extra["formal_proof"], rng, words)) for _ in range(c.teacher_pairs)]
     with Verifier(backend="snapshot", lean="bundled", timeout=60, jobs=2) as verifier:
@@ -229,7 +237,7 @@ def warm_start(c: WarmStartConfig) -> Path:
 
     tokenizer = train_tokenizer([*dict.fromkeys(prompts), *targets, FEEDBACK_INTRO], c.vocab)
     if c.teacher_pairs:
-        t_prompts, t_targets = teacher_sft_pairs(c.dataset, c)
+        t_prompts, t_targets = teacher_sft_pairs(c.dataset, c, keep)
         prompts, targets = prompts + t_prompts, targets + t_targets
     data = encode(tokenizer, prompts, targets)
     with torch.random.fork_rng(devices=[]):
