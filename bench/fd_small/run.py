@@ -27,6 +27,7 @@ curve per method (mean over seeds, band from min to max), beside the warm start'
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -63,11 +64,17 @@ def leanfd(*args: str) -> None:
     log.info("%.0f s: leanfd %s", time.monotonic() - t, " ".join(args[:1]))
 
 
+@functools.cache
+def holdout_kinds() -> dict[str, str]:
+    """Each family theorem's kind: "near", "far" (held out) or "train"; read once per experiment."""
+    return {r["name"]: r.get("holdout") or "train" for r in map(json.loads, FAMILY.read_text().splitlines())}
+
+
 def by_holdout(summary: dict) -> dict[str, dict[str, float]]:
     """pass@k of the near and of the far held-out shapes apart (family.py: the two say different things)."""
     from leanfd.data.passk import pass_at_k_table
 
-    kind = {r["name"]: r.get("holdout") or "train" for r in map(json.loads, FAMILY.read_text().splitlines())}
+    kind = holdout_kinds()
     out = {}
     for holdout in ("near", "far", "train"):
         counts = {u: (c["n"], c["c"]) for u, c in summary["per_problem"].items() if kind.get(u) == holdout}
