@@ -194,9 +194,6 @@ CHEATS: list[Case] = [
     Case("section_variable_include_hypothesis", "code",
          f"section\nvariable (h : {FALSE_TY})\ninclude h\n{GF_SIG} := h\nend", GF,
          why="the false statement as a section hypothesis"),
-    Case("variable_makes_binder_implicit", "code",
-         "section\nvariable {n : N}\ntheorem t_zero_add : Eq (N.add N.zero n) n :=" + ZA_PROOF + "\nend", ZA,
-         why="`variable {n}`: an implicit binder where the reference has an explicit one"),
     Case("trailing_open_in_wraps_checks", "code",
          f"namespace Fake\n{FAKE_EQ}end Fake\ntheorem goal_false : Fake.Eq N.zero (N.succ N.zero) := Fake.Eq.any _ _\n"
          "open Fake in", GF, why="`open Fake in` left open so it applies to the verifier's check"),
@@ -218,10 +215,6 @@ CHEATS: list[Case] = [
     Case("look_alike_cyrillic_in_name", "code", f"theorem gоal_false : {FALSE_TY} := {SORRY}", GF,
          why="Cyrillic o in the theorem's name"),
     # -- universes ----------------------------------------------------------------------------------
-    Case("universe_swapped_order", "code",
-         "theorem t_swap.{b, a} {α : Sort a} {β : Sort b} (x : α) (y : β) : True := True.intro",
-         "theorem t_swap.{a, b} {α : Sort a} {β : Sort b} (x : α) (y : β) : True :=",
-         why="the same universe names in the other order: `t_swap.{0, 1}` means something else"),
     Case("universe_command_specialises", "code",
          "universe w\ntheorem t_id {α : Sort (w+1)} (a : α) : Eq a a := Eq.refl a",
          "theorem t_id {α : Sort u} (a : α) : Eq a a :=", why="a new `universe` that only covers `Type w`"),
@@ -529,27 +522,12 @@ DOCUMENTED_REJECTS: list[Case] = [
     Case("file_example_beside_theorem", "file",
          "theorem ok : True := True.intro\nexample : Eq N.zero N.zero := Eq.refl _\n",
          why="an honest `example` after an honest theorem"),
-    # Binder names are part of the printed type, by design (README, "What `proved` means").
-    Case("renamed_hypothesis_binder", "code", "theorem t_h (a b : N) (h0 : Eq a b) : Eq b a := Eq.symm h0",
-         "theorem t_h (a b : N) (h₀ : Eq a b) : Eq b a :=", why="`h₀` renamed `h0`"),
-    # A stronger statement is still another statement.
-    Case("generalised_universe", "code", "theorem t_g {α : Sort u} (a : α) : Eq a a := Eq.refl a",
-         "theorem t_g {α : Type} (a : α) : Eq a a :=", why="`Type` generalised to `Sort u`"),
-    # Types are compared as printed, not up to unfolding: `Not False` and `False → False` differ.
-    Case("unfolded_definition", "code", "theorem t_not : False → False := fun h => h",
-         "theorem t_not : Not False :=", why="`Not` unfolded"),
-    Case("abbreviation_in_statement", "code",
-         "abbrev M : Type := N\ntheorem t_m (n : M) : Eq n n := Eq.refl n", "theorem t_m (n : N) : Eq n n :=",
-         why="`N` written through an `abbrev`"),
     # With `Init`, `admit` is a tactic keyword that means sorry, so the scanner counts the word as sorry;
     # only in a world without `Init` (the toy prelude) can it be a binder.
     Case("binder_named_admit", "proof", " Eq.refl admit", "theorem t_adm (admit : N) : Eq admit admit :=",
          why="`admit` as a binder name"),
     # Lean 4.35 refuses isolated carriage returns (`isolated carriage returns are not allowed`).
     Case("lone_cr_line_endings", "code", ZA_CODE.replace("\n", "\r"), ZA, why="CR-only line endings"),
-    # Binder kinds are part of the statement even when the proposition is the same.
-    Case("strict_implicit_binder", "code", "theorem t_si ⦃n : N⦄ : Eq n n := Eq.refl n",
-         "theorem t_si {n : N} : Eq n n :=", why="`{n}` made `⦃n⦄`"),
 ]
 
 
@@ -800,4 +778,186 @@ FILE_CHEATS += [
          f"axiom ax : False\n{CHEAT_CLASS}instance : Cheat where\n  h := False.elim ax\n"
          "theorem ok : True := True.intro\n",
          why="an anonymous instance written with `where`"),
+]
+
+
+# -- third round (issue 21): the statement is decided by the kernel, never by printed text ------------
+#
+# The reference's type is pinned before the attempt (`axiom NAME_leanfdref_<nonce>`) and after it
+# `theorem leanfdcheck_<nonce> : type_of% @NAME_leanfdref_<nonce> := @_root_.NAME` must be accepted.
+# So a genuine proof is `proved` whatever its binder names (hygienic ones included), binder kinds,
+# universe names and order, and however it writes definitions of the header; a candidate of another
+# type is refused, however alike the two print.
+
+CLASSES = (
+    "\nclass Zero (α : Type) where\n  zero : α\nclass Add (α : Type) where\n  add : α → α → α\n"
+    "instance : Zero N := Zero.mk N.zero\n"
+    "structure Pt where\n  x : N\n  y : N\n"
+    "noncomputable def two : N := N.succ (N.succ N.zero)\n"
+    "abbrev Nat' : Type := N\n"
+)
+_INST = "theorem goal_inst {α : Type} [Zero α] (x : α) : Eq x x :="
+_INST2 = "theorem t_i2 {α : Type} [Zero α] [Add α] (x : α) : Eq (Add.add x Zero.zero) (Add.add x Zero.zero) :="
+_PQ_HEADER = "\ndef «P Q» : Prop := False\n"  # the issue's example: a line break inside «» is not a space
+_PQ = "theorem goal_pq : «P Q» :="
+# `Eq.refl _` for a false theorem: only the error tells (see above); a coercion the attempt declares
+# would turn a theorem of another type into a proof of the reference.
+_COE = "class CoeT (α : Sort u) (_ : α) (β : Sort v) where\n  coe : β\n"
+_COE_DEP = "class CoeDep (α : Sort u) (_ : α) (β : Sort v) where\n  coe : β\n"
+_ZZ = "theorem t_zz : Eq N.zero N.zero :="
+
+CHEATS += [
+    Case("pq_line_break_in_guillemets", "code",
+         "def «P\nQ» : Prop := True\ntheorem goal_pq : «P\nQ» := True.intro", _PQ, _PQ_HEADER,
+         why="`«P\\nQ»` is another name than `«P Q»`: a false statement proved about a true look-alike"),
+    Case("pq_line_break_binder", "code",
+         "def «P\nQ» : Prop := True\ntheorem goal_pq (h : «P\nQ») : «P\nQ» := h",
+         "theorem goal_pq (h : «P Q») : «P Q» :=", _PQ_HEADER,
+         why="the same with the look-alike as a binder's type"),
+    Case("pq_line_break_indented", "code",
+         "def «P\n  Q» : Prop := True\ntheorem goal_pq : «P\n  Q» := True.intro", _PQ, _PQ_HEADER,
+         why="a line break and indentation inside the name"),
+    Case("pq_tab_like_spaces", "code",
+         "def «P  Q» : Prop := True\ntheorem goal_pq : «P  Q» := True.intro", _PQ, _PQ_HEADER,
+         why="two spaces inside the name"),
+    Case("coercion_bridges_other_type", "code",
+         f"{_COE}theorem t_zz : True := True.intro\n"
+         "instance : CoeT True t_zz (Eq N.zero N.zero) := CoeT.mk (Eq.refl N.zero)\n", _ZZ,
+         why="`t_zz` has another type; a coercion the attempt declares would make `@t_zz` fit the reference"),
+    Case("coercion_dep_bridges_false", "code",
+         f"{_COE_DEP}theorem goal_false : True := True.intro\n"
+         f"instance : CoeDep True goal_false ({FALSE_TY}) := CoeDep.mk ({SORRY})\n", GF,
+         why="a dependent coercion from a true theorem to the false reference"),
+    Case("universe_max_specialises", "code",
+         "theorem t_id.{w} {α : Sort (max w 1)} (a : α) : Eq a a := Eq.refl a", _T_ID,
+         why="`Sort (max w 1)` covers no `Prop`: weaker than `Sort u`"),
+    Case("universe_merged", "code",
+         "theorem t_two {α : Sort u} {β : Sort u} (a : α) (b : β) : True := True.intro",
+         "theorem t_two {α : Sort u} {β : Sort v} (a : α) (b : β) : True :=",
+         why="one universe for two: holds only where `u = v`"),
+    Case("universe_prop_for_sort", "code", "theorem t_id {α : Prop} (a : α) : Eq a a := Eq.refl a", _T_ID,
+         why="`Prop` for `Sort u`"),
+    Case("namespace_local_definition_shadows", "code",
+         "namespace X\ndef Not (_ : Prop) : Prop := True\ntheorem _root_.t_not : Not False := True.intro\nend X",
+         "theorem t_not : Not False :=",
+         why="inside `namespace X`, `Not` is `X.Not`: the same text, another statement"),
+    Case("open_namespace_redefines_class", "code",
+         "namespace Fake\nclass Zero (α : Type) where\n  zero : α\nend Fake\n"
+         "theorem goal_inst {α : Type} [Fake.Zero α] (x : α) : Eq x x := Eq.refl x", _INST, CLASSES,
+         why="an instance binder of another class named `Zero`"),
+    Case("instance_fixed_in_statement", "code",
+         "theorem t_z (z : Zero N) : Eq (@Zero.zero N instZeroN) N.zero := Eq.refl _",
+         "theorem t_z (z : Zero N) : Eq (@Zero.zero N z) N.zero :=", CLASSES,
+         why="the header's instance where the reference quantifies over every instance"),
+    Case("extra_hypothesis", "code",
+         "theorem t_zero_add (n : N) (h : Eq (N.add N.zero n) n) : Eq (N.add N.zero n) n := h", ZA,
+         why="the goal as a hypothesis"),
+    Case("fewer_binders", "code",
+         "theorem t_zero_add : Eq (N.add N.zero N.zero) N.zero := Eq.refl _", ZA,
+         why="an instance of the reference for one value"),
+    Case("binders_reordered_false", "code",
+         "theorem t_ba (b a : N) (h : Eq a b) : Eq a b := h", "theorem t_ba (a b : N) (h : Eq b a) : Eq a b :=",
+         why="another hypothesis behind the same names"),
+    Case("include_false_left_open", "code",
+         f"section\nvariable (h : False)\ninclude h\ntheorem goal_false : {FALSE_TY} := False.elim h", GF,
+         why="a section left open with `include h`: the kernel check sees `h` too, `goal_false` still takes it"),
+    Case("variable_hypothesis_left_open", "code",
+         f"variable (h : {FALSE_TY})\ninclude h\ntheorem goal_false : {FALSE_TY} := h", GF,
+         why="the false statement as a top-level `variable`, included"),
+    Case("def_data_other_type", "proof", " N.zero", "noncomputable def mk_pt : Pt :=", CLASSES,
+         why="a term of another type for a data-carrying statement"),
+    Case("heartbeats_off_defeq_grinds", "code",
+         "set_option maxHeartbeats 0\ntheorem t_pow : Eq b14 b14 := Eq.refl _", POW2_FALSE, POW2,
+         why="no heartbeat limit: the kernel check must unfold 2^14 in unary; a timeout or an error, never proved"),
+]
+
+CHEATS += [  # the nonce known (policy bypassed): the attempt reaches the pinned reference and the check
+    Case("nonce_check_name_taken", "nonce",
+         f"theorem leanfdcheck_{NONCE} : True := True.intro\n{GF_SIG} := {SORRY}", GF,
+         why="the check's name declared first: the check fails to declare"),
+    Case("nonce_check_name_taken_namespace_open", "nonce",
+         f"namespace Work\ntheorem _root_.leanfdcheck_{NONCE} : True := True.intro\n{GF_SIG} := Eq.refl _", GF,
+         why="the same from inside a namespace left open"),
+    Case("nonce_reference_shadowed_in_open_namespace", "nonce",
+         f"namespace Foo\ntheorem goal_false_leanfdref_{NONCE} : Eq N.zero N.zero := Eq.refl _\nend Foo\nopen Foo\n"
+         "theorem goal_false : Eq N.zero N.zero := Eq.refl _", GF,
+         why="a true `Foo.goal_false_leanfdref_…` opened: the check names the root one"),
+    Case("nonce_reference_aliased", "nonce",
+         f"namespace Foo\ntheorem goal_false_leanfdref_{NONCE} : Eq N.zero N.zero := Eq.refl _\nend Foo\n"
+         f"export Foo (goal_false_leanfdref_{NONCE})\ntheorem goal_false : Eq N.zero N.zero := Eq.refl _", GF,
+         why="an export alias of the reference's name"),
+    Case("nonce_reference_made_irreducible", "nonce",
+         f"attribute [irreducible] goal_false_leanfdref_{NONCE}\n{GF_SIG} := goal_false_leanfdref_{NONCE}", GF,
+         why="the reference axiom used as the proof, after an attribute on it"),
+    Case("nonce_trailing_open_in", "nonce",
+         f"namespace Fake\ntheorem goal_false_leanfdref_{NONCE} : True := True.intro\nend Fake\n"
+         "theorem goal_false : True := True.intro\nopen Fake in", GF,
+         why="`open Fake in` wraps the check, with a true `Fake.goal_false_leanfdref_…`"),
+]
+
+GENUINE += [
+    Case("anonymous_instance_binder_proof", "proof", " Eq.refl x", _INST, CLASSES,
+         why="the issue's example: an anonymous instance binder's hygienic name differs per declaration"),
+    Case("anonymous_instance_binder_code", "code", _INST + " Eq.refl x", _INST, CLASSES,
+         why="the same statement written again in code mode"),
+    Case("named_instance_for_anonymous", "code",
+         "theorem goal_inst {β : Type} [inst : Zero β] (y : β) : Eq y y := Eq.refl y", _INST, CLASSES,
+         why="the instance binder named, the others renamed"),
+    Case("instance_binder_made_explicit", "code",
+         "theorem goal_inst {α : Type} (z : Zero α) (x : α) : Eq x x := Eq.refl x", _INST, CLASSES,
+         why="`[Zero α]` written `(z : Zero α)`: binder kinds are not part of the proposition"),
+    Case("two_anonymous_instances", "proof", " Eq.refl _", _INST2, CLASSES,
+         why="two anonymous instance binders"),
+    Case("two_anonymous_instances_code", "code",
+         "theorem t_i2 {γ : Type} [Zero γ] [Add γ] (y : γ) : Eq (Add.add y Zero.zero) (Add.add y Zero.zero) :=\n"
+         "  Eq.refl _", _INST2, CLASSES, why="the same, renamed, in code mode"),
+    Case("pq_same_name_honest", "code", "theorem goal_pq (h : «P Q») : «P Q» := h",
+         "theorem goal_pq (h : «P Q») : «P Q» :=", _PQ_HEADER, why="a «name» with a space, used as it is"),
+    Case("universe_swapped_order", "code",
+         "theorem t_swap.{b, a} {α : Sort a} {β : Sort b} (x : α) (y : β) : True := True.intro",
+         "theorem t_swap.{a, b} {α : Sort a} {β : Sort b} (x : α) (y : β) : True :=",
+         why="the universe parameters in the other order: `@t_swap.{b, a}` is the reference's proof"),
+    Case("variable_makes_binder_implicit", "code",
+         "section\nvariable {n : N}\ntheorem t_zero_add : Eq (N.add N.zero n) n :=" + ZA_PROOF + "\nend", ZA,
+         why="`variable {n}`: an implicit binder where the reference has an explicit one, the same proposition"),
+    Case("renamed_hypothesis_binder", "code", "theorem t_h (a b : N) (h0 : Eq a b) : Eq b a := Eq.symm h0",
+         "theorem t_h (a b : N) (h₀ : Eq a b) : Eq b a :=", why="`h₀` renamed `h0`"),
+    Case("renamed_every_binder", "code", "theorem t_h (x y : N) (e : Eq x y) : Eq y x := Eq.symm e",
+         "theorem t_h (a b : N) (h₀ : Eq a b) : Eq b a :=", why="every binder renamed"),
+    Case("generalised_universe", "code", "theorem t_g {α : Sort u} (a : α) : Eq a a := Eq.refl a",
+         "theorem t_g {α : Type} (a : α) : Eq a a :=", why="`Type` generalised to `Sort u`: instantiated"),
+    Case("unfolded_definition", "code", "theorem t_not : False → False := fun h => h",
+         "theorem t_not : Not False :=", why="`Not` unfolded"),
+    Case("abbreviation_in_statement", "code",
+         "abbrev M : Type := N\ntheorem t_m (n : M) : Eq n n := Eq.refl n", "theorem t_m (n : N) : Eq n n :=",
+         why="`N` written through an `abbrev`"),
+    Case("header_abbrev_unfolded", "code", "theorem t_m (n : N) : Eq n n := Eq.refl n",
+         "theorem t_m (n : Nat') : Eq n n :=", CLASSES, why="the header's `abbrev` unfolded by the candidate"),
+    Case("header_def_unfolded", "code", "theorem t_two : Eq (N.succ (N.succ N.zero)) (N.succ (N.succ N.zero)) :=\n"
+         "  Eq.refl _", "theorem t_two : Eq two two :=", CLASSES, why="the header's `def two` unfolded"),
+    Case("strict_implicit_binder", "code", "theorem t_si ⦃n : N⦄ : Eq n n := Eq.refl n",
+         "theorem t_si {n : N} : Eq n n :=", why="`{n}` made `⦃n⦄`"),
+    Case("implicit_made_explicit", "code", "theorem t_si (n : N) : Eq n n := Eq.refl n",
+         "theorem t_si {n : N} : Eq n n :=", why="`{n}` made `(n)`"),
+    Case("projection_statement", "proof", " Eq.refl _", "theorem t_pt (p : Pt) : Eq (Pt.x p) p.x :=", CLASSES,
+         why="a structure projection written two ways"),
+    Case("def_data_statement", "proof", " Pt.mk N.zero two", "noncomputable def mk_pt : Pt :=", CLASSES,
+         why="a data-carrying `def` statement"),
+    Case("def_data_code", "code", "noncomputable def mk_pt : Pt := Pt.mk two N.zero",
+         "noncomputable def mk_pt : Pt :=", CLASSES, why="the same in code mode"),
+    Case("universe_type_for_sort_control", "proof", " Eq.refl a", "theorem t_id {α : Type} (a : α) : Eq a a :=",
+         why="the reference stated at `Type`, proved as stated"),
+    Case("statement_binders_after_colon_instance", "code",
+         "theorem goal_inst : ∀ {α : Type} [Zero α] (x : α), Eq x x := fun x => Eq.refl x", _INST, CLASSES,
+         why="the binders after the colon, the instance binder still anonymous"),
+]
+
+DOCUMENTED_REJECTS += [
+    # The kernel is asked for definitional equality, not logical equivalence: binders in another order
+    # are another type (`∀ a b, P` and `∀ b a, P`), though either proves the other.
+    Case("binders_swapped", "code", "theorem t_sw (b a : N) : Eq (N.add a b) (N.add a b) := Eq.refl _",
+         "theorem t_sw (a b : N) : Eq (N.add a b) (N.add a b) :=", why="`(a b : N)` written `(b a : N)`"),
+    Case("instance_binders_swapped", "code",
+         "theorem t_i2 {α : Type} [Add α] [Zero α] (x : α) : Eq (Add.add x Zero.zero) (Add.add x Zero.zero) :=\n"
+         "  Eq.refl _", _INST2, CLASSES, why="two instance binders in the other order"),
 ]

@@ -58,23 +58,13 @@ def test_unknown_kind_is_not_guessed():
     assert printed.kind("theorem_like x") is None and printed.kind("'theorem' x") is None
 
 
-def test_signature_type_strips_exactly_the_name():
-    assert printed.signature_type("@t.{u_1} : ∀ {α : Sort u_1}, α", "_root_.t") == ".{u_1} : ∀ {α : Sort u_1}, α"
-    assert printed.signature_type("_private.doc.0.t : P", "t") == " : P"
-    assert printed.signature_type("tt : P", "t") is None
-    assert printed.signature_type("«t : P» : Q", "t") is None
-    assert printed.unbroken("∀ (x : N),\n  And\n    (Eq x x)") == "∀ (x : N), And (Eq x x)"
-
-
 def info(line: int, text: str) -> Message:
     return Message("information", line, 0, line, 1, text)
 
 
-def answers(sn, kind="theorem t : P :=\nh", axioms="'t' does not depend on any axioms", cand="t : P", pins=()):
-    out = [info(sn.ref_type_lines[0], "t_leanfdref_n : P"), info(sn.ref_type_lines[1], "t_leanfdref_n : P")]
+def answers(sn, kind="theorem t : P :=\nh", axioms="'leanfdcheck_n' does not depend on any axioms", pins=()):
     target = sn.targets[0]
-    out += [info(target.type_lines[0], cand), info(target.type_lines[1], cand), info(target.kind_line, kind),
-            info(target.axioms_line, axioms), info(sn.end_line, "leanfd-end-n")]
+    out = [info(target.kind_line, kind), info(target.axioms_line, axioms), info(sn.end_line, "leanfd-end-n")]
     for pin, (first, last) in zip(sn.pins, pins):
         out += [info(pin.first_line, first), info(pin.last_line, last)]
     return out
@@ -85,7 +75,9 @@ def test_judge_needs_every_answer():
     sn = assemble(rec, attempt_text(rec), nonce="n")
     lines = sn.text.split("\n")
     assert lines[sn.attempt_start - 1] == "theorem t : P := h"
-    assert lines[sn.targets[0].axioms_line - 1] == "#print axioms _root_.t"
+    assert lines[sn.check_line - 1] == ("set_option synthInstance.maxSize 0 in set_option debug.skipKernelTC false in "
+                                        "theorem _root_.leanfdcheck_n : type_of% @_root_.t_leanfdref_n := @_root_.t")
+    assert lines[sn.targets[0].axioms_line - 1] == "#print axioms _root_.leanfdcheck_n"
     assert lines[sn.end_line - 1] == '#print "leanfd-end-n"'
     full = answers(sn)
     assert judge(sn, LeanRun("ok", full), "t").status == "proved"
@@ -93,18 +85,24 @@ def test_judge_needs_every_answer():
         assert judge(sn, LeanRun("ok", full[:i] + full[i + 1 :]), "t").status == "rejected"
     for i in range(len(full)):  # or say it twice
         assert judge(sn, LeanRun("ok", full + [full[i]]), "t").status == "rejected"
-    assert judge(sn, LeanRun("ok", answers(sn, cand="t : Q")), "t").status == "rejected"
+    # the kernel check refused the candidate: Lean's message says why, and the verdict repeats it
+    mismatch = Message("error", sn.check_line, 0, sn.check_line, 1, "Type mismatch\n  @t\nhas type\n  Q")
+    v = judge(sn, LeanRun("ok", answers(sn) + [mismatch]), "t")
+    assert v.status == "rejected" and "reference statement's type" in v.reason and "has type\n  Q" in v.reason
+    absent = Message("error", sn.targets[0].kind_line, 0, None, None, "Unknown constant `_root_.t`")
+    v = judge(sn, LeanRun("ok", answers(sn) + [mismatch, absent]), "t")
+    assert v.status == "failed" and "no theorem named `t`" in v.reason
     assert "unsafe def" in judge(sn, LeanRun("ok", answers(sn, kind="unsafe def t : P :=\nt")), "t").reason
     assert judge(sn, LeanRun("ok", answers(sn, kind="opaque t : P")), "t").status == "rejected"
     assert judge(sn, LeanRun("ok", answers(sn, kind="axiom t : P")), "t").status == "rejected"
-    cheat = answers(sn, axioms="'t' depends on axioms: [propext]")
+    cheat = answers(sn, axioms="'leanfdcheck_n' depends on axioms: [propext]")
     assert "propext" in judge(sn, LeanRun("ok", cheat), "t").reason  # not pinned: the header lacks it
 
 
 def test_allowlisted_axiom_counts_only_when_pinned_alike():
     rec = CheckRecord("t", "prelude\n", "theorem t : P :=", proof=" h")
     sn = assemble(rec, attempt_text(rec), axioms=("propext",), nonce="n")
-    uses = "'t' depends on axioms: [propext]"
+    uses = "'leanfdcheck_n' depends on axioms: [propext]"
     same = ("axiom propext : ∀ {a b : Prop}, a", "axiom propext : ∀ {a b : Prop}, a")
     assert judge(sn, LeanRun("ok", answers(sn, axioms=uses, pins=[same])), "t").status == "proved"
     changed = (same[0], "axiom propext : False")

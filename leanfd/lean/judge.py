@@ -2,10 +2,13 @@
 
 `proved` requires all of: no error anywhere, no `sorry`, and for every target, answers from Lean at
 the verifier's own lines that say
+- its type: the reference's, up to definitional equality, as the kernel decides it: the kernel check
+  (`leanfd.lean.snippet.kernel_check`) is accepted without error (records only);
 - what it is: a theorem or a safe definition (`#print`; never an axiom, `opaque`, `partial` or `unsafe`);
-- its type: the reference's, printed identically under pinned `pp.all` and raw (records only);
-- its axioms: each allowlisted and pinned, i.e. declared by the header and not redefined since;
-and the end marker. A missing or unreadable answer means something hid it: `rejected`.
+- its axioms (for a record, the kernel check's, which include the target's): each allowlisted and
+  pinned, i.e. declared by the header and not redefined since;
+and the end marker. A missing or unreadable answer means something hid it: `rejected`. Printed types
+decide nothing; Lean's own message at the kernel check explains a rejection.
 """
 
 from __future__ import annotations
@@ -107,8 +110,9 @@ def judge(
         v.reason = "the reference statement does not elaborate"
         return v
     if errors and all(m.region == "checks" for m in errors):
-        names = ", ".join(f"`{t.name}`" for t in snippet.targets)
-        v.reason = f"no theorem named {names} at the root" if snippet.statement else "the file's checks failed"
+        v.reason, mismatch = _checks_failed(snippet, raw)
+        if mismatch:  # the attempt elaborated, but is no proof of the reference
+            v.status = "rejected"
         return v
     if errors:
         v.reason = "Lean reported errors"
@@ -133,10 +137,6 @@ def _checks(v: Verdict, snippet: Snippet, kinds: dict[Target, printed.Kind | Non
         return _reject(v, f"the verifier's checks produced no output (end marker){hidden}")
     if not kinds:
         return _reject(v, NOTHING_TO_CHECK)
-    if snippet.statement is not None:
-        mismatch = _type_mismatch(snippet, raw, hidden)
-        if mismatch is not None:
-            return _reject(v, mismatch)
     allowed = allowed_axioms(snippet, raw, policy)
     theorems = 0
     for target, kind in kinds.items():
@@ -165,25 +165,25 @@ def _checks(v: Verdict, snippet: Snippet, kinds: dict[Target, printed.Kind | Non
     return v
 
 
-def _type_mismatch(snippet: Snippet, raw: list[Message], hidden: str) -> str | None:
-    """Why the candidate's type is not the reference's (both `pp.all` and raw forms must agree), or None."""
-    assert snippet.ref_type_lines is not None and snippet.statement is not None
+def _checks_failed(snippet: Snippet, raw: list[Message]) -> tuple[str, bool]:
+    """Why the verifier's own commands failed when the attempt itself elaborated without error, and
+    whether it is the kernel check that failed (a candidate of another type)."""
+    if snippet.statement is None:
+        return "the file's checks failed", False
     target = snippet.targets[0]
-    assert target.type_lines is not None
-    ref = [_at(raw, line) for line in snippet.ref_type_lines]
-    cand = [_at(raw, line) for line in target.type_lines]
-    if None in ref or None in cand:
-        return f"the verifier's checks produced no output (types){hidden}"
-    ref_types = [printed.signature_type(t, snippet.ref_name) for t in ref if t is not None]
-    cand_types = [printed.signature_type(t, target.name) for t in cand if t is not None]
-    if None not in ref_types and None not in cand_types and all(
-        printed.unbroken(a) == printed.unbroken(b) for a, b in zip(ref_types, cand_types)  # type: ignore[arg-type]
-    ):
-        return None
-    shown = [printed.unbroken(t).removeprefix(" : ") if t is not None else text
-             for t, text in ((ref_types[0], ref[0]), (cand_types[0], cand[0]))]
-    return (f"`{target.name}` does not have the reference statement's type:\n"
-            f"  reference: {clip(shown[0] or '', 2000)}\n  candidate: {clip(shown[1] or '', 2000)}")
+    at = {m.line: m.text for m in reversed(raw) if m.severity == "error"}  # the first error of each line
+    if target.kind_line in at:
+        return f"no theorem named `{target.name}` at the root", False
+    if snippet.check_line in at:
+        return (f"`{target.name}` is not accepted as a proof of the reference statement's type (the kernel "
+                f"check `{_check_head(snippet)}` failed):\n{clip(at[snippet.check_line], 4000)}"), True
+    return "the verifier's checks failed", False
+
+
+def _check_head(snippet: Snippet) -> str:
+    """The kernel check as a reader wants it: without its pinned options and nonces."""
+    assert snippet.statement is not None
+    return f"theorem _ : <the reference statement> := @{snippet.statement.name}"
 
 
 def _article(kind: printed.Kind) -> str:

@@ -1,4 +1,4 @@
-"""Read what Lean printed for the verifier's own commands (`#check`, `#print`, `#print axioms`).
+"""Read what Lean printed for the verifier's own commands (`#print`, `#print axioms`).
 
 Pure. Each reader takes the text of the one message at the command's own line and either returns
 the answer or `None` when the text does not have exactly the shape Lean gives it: a message the
@@ -22,7 +22,6 @@ _KIND = re.compile(
     r"(?P<modifiers>(?:(?:private|protected|unsafe|partial|noncomputable|nonrec)\s+)*)"
     r"(?P<keyword>theorem|def|axiom|opaque|inductive|constructor|recursor|quot|instance|abbrev|structure|class)\s"
 )
-_BREAK = re.compile(r"\n[ \t]*")
 
 
 def axioms(text: str) -> list[str] | None:
@@ -73,24 +72,3 @@ def kind(text: str) -> Kind | None:
     if m is None:
         return None
     return Kind(m.group("keyword"), tuple(m.group("modifiers").split()))
-
-
-def signature_type(text: str, name: str) -> str | None:
-    """`#check @X` prints `[@]X[.{u, v}] : T`; return what follows the name (`.{u, v} : T`).
-
-    The printed name is `name` itself or, for a private declaration, its mangled form
-    `_private.<module>.0.name` (under `pp.privateNames` and in raw printing), and raw printing
-    drops the guillemets of `«my thm»`."""
-    plain = name.removeprefix("_root_.")
-    for prefix in dict.fromkeys((name, plain, plain.replace("«", "").replace("»", ""))):
-        m = re.match(rf"@?(?:_private\.\S*?\.0\.)?{re.escape(prefix)}(?=\.\{{| :)", text)
-        if m:
-            return text[m.end() :]
-    return None
-
-
-def unbroken(text: str) -> str:
-    """`pp.all` output with Lean's line breaks (a newline and the indentation after it) read as spaces:
-    Lean 4.35 wraps `#check` output at 120 columns, and two names of different length wrap alike
-    types at different places."""
-    return _BREAK.sub(" ", text)

@@ -5,15 +5,25 @@ Layout (lines count from the header's first line):
     header                       trusted, shared by many checks (pooled backends keep it warm)
     pins                         `#print` of each allowlisted axiom, as the header left it
     reference                    the reference statement restated as `axiom NAME_leanfdref_<nonce>`:
-                                 elaborated before the candidate can change anything
+                                 elaborated in the header's scope before the candidate can change anything
     attempt                      the candidate text as the model wrote it
-    checks                       the types of the reference and of `_root_.NAME` (`#check`, pinned
-                                 `pp.all` and raw), what NAME is (`#print`), `#print axioms`, the pins
-                                 again, an end marker
+    checks                       the kernel check (below), what NAME is (`#print`), the check's axioms
+                                 (`#print axioms`), the pins again, an end marker
+
+The kernel check is `theorem leanfdcheck_<nonce> : type_of% @NAME_leanfdref_<nonce> := @_root_.NAME`:
+Lean accepts it only if the candidate's type is definitionally equal to the reference's, checked by the
+kernel. The statement is never compared as printed text: binder names (hygienic names of anonymous
+instance binders included), binder kinds, universe names and order, and definitions unfolded in the
+candidate's statement do not matter; a different proposition does. The reference's universe level
+metavariables, in the check's header, become universe parameters of the check before its value is
+elaborated, so a candidate that holds only for some universes (`Sort 1` for `Sort u`) is refused, while
+one more polymorphic than the reference is instantiated. `synthInstance.maxSize 0` pins the check to
+`@NAME` itself: with no instance search, the elaborator cannot wrap the candidate in a coercion the
+attempt declared. `debug.skipKernelTC false` keeps the kernel on for the check whatever the attempt set.
 
 The reference keeps the statement's own namespace prefix (`Nat.foo` becomes
 `Nat.foo_leanfdref_<nonce>`) so its names resolve exactly as the candidate's do. It is an axiom, so a
-candidate that uses it is caught by the axiom allowlist.
+candidate that uses it is caught by the axiom allowlist (the check's axioms include the candidate's).
 """
 
 from __future__ import annotations
@@ -43,6 +53,12 @@ class Statement:
 
     name: str  # the declared name, as written (may be dotted)
     signature: str  # `theorem NAME binders : type`, without `:=` and what follows
+    keyword: str = "theorem"  # one of DECL_KEYWORDS
+
+    @property
+    def proposition(self) -> bool:
+        """A `theorem`/`lemma` states a proposition; a `def`/`abbrev` may state data (`CommGroup G`)."""
+        return self.keyword in ("theorem", "lemma")
 
     def as_axiom(self, new_name: str) -> str:
         """The signature with its keyword replaced by `axiom` and its name by `new_name`."""
@@ -68,7 +84,7 @@ def parse_statement(statement: str) -> Statement:
         raise RecordError(f"formal_statement cannot be read: {e}") from None
     if d.keyword.text not in DECL_KEYWORDS or d.name is None:
         raise RecordError("formal_statement must declare a `theorem` (or `lemma`, `def`, `abbrev`) with a name")
-    return Statement(name=d.name.text, signature=statement[: d.signature_end].rstrip())
+    return Statement(name=d.name.text, signature=statement[: d.signature_end].rstrip(), keyword=d.keyword.text)
 
 
 def attempt_text(record: CheckRecord) -> str:
@@ -81,16 +97,9 @@ def attempt_text(record: CheckRecord) -> str:
     return stmt + proof
 
 
-# Printing options under which two elaborated types are compared. Each check prints the type twice:
-# - under `pp.all` with every option that abbreviates, hides or rewrites pinned one by one (an
-#   option the candidate set explicitly overrides what `pp.all` implies, and `pp.maxSteps`, default
-#   5000, elides past its budget with `⋯`): names are escaped (`«N.add»` is not `N.add`) and private
-#   names shown mangled;
-# - raw (`pp.raw`: `Expr`'s own printer, no delaborator, no elision, no line breaks), which does
-#   not escape names but shows every binder and constant exactly.
-# Lean 4.35 breaks `#check` output at 120 columns whatever `format.width` says, so the `pp.all`
-# form is compared with its line breaks read as spaces; the raw form has none. Each form covers the
-# other's blind spot, and both must agree. The policy also forbids `pp.*` options in attempts.
+# `#print` of an allowlisted axiom, right after the header and again after the attempt: the two must
+# agree (see `Pin`). Every option that abbreviates, hides or rewrites is pinned one by one (an option the
+# attempt set explicitly overrides what `pp.all` implies), so that a change cannot hide in elided text.
 _HUGE = 10**9
 PP_ALL = (
     "pp.all true", "pp.explicit true", "pp.universes true", "pp.notation false", "pp.fullNames true",
@@ -105,10 +114,11 @@ PP_ALL = (
     "pp.showLetValues true", f"pp.showLetValues.threshold {_HUGE}", "pp.piBinderNames.hygienic true",
     "pp.mdata true", "pp.raw false", "pp.exprSizes false", "pp.analyze false", "pp.instantiateMVars true",
 )
-PP_RAW = ("pp.raw true", f"pp.raw.maxDepth {_HUGE}")
 # `#print` of a declaration, for its kind only: its first line is `[@[attrs]] [modifiers] kind NAME`.
 # One step of the delaborator keeps the rest (type, value) to a few characters.
 PP_KIND = ("pp.oneline true", "pp.maxSteps 1", "pp.raw false", "pp.all false", "pp.privateNames false")
+# The kernel check (see the module docstring): no instance search, so no coercion; the kernel on.
+KERNEL_CHECK = ("synthInstance.maxSize 0", "debug.skipKernelTC false")
 
 
 def pinned(options: tuple[str, ...], command: str) -> str:
@@ -126,14 +136,27 @@ def ref_name(name: str, nonce: str) -> str:
     return name + suffix
 
 
+def check_name(nonce: str) -> str:
+    return f"leanfdcheck_{nonce}"
+
+
+def kernel_check(stmt: Statement, reference: str, nonce: str) -> str:
+    """The command whose acceptance means: the candidate `stmt.name` proves the reference, by the kernel.
+
+    A proposition is checked as a `theorem`; a data-carrying statement (`def`) as a `noncomputable def`,
+    which the kernel checks the same way."""
+    keyword = "theorem" if stmt.proposition else "noncomputable def"
+    return pinned(KERNEL_CHECK, f"{keyword} {root_name(check_name(nonce))} : type_of% @{root_name(reference)} := "
+                                f"@{root_name(stmt.name)}")
+
+
 @dataclass(frozen=True)
 class Target:
     """A declaration the verifier asks Lean about, and the line of each answer."""
 
     name: str  # as written, without `_root_.`
     kind_line: int  # `#print`: what kind of declaration it is
-    axioms_line: int  # `#print axioms`
-    type_lines: tuple[int, int] | None = None  # `#check` under pp.all, then raw (records only)
+    axioms_line: int  # `#print axioms` (of the kernel check for a record: its axioms include the target's)
     # An `example` is listed in the .ilean as `_example` but never added to the environment: Lean's
     # "unknown constant" at its lines is expected. (A declaration that the file itself names
     # `_example` does exist, prints, and is checked like any other.)
@@ -172,7 +195,7 @@ class Snippet:
     end_line: int
     statement: Statement | None = None
     ref_name: str = ""
-    ref_type_lines: tuple[int, int] | None = None
+    check_line: int | None = None  # the kernel check (records only)
 
     @property
     def text(self) -> str:
@@ -230,18 +253,17 @@ def _first_pins(first_line: int, axioms: tuple[str, ...]) -> tuple[_Lines, list[
     return block, [block.add(pinned(PP_ALL, f"#print {root_name(a)}")) for a in axioms]
 
 
-def _checks(block: _Lines, names: list[str], typed: bool, axioms: tuple[str, ...], first_pins: list[int],
-            nonce: str) -> tuple[tuple[Target, ...], tuple[Pin, ...], int]:
+def _checks(block: _Lines, names: list[str], axioms: tuple[str, ...], first_pins: list[int], nonce: str,
+            axioms_of: str | None = None) -> tuple[tuple[Target, ...], tuple[Pin, ...], int]:
+    """What each of `names` is and which axioms it uses (those of `axioms_of` instead, for a record: the
+    kernel check, which includes the target's), the pins again, the end marker."""
     targets = []
     for n in names:
         root = root_name(n)
-        type_lines = None
-        if typed:
-            type_lines = (block.add(pinned(PP_ALL, f"#check @{root}")), block.add(pinned(PP_RAW, f"#check @{root}")))
         kind_line = block.add(pinned(PP_KIND, f"#print {root}"))
-        axioms_line = block.add(f"#print axioms {root}")
-        absent = not typed and (n == "_example" or n.endswith("._example"))
-        targets.append(Target(n.removeprefix("_root_."), kind_line, axioms_line, type_lines, absent))
+        axioms_line = block.add(f"#print axioms {root_name(axioms_of) if axioms_of else root}")
+        absent = axioms_of is None and (n == "_example" or n.endswith("._example"))
+        targets.append(Target(n.removeprefix("_root_."), kind_line, axioms_line, absent))
     pins = tuple(Pin(a, first, block.add(pinned(PP_ALL, f"#print {root_name(a)}")))
                  for a, first in zip(axioms, first_pins))
     end_line = block.add(f'#print "leanfd-end-{nonce}"')
@@ -262,17 +284,13 @@ def assemble(record: CheckRecord, attempt: str, axioms: tuple[str, ...] = (), no
     attempt_start = ref_start + ref_axiom.count("\n") + 1
     attempt_lines = attempt.count("\n") + 1
     post = _Lines(attempt_start + attempt_lines)
-    # The reference's type is printed after the attempt, beside the candidate's: in the same scope, so
-    # that what the attempt left open there (a `variable`, a `universe u_1`) renames bound variables
-    # and universe parameters of both alike.
-    ref_type_lines = (post.add(pinned(PP_ALL, f"#check @{root_name(rname)}")),
-                      post.add(pinned(PP_RAW, f"#check @{root_name(rname)}")))
-    targets, pins, end_line = _checks(post, [stmt.name], True, axioms, first_pins, nonce)
+    check_line = post.add(kernel_check(stmt, rname, nonce))
+    targets, pins, end_line = _checks(post, [stmt.name], axioms, first_pins, nonce, axioms_of=check_name(nonce))
     body = pre.text + ref_axiom + "\n" + attempt + "\n" + post.text
     return Snippet(
         header=header, body=body, nonce=nonce, targets=targets, pins=pins, pins_start=pins_start,
         ref_start=ref_start, attempt_start=attempt_start, attempt_lines=attempt_lines, end_line=end_line,
-        statement=stmt, ref_name=rname, ref_type_lines=ref_type_lines,
+        statement=stmt, ref_name=rname, check_line=check_line,
     )
 
 
@@ -287,7 +305,7 @@ def assemble_file(header: str, code: str, names: list[str], axioms: tuple[str, .
     start = pre.next_line
     attempt_lines = code.count("\n") + 1
     post = _Lines(start + attempt_lines)
-    targets, pins, end_line = _checks(post, names, False, axioms, first_pins, nonce)
+    targets, pins, end_line = _checks(post, names, axioms, first_pins, nonce)
     return Snippet(header=header, body=pre.text + code + "\n" + post.text, nonce=nonce, targets=targets,
                    pins=pins, pins_start=pins_start, ref_start=start, attempt_start=start,
                    attempt_lines=attempt_lines, end_line=end_line)
