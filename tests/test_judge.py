@@ -76,6 +76,7 @@ def test_judge_needs_every_answer():
     lines = sn.text.split("\n")
     assert lines[sn.attempt_start - 1] == "theorem t : P := h"
     assert lines[sn.check_line - 1] == ("set_option synthInstance.maxSize 0 in set_option debug.skipKernelTC false in "
+                                        "set_option maxRecDepth 512 in "
                                         "theorem _root_.leanfdcheck_n : type_of% @_root_.t_leanfdref_n := @_root_.t")
     assert lines[sn.targets[0].axioms_line - 1] == "#print axioms _root_.leanfdcheck_n"
     assert lines[sn.end_line - 1] == '#print "leanfd-end-n"'

@@ -302,3 +302,22 @@ def test_genuine_proofs_are_proved(verifier, toy_header, name, stmt, proof, extr
         r = CheckRecord(name, header, stmt, proof=proof)
     v = verifier.check(r)
     assert v.status == "proved", v.reason
+
+
+# 2^32 in unary: a definitional-equality question about it does not end in any reasonable time.
+HUGE_N = ("noncomputable def h2 : N := N.succ (N.succ N.zero)\n"
+          + "".join(f"noncomputable def h{k + 3} : N := N.mul h{k + 2} h{k + 2}\n" for k in range(5)))
+
+
+@pytest.mark.parametrize("backend", ["cli", "snapshot"])
+@pytest.mark.parametrize("limit", ["", "set_option maxHeartbeats 0\n",
+                                   "set_option maxHeartbeats 0\nset_option maxRecDepth 100000\n"])
+def test_a_kernel_check_that_never_ends_is_a_timeout_or_an_error(bundled, toy_header, backend, limit):
+    """The reference is false; the candidate proves `h7 = h7`, whose type differs only behind 2^32 unfoldings.
+    Lean's limits stop the kernel check with an error (the check pins `maxRecDepth`, whatever the attempt
+    set); with none, the verifier's timeout does. Never `proved`, never a crash."""
+    r = CheckRecord("t_big", toy_header + HUGE_N, "theorem t_big : Eq h7 (N.succ h7) :=",
+                    code=f"{limit}theorem t_big : Eq h7 h7 := Eq.refl _")
+    with Verifier(backend=backend, toolchain=bundled, timeout=8, jobs=1) as v:
+        verdict = v.check(r)
+    assert verdict.status in ("rejected", "timeout"), (verdict.status, verdict.reason)

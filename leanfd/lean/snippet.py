@@ -117,8 +117,10 @@ PP_ALL = (
 # `#print` of a declaration, for its kind only: its first line is `[@[attrs]] [modifiers] kind NAME`.
 # One step of the delaborator keeps the rest (type, value) to a few characters.
 PP_KIND = ("pp.oneline true", "pp.maxSteps 1", "pp.raw false", "pp.all false", "pp.privateNames false")
-# The kernel check (see the module docstring): no instance search, so no coercion; the kernel on.
-KERNEL_CHECK = ("synthInstance.maxSize 0", "debug.skipKernelTC false")
+# The kernel check (see the module docstring): no instance search, so no coercion; the kernel on; Lean's
+# default recursion depth (4.35: 512), so that a definitional-equality question too deep to answer is an
+# error, not a stack overflow, whatever the attempt set (a long one ends at the verifier's timeout).
+KERNEL_CHECK = ("synthInstance.maxSize 0", "debug.skipKernelTC false", "maxRecDepth 512")
 
 
 def pinned(options: tuple[str, ...], command: str) -> str:
