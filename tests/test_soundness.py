@@ -228,8 +228,9 @@ def test_what_the_text_hides_lean_still_refuses(verifier, toy_header, code):
     assert v.status == "rejected" and ("Classical.choice" in v.reason or "unsafe" in v.reason), v.reason
 
 
-def test_types_past_the_printers_step_budget_are_compared_whole(verifier, toy_header):
-    """`pp.maxSteps` (5000) elides with `⋯`: `Eq x x` and `Eq x (N.succ x)` printed alike behind a big term."""
+def test_types_past_the_printers_step_budget_are_told_apart(verifier, toy_header):
+    """`pp.maxSteps` (5000) elides with `⋯`: `Eq x x` and `Eq x (N.succ x)` print alike behind a big term,
+    which once fooled a comparison of printed types; the kernel check never prints them."""
     big = deep(10)
     stmt = f"theorem t (x : N) : And (Eq {big} {big}) (Eq x (N.succ x)) :="
     code = f"theorem t (x : N) : And (Eq {big} {big}) (Eq x x) := And.intro (Eq.refl _) (Eq.refl x)"
