@@ -11,6 +11,11 @@ for `snapshot`, how many header snapshots it built (0 when the machine's cache a
 
 For `ray`, `--jobs` is Lean processes per node, and the peak RSS is not measured (its Lean processes
 run under the nodes' raylets, not under this process).
+
+`plain-cli`, `plain-server`, `plain-snapshot`: plain Lean on the same attempts through the same process
+machinery, with none of the verifier's commands (no reference, no kernel check, no pins, no `#print`):
+header + statement + proof, as a verifier that only asks "does it compile?" would send it. What the
+verifier adds is the difference.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import time
 from pathlib import Path
 
 from leanfd.lean.records import CheckRecord
+from leanfd.lean.snippet import attempt_text
 from leanfd.lean.toolchain import resolve
 from leanfd.lean.verifier import Verifier
 
@@ -104,18 +110,38 @@ class PeakRSS:
         self._t.join()
 
 
+async def plain(v: Verifier, records: list[CheckRecord], timeout: float, latencies: list[float],
+                statuses: dict[str, int]) -> None:
+    """Each attempt alone after its header, on the verifier's backend, two at a time per Lean slot."""
+    sem = asyncio.Semaphore(2 * (v.config.jobs or 1))
+
+    async def one(r: CheckRecord) -> None:
+        async with sem:
+            run = await v.backend.run(r.header, attempt_text(r), timeout)
+        latencies.append(run.elapsed)
+        ok = run.outcome == "ok" and not any(m.severity == "error" for m in run.messages)
+        key = "compiles" if ok else ("error" if run.outcome == "ok" else run.outcome)
+        statuses[key] = statuses.get(key, 0) + 1
+
+    await asyncio.gather(*(one(r) for r in records))
+
+
 async def measure(backend: str, records: list[CheckRecord], jobs: int, timeout: float, toolchain,
                   ray_address: str | None = None) -> dict:
     latencies: list[float] = []
     statuses: dict[str, int] = {}
+    bare = backend.removeprefix("plain-")
     with PeakRSS() as mem:
-        async with Verifier(backend=backend, jobs=jobs, timeout=timeout, toolchain=toolchain,
+        async with Verifier(backend=bare, jobs=jobs, timeout=timeout, toolchain=toolchain,
                             ray_address=ray_address) as v:
             _ = v.lean_version
             start = time.monotonic()
-            async for _, verdict in v.check_many(records):
-                latencies.append(verdict.elapsed)
-                statuses[verdict.status] = statuses.get(verdict.status, 0) + 1
+            if bare != backend:
+                await plain(v, records, timeout, latencies, statuses)
+            else:
+                async for _, verdict in v.check_many(records):
+                    latencies.append(verdict.elapsed)
+                    statuses[verdict.status] = statuses.get(verdict.status, 0) + 1
             wall = time.monotonic() - start
             builds = getattr(v.backend, "builds", None)
     latencies.sort()
@@ -126,7 +152,7 @@ async def measure(backend: str, records: list[CheckRecord], jobs: int, timeout: 
         "checks_per_s": round(len(records) / wall, 3),
         "p50_s": round(statistics.median(latencies), 3),
         "p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
-        "peak_rss_mb": None if backend == "ray" else round(mem.peak / 1024, 1),
+        "peak_rss_mb": None if bare == "ray" else round(mem.peak / 1024, 1),
         "statuses": statuses,
         **({"snapshot_builds": builds} if builds is not None else {}),
     }
