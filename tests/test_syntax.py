@@ -153,6 +153,28 @@ def test_header_split(text, imports, end):
     assert (text[: h.imports], text[: h.end]) == (imports, end)
 
 
+@pytest.mark.parametrize("text, imports", [
+    # only `prelude` and `import` are header: what goes on from them is body, which the policy scans
+    ("import Foo\n  run_cmd pure ()\ntheorem t", "import Foo\n"),
+    ("prelude\n  inductive F : Prop\naxiom ax : F", "prelude\n"),
+    ("prelude inductive F : Prop axiom ax : F theorem bad : F := ax", ""),
+    ("import Foo bar\ntheorem t", ""),  # one module name per `import`
+    ("import Foo.\ntheorem t", ""),
+    ("import axiom\nax : False", ""),  # Lean fails at the keyword and reads `axiom ax : False` on
+    ("import foo\ntheorem t", ""),  # an all-lowercase name might be a keyword too
+    ("module\n\npublic import Mathlib\n", ""),  # the module system is not header here
+    # Lean 4.35's forms of `import`, comments between tokens, a name on the next line
+    ("public meta import all Mathlib.Tactic\nmeta import Aesop\nimport «my mod»\ntheorem t",
+     "public meta import all Mathlib.Tactic\nmeta import Aesop\nimport «my mod»\n"),
+    ("import /- c -/ Foo -- d\n\ntheorem t", "import /- c -/ Foo -- d\n\n"),
+    ("import\nMathlib\ntheorem t", "import\nMathlib\n"),
+    ("import all\ntheorem t", ""),
+    ("public theorem t", ""),
+])
+def test_header_is_prelude_and_imports_exactly(text, imports):
+    assert text[: split_header(text).imports] == imports
+
+
 def test_declaration_is_the_one_keyword_outside_comments():
     d = parse_declaration("/-- def here := -/\n@[simp] noncomputable def ex {G : Type*} [Group G] :\n  G := by sorry")
     assert (d.keyword.text, d.name.text, d.modifier.text) == ("def", "ex", "noncomputable")

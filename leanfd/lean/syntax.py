@@ -445,7 +445,8 @@ def _string_problem(src: str, pos: int) -> str:
 
 # --- the header ------------------------------------------------------------------------------------
 
-IMPORT_COMMANDS = ("prelude", "import")
+# Lean 4.35's header (`src/Lean/Parser/Module.lean`): `[module] [prelude] ([public] [meta] import [all] Name)*`.
+IMPORT_COMMANDS = ("prelude", "import", "public", "meta")  # `public` and `meta` only before `import`
 CONTEXT_COMMANDS = ("open", "set_option")
 
 
@@ -457,17 +458,23 @@ class Header:
     The rule: the header is the longest run of whole lines at the start of the text that hold only
     blank space, comments (not a doc comment `/--`, which belongs to the declaration below it) and
     header commands, with the blank lines after them. A header command starts with its keyword,
-    first on its line, and runs over the following tokens up to the next line whose first token
-    stands at column 0, or to a word that begins a command; one whose last token is `in` scopes
-    the next command (`open Real in`) and is not header. `imports` counts `prelude` and `import`
-    only; `end` also `open` and `set_option`. A line that cannot be read ends the header before it.
+    first on its line. `prelude` and `import` are read as Lean 4.35 reads them: `prelude` alone,
+    `[public] [meta] import [all] Name`, the name a module's (with a capital letter, a dot or
+    `«...»`: an all-lowercase word might be a keyword, `import axiom`, which Lean would read as a
+    command after failing on it); anything else on their lines, or going on from them, ends the
+    header at the start of their line, so that nothing but `prelude` and `import` is left unscanned
+    by the policy. `module` is not header here. `open` and `set_option` run over the following
+    tokens up to the next line whose first token stands at column 0, or to a word that begins a
+    command; one whose last token is `in` scopes the next command (`open Real in`) and is not header.
+    `imports` counts `prelude` and `import` only; `end` also `open` and `set_option`. A line that
+    cannot be read ends the header before it.
     """
 
     imports: int
     end: int
 
 
-# Words that begin a command: a header command's continuation stops there (`import A theorem t`).
+# Words that begin a command: an `open` or `set_option` stops there (`open A theorem t`).
 _COMMAND_WORDS = frozenset(
     ("theorem", "lemma", "def", "abbrev", "instance", "example", "axiom", "structure", "class", "inductive",
      "namespace", "section", "end", "variable", "universe", "attribute", "noncomputable", "private",
@@ -491,13 +498,20 @@ def _header_cut(text: str, commands: tuple[str, ...]) -> int:
         if tok.kind == "comment" or tok.text.startswith("/-!"):  # a module doc reads as a comment here
             last, tok = tok, next(toks, None)
         elif tok.kind == "ident" and tok.text in commands and _first_on_line(text, tok.start):
-            command = last = tok
-            tok = next(toks, None)
-            while (tok is not None and tok.kind in CODE_KINDS and not (tok.start == 0 or text[tok.start - 1] == "\n")
-                   and tok.text not in _COMMAND_WORDS and tok.kind != "hash"):
+            command = tok
+            if tok.text in IMPORT_COMMANDS:
+                read = _import_command(tok, toks)
+                if read is None:  # not exactly `prelude` or an import: scanned
+                    return _blank_lines_after(text, cut, command.start)
+                last, tok = read
+            else:
                 last, tok = tok, next(toks, None)
-            if last.text == "in":  # `open Real in`: scoped to the command after it
-                return _blank_lines_after(text, cut, command.start)
+                while (tok is not None and tok.kind in CODE_KINDS
+                       and not (tok.start == 0 or text[tok.start - 1] == "\n")
+                       and tok.text not in _COMMAND_WORDS and tok.kind != "hash"):
+                    last, tok = tok, next(toks, None)
+                if last.text == "in":  # `open Real in`: scoped to the command after it
+                    return _blank_lines_after(text, cut, command.start)
         else:
             return _blank_lines_after(text, cut, tok.start)
         eol = text.find("\n", last.end)
@@ -506,6 +520,36 @@ def _header_cut(text: str, commands: tuple[str, ...]) -> int:
         if tok is None or tok.start > eol:
             cut = eol + 1
     return len(text)  # only blank space is left
+
+
+def _import_command(first: Token, toks: Iterator[Token]) -> tuple[Token, Token | None] | None:
+    """Read `prelude` or `[public] [meta] import [all] Name` from `first` on (comments between its
+    tokens are whitespace): its last token and the token after it, or None if it is anything else."""
+    def code() -> Token | None:
+        t = next(toks, None)
+        while t is not None and t.kind == "comment":
+            t = next(toks, None)
+        return t
+
+    if first.text == "prelude":
+        return first, next(toks, None)
+    tok: Token | None = first
+    for optional in ("public", "meta"):
+        if tok is not None and tok.kind == "ident" and tok.text == optional:
+            tok = code()
+    if tok is None or tok.kind != "ident" or tok.text != "import":
+        return None
+    tok = code()
+    if tok is not None and tok.kind == "ident" and tok.text == "all":
+        tok = code()
+    if tok is None or tok.kind != "ident" or not _module_name(tok.text):
+        return None
+    return tok, next(toks, None)
+
+
+def _module_name(name: str) -> bool:
+    """A name that cannot be a command keyword (those are all lowercase, and none is dotted)."""
+    return "." in name or "«" in name or any(c.isupper() for c in name)
 
 
 def _until_unreadable(toks: Iterator[Token]) -> Iterator[Token]:
