@@ -1,27 +1,62 @@
 """What a candidate proof may contain. Checked on the text before Lean runs.
 
 The header and the reference statement come from the dataset and are trusted; only the text the
-model wrote (the proof, or the whole `code`) is scanned. Rules, each with a reason:
+model wrote (the proof, the whole `code`, or a file's body after its `prelude`/`import` lines) is
+scanned. The scan is an allowlist: what no rule below allows is refused, and the violation names
+the word (line N: `word` why).
 
-- `axiom`, `unsafe`: new axioms or code the kernel does not check. (`implemented_by` and `extern`
-  are not rules: they are attribute names, so `extern` can be a bound variable, and they only change
-  compiled code, which no allowed command runs; the kernel and `#print axioms` never see it, and
-  `native_decide` shows up as the axiom `Lean.ofReduceBool`.)
-- `#exit`: stops elaboration before the verifier's checks run.
-- `set_option` outside an allowlist (`debug.skipKernelTC`, `pp.*` which could make two different
-  types print alike, ...): only resource limits and linters may be changed.
-- code execution at elaboration time: `#eval`, `#eval!`, `#guard`, `run_cmd`, `run_elab`,
-  `run_meta`, `run_tac`, `by_elab`, `initialize`, simprocs, `@[command_elab]`-style attributes.
-- `#guard_msgs`: it can hide messages, including the verifier's.
-- syntax extensions: `macro`, `macro_rules`, `syntax`, `elab`, `elab_rules`, `notation`,
-  `infix`/`infixl`/`infixr`/`prefix`/`postfix`, `declare_syntax_cat`, unexpanders and delaborators:
-  they can change how the verifier's commands parse or print.
-- `import` and `prelude`: the header decides what is imported (leading imports that the header
-  already has are dropped from `code`).
-- unterminated comments and strings: they would swallow the checks appended after the candidate;
-  and any text that `leanfd.lean.syntax` cannot read for sure (it reads two ways, depending on
-  Lean's token table or its error recovery), since Lean might read code there that the scan missed.
-`sorry` and `admit` are not violations but mark the attempt as unproved.
+Commands. A Lean command always begins with a reserved keyword token (an ordinary identifier only
+continues a term), and after a parse error Lean tries to read a command at every later token; so
+every identifier of the text is looked up in one table, `KEYWORDS` (Lean 4.35 core, Batteries and
+Mathlib), which says for each keyword whether it is allowed or why it is refused:
+
+- allowed: declarations (`theorem`, `lemma`, `def`, `abbrev`, `instance`, `example`, `structure`,
+  `class`, `inductive`, `opaque`, `mutual`, `alias`, with `where`, `extends`, `deriving`,
+  `termination_by`, `decreasing_by`), modifiers (`private`, `protected`, `public`,
+  `noncomputable`, `nonrec`, `partial`: the judge refuses a partial or opaque *target*, a helper is
+  harmless), scoping (`namespace`, `section`, `end`, `open` with `in`/`hiding`/`renaming`/
+  `scoped`, `export`, `variable`, `universe`, `include`, `omit`, `local`), `set_option` and
+  `attribute` (checked further, below), and the info commands `#check`, `#check_failure`, `#print`
+  (`#print axioms` too), `#reduce`, `#synth`.
+- refused: `axiom` and `unsafe` (new axioms, code the kernel does not check: allowed in a whole
+  file, `FILE_ALLOWED`, where `#print axioms` of each theorem still has to pass the allowlist);
+  `import`, `prelude`, `module` (the header decides them); code run at elaboration time (`#eval`,
+  `run_cmd`, `run_tac`, `by_elab`, `eval%`, `initialize`, ...); code registered to run later
+  (`simproc`, `register_option`, `declare_config_elab`, ...); syntax extensions (`macro`,
+  `syntax`, `elab`, `notation`, `notation3`, `infix`, `scoped[NS]`, ..., which can change how the
+  verifier's own commands parse or print); `#exit` (stops before the checks); `#guard_msgs` (can
+  hide messages); and the rest of Lean's, Batteries' and Mathlib's commands, which no proof needs
+  and which were not reviewed (`irreducible_def`, `add_decl_doc`, `unseal`, `meta`, ...). Every
+  `#word` but the five info commands is refused, known or not (`#foo`); `#[1, 2]` and `#v[1, 2]`
+  are terms.
+Only whole identifiers count: Lean reads `x.axiom` and `«axiom»` as names, not as the keyword.
+
+`set_option NAME`: only names in `Policy.allowed_options` (resource limits and linters; not
+`debug.skipKernelTC`, nor `pp.*`, which could make two different types print alike).
+
+Attributes, in `@[...]` and `attribute [...] names`, each entry possibly `local`, `scoped` or `-`
+and followed by its arguments: only the names in `ATTRIBUTES`, each of which only tags lemmas for
+tactics, registers instances, generates lemmas the kernel checks, steers unfolding, elaboration or
+printing, hints the compiler, or documents. Every other attribute is refused
+with its name: `implemented_by`, `extern`, `init`, `csimp`, `export` (code and compiled code),
+the `*_parser`, `*_elab`, `tactic`, `macro`, `delab`, `app_delab`, `app_unexpander`,
+`formatter`, `parenthesizer` and `builtin_*` attributes (code that runs while later commands,
+the verifier's included, are parsed, elaborated or printed), Mathlib's `positivity` and `norm_num`
+extensions, `to_additive` (its `(attr := ...)` applies other attributes), and unknown names. An
+attribute list that cannot be read for sure (a missing name, unbalanced brackets, text that reads
+two ways) is refused whole.
+
+Text. Unterminated comments and strings would swallow the checks appended after the candidate;
+any text that `leanfd.lean.syntax` cannot read for sure (it reads two ways, depending on Lean's
+token table or its error recovery) is refused, since Lean might read code there that the scan
+missed; what only core Lean reads where Mathlib reads otherwise (`f '' xaxiom`) is checked too.
+A refused word stays refused inside attribute arguments (`@[aesop unsafe]`), since Lean's error
+recovery may read a command there. `sorry` and `admit` are not violations but mark the attempt as
+unproved.
+
+What this cannot see: a command keyword of a package outside the table (a project's own
+`syntax ... : command`) reads here as an identifier. The header imports decide which packages are
+loaded; the table covers Lean 4.35, Batteries and Mathlib.
 
 Before any of that (`refusal`), an attempt longer than the size limit is refused unread, and so is a
 record holding a lone surrogate, which is not text: UTF-8, and so Lean, cannot take it.
@@ -30,7 +65,7 @@ record holding a lone surrogate, which is not text: UTF-8, and so Lean, cannot t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from leanfd.lean.records import not_text
@@ -45,49 +80,94 @@ DEFAULT_OPTIONS = (
     "linter.*",
 )
 
-FORBIDDEN_WORDS: dict[str, str] = {
-    "axiom": "declares an axiom",
-    "unsafe": "unsafe code is not checked by the kernel",
-    "import": "imports are fixed by the header",
-    "prelude": "the header decides the prelude",
-    "run_cmd": "runs code during elaboration",
-    "run_elab": "runs code during elaboration",
-    "run_meta": "runs code during elaboration",
-    "run_tac": "runs code during elaboration",
-    "by_elab": "runs code during elaboration",
-    "initialize": "runs code during elaboration",
-    "builtin_initialize": "runs code during elaboration",
-    "simproc": "registers elaboration-time code",
-    "dsimproc": "registers elaboration-time code",
-    "simproc_decl": "registers elaboration-time code",
-    "dsimproc_decl": "registers elaboration-time code",
-    "command_elab": "registers elaboration-time code",
-    "term_elab": "registers elaboration-time code",
-    "tactic_elab": "registers elaboration-time code",
-    "macro": "defines syntax",
-    "macro_rules": "defines syntax",
-    "syntax": "defines syntax",
-    "elab": "defines syntax",
-    "elab_rules": "defines syntax",
-    "notation": "defines syntax",
-    "infix": "defines syntax",
-    "infixl": "defines syntax",
-    "infixr": "defines syntax",
-    "prefix": "defines syntax",
-    "postfix": "defines syntax",
-    "declare_syntax_cat": "defines syntax",
-    "app_unexpander": "changes pretty-printing",
-    "delab": "changes pretty-printing",
-    "register_option": "declares options",
-}
-FORBIDDEN_COMMANDS: dict[str, str] = {
+# Why a keyword is refused (one reason per kind of harm).
+_AXIOM = "declares an axiom"
+_UNSAFE = "unsafe code is not checked by the kernel"
+_HEADER = "the header decides imports, the prelude and the module system"
+_RUNS = "runs code during elaboration"
+_REGISTERS = "registers code that runs later, while other commands (the verifier's too) are elaborated"
+_SYNTAX = "defines syntax, which can change how the verifier's commands parse or print"
+_WRAPS = "runs the next command in a changed context"
+_UNREVIEWED = "is a command no proof needs, not reviewed for the policy"
+
+# Every keyword that can begin a command in Lean 4.35 (`src/Lean/Parser/Command.lean`, `Syntax.lean`,
+# `Module.lean` and the `syntax ... : command` of Init and Lean), Batteries and Mathlib, and the
+# term and tactic keywords that run code: None where allowed, otherwise why it is refused. A word
+# ending in `%` is one token with it (`eval%`).
+KEYWORDS: dict[str, str | None] = {
+    # declarations: the kernel checks what they add, and the judge checks each target's axioms
+    **dict.fromkeys(("theorem", "lemma", "def", "abbrev", "instance", "example", "structure", "class",
+                     "inductive", "opaque", "mutual", "alias", "where", "extends", "deriving", "termination_by",
+                     "termination_by?", "decreasing_by"), None),
+    # modifiers (`partial` and `opaque` targets are refused by the judge; helpers are harmless)
+    **dict.fromkeys(("private", "protected", "public", "noncomputable", "nonrec", "partial"), None),
+    # scoping
+    **dict.fromkeys(("namespace", "section", "end", "open", "in", "hiding", "renaming", "export", "variable",
+                     "universe", "include", "omit", "local", "scoped"), None),
+    # checked further: the option's name, the attributes' names
+    "set_option": None,
+    "attribute": None,
+    # information
+    **dict.fromkeys(("#check", "#check_failure", "#print", "#reduce", "#synth"), None),
+    "axiom": _AXIOM,
+    "init_quot": "declares the quotient type and its axiom (Lean's bootstrapping)",
+    "unsafe": _UNSAFE,
+    "meta": "marks code for compile-time execution, which only metaprograms need",
+    **dict.fromkeys(("import", "prelude", "module"), _HEADER),
     "#exit": "stops elaboration before the verifier's checks",
-    "#eval": "runs code during elaboration",
-    "#eval!": "runs code during elaboration",
-    "#exec": "runs code during elaboration",
-    "#guard": "runs code during elaboration",
     "#guard_msgs": "can hide messages, including the verifier's",
+    **dict.fromkeys(("#eval", "#eval!", "#exec", "#guard", "#guard_expr", "#do", "#do_meta", "run_cmd",
+                     "run_elab", "run_meta", "run_tac", "by_elab", "eval%", "initialize", "builtin_initialize",
+                     "test_extern"), _RUNS),
+    **dict.fromkeys(("simproc", "dsimproc", "simproc_decl", "dsimproc_decl", "builtin_simproc", "builtin_dsimproc",
+                     "builtin_simproc_decl", "builtin_dsimproc_decl", "simproc_pattern%", "builtin_simproc_pattern%",
+                     "grind_propagator", "builtin_grind_propagator", "declare_config_elab",
+                     "declare_command_config_elab", "declare_simp_like_tactic", "register_option",
+                     "register_builtin_option", "register_simp_attr", "register_label_attr", "register_linter_set",
+                     "register_parser_alias", "register_tactic_tag", "register_error_explanation", "register_hint",
+                     "declare_aesop_rule_sets", "add_aesop_rules", "erase_aesop_rules",
+                     "initialize_simps_projections", "initialize_simps_projections?", "set_premise_selector",
+                     "set_library_suggestions", "init_grind_norm"), _REGISTERS),
+    **dict.fromkeys(("macro", "macro_rules", "syntax", "elab", "elab_rules", "notation", "notation3", "infix",
+                     "infixl", "infixr", "prefix", "postfix", "declare_syntax_cat", "binder_predicate", "scoped["),
+                    _SYNTAX),
+    **dict.fromkeys(("with_weak_namespace", "whatsnew", "count_heartbeats", "count_heartbeats!"), _WRAPS),
+    **dict.fromkeys(("sudo", "unset_option"), "changes options outside the `set_option` allowlist"),
+    "unif_hint": "changes how later terms elaborate",
+    **dict.fromkeys(("seal", "unseal"), "changes which definitions unfold"),
+    **dict.fromkeys(("compile_inductive%", "compile_def%", "suppress_compilation", "unsuppress_compilation",
+                     "gen_injective_theorems%"), "changes how declarations are compiled"),
+    **dict.fromkeys(("coinductive", "inductive_fixpoint", "coinductive_fixpoint", "partial_fixpoint",
+                     "irreducible_def", "add_decl_doc", "library_note", "recommended_spelling", "tactic_extension",
+                     "docs_to_verso", "extend_docs", "assert_not_exists", "assert_not_imported", "variable?",
+                     "variables", "recall", "proof_wanted", "mk_iff_of_inductive_prop", "end_local_scope",
+                     "reprove", "grind_pattern", "reset_grind_attrs%", "norm_cast_add_elim", "show_panel_widgets",
+                     "aux_def", "deprecate", "deprecated_module", "assert_no_sorry"), _UNREVIEWED),
 }
+_UNKNOWN_HASH = "is not one of the allowed `#` commands (`#check`, `#check_failure`, `#print`, `#reduce`, `#synth`)"
+
+# The attributes an attempt may use, with what each does. None runs code the attempt wrote; printing
+# does not matter (the judge compares types in the kernel, not as printed), nor does compiled code
+# (it matters only to `native_decide`, whose axioms the judge refuses).
+ATTRIBUTES: dict[str, str] = {
+    **dict.fromkeys(("simp", "norm_cast", "push_cast", "field_simps", "ext", "symm", "refl", "trans", "congr",
+                     "gcongr", "mono", "continuity", "measurability", "fun_prop", "aesop", "bound", "grind"),
+                    "tags a lemma for a tactic"),
+    "simps": "generates simp lemmas, which the kernel checks",
+    **dict.fromkeys(("reducible", "irreducible", "semireducible"), "sets how eagerly a definition unfolds "
+                                                                   "(the kernel ignores it)"),
+    **dict.fromkeys(("instance", "class", "default_instance"), "registers an instance or a class"),
+    **dict.fromkeys(("match_pattern", "induction_eliminator", "cases_eliminator", "elab_as_elim",
+                     "elab_without_expected_type"), "steers elaboration"),
+    **dict.fromkeys(("coe", "pp_nodot"), "steers printing"),
+    **dict.fromkeys(("inline", "specialize"), "hints the compiler"),
+    **dict.fromkeys(("nolint", "deprecated", "inherit_doc"), "lints and documentation"),
+    "expose": "exposes a definition's body (module system)",
+}
+_NOT_ATTRIBUTE = "is not an allowed attribute (others can register code that runs while later commands are parsed, " \
+                 "elaborated, compiled or printed)"
+_UNREADABLE_ATTRIBUTES = "is an attribute list that cannot be read for sure"
+_TWO_WAYS = "where core Lean and Mathlib read the text differently"
 SORRY_WORDS = ("sorry", "admit")
 
 
@@ -126,12 +206,17 @@ class Scan:
 FILE_ALLOWED = ("axiom", "unsafe")
 
 
-# Symbols, numbers, strings and the like break no rule: the scan does not ask for them.
-_WANTED = frozenset({"ident", "hash", "phantom"})
+# Identifiers, `#` words, what only core Lean reads, and symbols (for `@[`, `[`, `]`, `%`, ...).
+# Numbers, strings and chars break no rule: the scan does not ask for them.
+_WANTED = frozenset({"ident", "hash", "phantom", "other"})
+_PERCENT = frozenset(k[:-1] for k in KEYWORDS if k.endswith("%"))  # `eval%` is one token
+_CLOSE = {"(": ")", "[": "]", "{": "}", "⟨": "⟩"}
+_CLOSERS = frozenset(_CLOSE.values())
+Flag = Callable[[str, int, str], None]
 
 
 def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> Scan:
-    """Check candidate text against the policy (less the rules in `allow`). Pure: no Lean involved.
+    """Check candidate text against the policy (less the keywords in `allow`). Pure: no Lean involved.
 
     Text that `leanfd.lean.syntax` cannot read for sure (unterminated, or read differently by
     different token tables) is one violation: the policy never guesses what is code.
@@ -139,28 +224,66 @@ def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> S
     result = Scan()
     lines = Lines(text)
     found: list[Violation] = []
+
+    def flag(rule: str, offset: int, why: str) -> None:
+        found.append(Violation(rule, lines.line(offset), why))
+
     option: Token | None = None  # a `set_option` whose name comes next
+    opener: Token | None = None  # `attribute`, `scoped` or `@` (before `[`) whose `[` may come next
+    bracket: _Attributes | None = None
     try:  # `phantom`: what core Lean reads after an error where Mathlib reads a token (syntax._converge)
         for tok in lex(text, _WANTED):  # one token at a time: a 10 MB attempt never sits in a list
-            if tok.kind not in _WANTED:
+            kind = tok.kind
+            if kind == "other" and option is opener is bracket is None:  # most symbols: only `@[` matters
+                if tok.text == "@" and text.startswith("[", tok.end):
+                    opener = tok
+                continue
+            if kind not in _WANTED:
                 continue
             if option is not None:  # the name, unless something else comes first
-                adjacent = tok.kind == "ident" and not text[option.end : tok.start].strip()
-                _check_option(option, tok.text if adjacent else "", policy, lines, found)
+                adjacent = kind == "ident" and not text[option.end : tok.start].strip()
+                _check_option(option, tok.text if adjacent else "", policy, flag)
                 option = None
-            if tok.kind == "hash":
-                found += [Violation(rule, lines.line(tok.start), _why(rule)) for rule in _hash_rules(tok.text, allow)]
+            if opener is not None:
+                if kind == "phantom":
+                    flag(opener.text if opener.text != "@" else "@[", opener.start, _TWO_WAYS)
+                elif kind == "other" and tok.text == "[":
+                    if opener.text == "scoped":
+                        flag("scoped[", opener.start, KEYWORDS["scoped["])
+                    else:
+                        bracket = _Attributes(opener)
+                        opener = None
+                        continue
+                opener = None
+            if bracket is not None and not bracket.step(tok, text, allow, flag):
+                bracket = None
+            if kind == "other":
+                if tok.text == "@" and text.startswith("[", tok.end) and bracket is None:
+                    opener = tok
                 continue
             word = tok.text
-            for part in tok.parts if "." in word or "«" in word else (word,):
-                if part in FORBIDDEN_WORDS and part not in allow:
-                    found.append(Violation(part, lines.line(tok.start), FORBIDDEN_WORDS[part]))
-                if part in SORRY_WORDS:
-                    result.sorry = True
-            if tok.kind == "ident" and word == "set_option":
+            if kind == "hash" or (word[:1] == "#" and len(word) > 1):  # a phantom `#word` too
+                for rule, why in _hash_rules(word, text[tok.end : tok.end + 1], allow):
+                    flag(rule, tok.start, why)
+                continue
+            if word in _PERCENT and text.startswith("%", tok.end):
+                word += "%"
+            why = KEYWORDS.get(word)
+            if why is not None and word not in allow:
+                flag(word, tok.start, why)
+            elif kind == "phantom" and (word in ("set_option", "attribute", "scoped")
+                                        or (word == "@" and text.startswith("[", tok.end))):
+                flag(word, tok.start, _TWO_WAYS)
+            elif word == "set_option":
                 option = tok
+            elif word in ("attribute", "scoped") and bracket is None:
+                opener = tok
+            if word in SORRY_WORDS or ("." in word and any(p in SORRY_WORDS for p in tok.parts)):
+                result.sorry = True
         if option is not None:
-            _check_option(option, "", policy, lines, found)
+            _check_option(option, "", policy, flag)
+        if bracket is not None:
+            flag(bracket.rule, bracket.opener.start, _UNREADABLE_ATTRIBUTES + " (it is never closed)")
     except LeanSyntaxError as e:
         why = "would swallow the verifier's checks" if str(e).startswith("unterminated") else "is refused"
         return Scan(violations=[Violation(str(e), lines.line(e.offset), why)])
@@ -168,27 +291,80 @@ def scan(text: str, policy: Policy = Policy(), allow: tuple[str, ...] = ()) -> S
     return result
 
 
-def _check_option(tok: Token, name: str, policy: Policy, lines: Lines, found: list[Violation]) -> None:
+class _Attributes:
+    """Reads one attribute list `[...]`, after `@` or `attribute`, a token at a time: entries separated
+    by `,`, each `[local | scoped | -] name arguments`, arguments up to the next `,` or `]` outside
+    brackets. Names outside `ATTRIBUTES` are flagged; a list it cannot read for sure is flagged whole."""
+
+    def __init__(self, opener: Token) -> None:
+        self.opener = opener
+        self.rule = "@[" if opener.text == "@" else "attribute ["
+        self.want = "entry"  # then "name", then "arguments"
+        self.open: list[str] = []  # brackets open in the arguments
+
+    def step(self, tok: Token, text: str, allow: tuple[str, ...], flag: Flag) -> bool:
+        """Take the next token; False once the list is over (closed, or refused as unreadable)."""
+        kind, word = tok.kind, tok.text
+        nested = (kind == "other" and word == "@" and text.startswith("[", tok.end)) or word == "attribute"
+        if kind == "phantom" or nested:
+            flag(self.rule, self.opener.start, _UNREADABLE_ATTRIBUTES + f" (`{word}` inside it)")
+            return False
+        if self.want == "entry" and ((kind == "ident" and word in ("local", "scoped")) or word == "-"):
+            self.want = "name"
+            return True
+        if self.want != "arguments":
+            if kind != "ident":
+                flag(self.rule, self.opener.start, _UNREADABLE_ATTRIBUTES + f" (`{word}` where a name should be)")
+                return False
+            refused = KEYWORDS.get(word) is not None and word not in allow  # then flagged as a keyword
+            if word not in ATTRIBUTES and not refused:
+                flag(word, tok.start, _NOT_ATTRIBUTE)
+            self.want = "arguments"
+            return True
+        if kind != "other":
+            return True
+        if word in _CLOSE:
+            self.open.append(_CLOSE[word])
+        elif word in _CLOSERS:
+            if self.open:
+                if self.open.pop() != word:
+                    flag(self.rule, self.opener.start, _UNREADABLE_ATTRIBUTES + f" (unbalanced `{word}`)")
+                    return False
+            elif word == "]":
+                return False  # the list is over
+            else:
+                flag(self.rule, self.opener.start, _UNREADABLE_ATTRIBUTES + f" (unbalanced `{word}`)")
+                return False
+        elif word == "," and not self.open:
+            self.want = "entry"
+        return True
+
+
+def _check_option(tok: Token, name: str, policy: Policy, flag: Flag) -> None:
     if not policy.option_allowed(name):
-        why = "changes an option outside the allowlist"
-        found.append(Violation(f"set_option {name}".strip(), lines.line(tok.start), why))
+        flag(f"set_option {name}".strip(), tok.start, "changes an option outside the allowlist")
 
 
-_LONGEST_RULE = max(map(len, [*FORBIDDEN_WORDS, *FORBIDDEN_COMMANDS]))
+_HASH_KEYWORDS = sorted((k for k in KEYWORDS if k.startswith("#")), key=len, reverse=True)
+_WORDS = [k for k, why in KEYWORDS.items() if why is not None and re.fullmatch(r"[a-z_][a-z_0-9!?]*", k)]
+_LONGEST_WORD = max(map(len, _WORDS))
 
 
-def _hash_rules(text: str, allow: tuple[str, ...]) -> list[str]:
-    """The rules a `#word` breaks. Where Lean's token table ends the command token is not known
-    here (`#evalaxiom` is `#eval` then `axiom`), so every forbidden command that begins it and every
-    forbidden word that ends it counts."""
-    command = max((c for c in FORBIDDEN_COMMANDS if text.startswith(c)), key=len, default=None)
-    tail = text[-_LONGEST_RULE:]
-    words = [w for w in FORBIDDEN_WORDS if w not in allow and tail.endswith(w) and len(w) < len(text) - 1]
-    return ([command] if command else []) + words
-
-
-def _why(rule: str) -> str:
-    return FORBIDDEN_COMMANDS.get(rule) or FORBIDDEN_WORDS[rule]
+def _hash_rules(text: str, after: str, allow: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The rules a `#word` breaks, as (rule, why). Only the five info commands, exactly, are allowed,
+    and `#v[` (a vector literal). Where Lean's token table ends the command token is not known here
+    (`#evalaxiom` is `#eval` then `axiom`), so the longest command that begins it is named, and every
+    refused word that ends it."""
+    if KEYWORDS.get(text, "") is None or (text == "#v" and after == "["):
+        return []
+    known = next((k for k in _HASH_KEYWORDS if text.startswith(k)), None)
+    if known is not None and KEYWORDS[known] is not None:
+        rules = [(known, KEYWORDS[known])]
+    else:
+        rules = [(text, _UNKNOWN_HASH)]
+    tail = text[-_LONGEST_WORD:]
+    return rules + [(w, KEYWORDS[w]) for w in _WORDS  # type: ignore[misc]
+                    if w not in allow and tail.endswith(w) and len(w) < len(text) - 1]
 
 
 def refusal(fields: Mapping[str, str], attempt: str, max_chars: int) -> str | None:
@@ -223,4 +399,3 @@ def strip_imports(code: str, header: str) -> tuple[str, list[str]]:
         else:
             missing.append(m.group(1))
     return "\n".join(lines), missing
-
