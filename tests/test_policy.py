@@ -227,7 +227,7 @@ omit n in
 /-- A helper. -/
 @[simp, reducible] private def double (k : ℕ) : ℕ := k + k
 @[local simp, -instance] protected abbrev two : ℕ := 2
-@[irreducible, semireducible] nonrec def three : ℕ := 3
+@[irreducible, semireducible, instance_reducible] nonrec def three : ℕ := 3
 @[inline, specialize] partial def loop (k : ℕ) : ℕ := loop k
 @[ext, symm, refl, trans, congr, norm_cast, push_cast, coe] theorem h1 : True := trivial
 @[default_instance 100, match_pattern, induction_eliminator, cases_eliminator] def h2 : ℕ := 0

@@ -154,8 +154,8 @@ ATTRIBUTES: dict[str, str] = {
                      "gcongr", "mono", "continuity", "measurability", "fun_prop", "aesop", "bound", "grind"),
                     "tags a lemma for a tactic"),
     "simps": "generates simp lemmas, which the kernel checks",
-    **dict.fromkeys(("reducible", "irreducible", "semireducible"), "sets how eagerly a definition unfolds "
-                                                                   "(the kernel ignores it)"),
+    **dict.fromkeys(("reducible", "instance_reducible", "irreducible", "semireducible"),
+                    "sets how eagerly a definition unfolds (the kernel ignores it)"),
     **dict.fromkeys(("instance", "class", "default_instance"), "registers an instance or a class"),
     **dict.fromkeys(("match_pattern", "induction_eliminator", "cases_eliminator", "elab_as_elim",
                      "elab_without_expected_type"), "steers elaboration"),
