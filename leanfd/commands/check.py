@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,19 +23,22 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from leanfd.commands import importable, report_bad
+from leanfd.commands import report_bad
 from leanfd.config import section
-from leanfd.lean.errors import LeanFDError
+from leanfd.lean.errors import LeanFDError, LeanNotFound
 from leanfd.lean.policy import DEFAULT_AXIOMS, Policy
 from leanfd.lean.records import (
     STATUSES,
     BadLine,
     CheckRecord,
     LeanFile,
+    Unreadable,
     Verdict,
-    decode_utf8,
+    not_regular,
     read_jsonl,
+    read_lean_file,
 )
+from leanfd.lean.toolchain import Toolchain
 from leanfd.lean.verifier import Verifier, VerifierConfig
 from leanfd.manifest import Manifest, check_resumable, sha256_json, verifier_settings
 from leanfd.manifest import write as manifest_write
@@ -46,14 +51,40 @@ KEY = "record_key"  # the output field naming the input record a verdict belongs
 KEPT_ON_RESUME = tuple(s for s in STATUSES if s != "crashed")
 
 
+class Skipped(BadLine):
+    """An entry named `*.lean` in a directory that is not a regular file leanfd can read (a directory,
+    a broken link, a FIFO, a device, no permission), or a folder that cannot be listed: reported,
+    counted, never opened."""
+
+
 def validate_inputs(paths: list[str]) -> None:
     """Every PATH exists and is of a kind `check` reads: said before any output is opened."""
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise LeanFDError(f"{raw}: no such file or directory")
-        if not path.is_dir() and path.suffix not in (".lean", ".jsonl", ".json"):
+        if path.is_dir():
+            continue
+        if path.suffix not in (".lean", ".jsonl", ".json"):
             raise LeanFDError(f"{raw}: expected a .jsonl file, a .lean file or a directory")
+        if kind := not_regular(path.stat().st_mode):  # a FIFO is never opened: reading it would wait for a writer
+            raise LeanFDError(f"{raw}: {kind}, not a regular file or a directory")
+
+
+def lean_entries(root: Path) -> list[tuple[Path, str]]:
+    """Every entry named `*.lean` under `root`, in path order, each with why it is skipped ("" for none):
+    a folder that cannot be listed is an entry too, since its files are unknown. Links are listed, never
+    followed into, so a link loop cannot trap the walk."""
+    found: dict[Path, str] = {}
+
+    def unlisted(e: OSError) -> None:
+        found[Path(e.filename)] = f"a folder that cannot be listed ({e.strerror or e}): its files are not checked"
+
+    for folder, dirs, files in os.walk(root, onerror=unlisted):
+        for name in (*dirs, *files):
+            if name.endswith(".lean"):
+                found.setdefault(Path(folder, name), "")
+    return sorted(found.items())
 
 
 def count_inputs(paths: list[str]) -> int:
@@ -63,7 +94,7 @@ def count_inputs(paths: list[str]) -> int:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            n += sum(1 for _ in path.rglob("*.lean"))
+            n += len(lean_entries(path))
         elif path.suffix == ".lean":
             n += 1
         else:
@@ -77,8 +108,8 @@ def iter_inputs(paths: list[str]) -> Iterator[Item | BadLine]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for f in sorted(path.rglob("*.lean")):
-                yield lean_file(f, str(f.relative_to(path).with_suffix("")))
+            for f, why in lean_entries(path):
+                yield Skipped(str(f), 0, why) if why else lean_file(f, str(f.relative_to(path).with_suffix("")))
         elif path.suffix == ".lean":
             yield lean_file(path, path.stem)
         else:
@@ -87,11 +118,25 @@ def iter_inputs(paths: list[str]) -> Iterator[Item | BadLine]:
 
 
 def lean_file(path: Path, name: str) -> LeanFile | BadLine:
-    """The file as a LeanFile, or a BadLine (line 0: the whole file) when it is not UTF-8."""
+    """The file as a LeanFile; Skipped when it is not a regular file it can read (never opened then);
+    a BadLine (line 0: the whole file) when it is not UTF-8."""
     try:
-        return LeanFile(name=name, text=decode_utf8(path.read_bytes()), path=str(path))
+        return LeanFile(name=name, text=read_lean_file(path), path=str(path))
+    except Unreadable as e:
+        return Skipped(str(path), 0, str(e))
     except ValueError as e:
         return BadLine(str(path), 0, str(e))
+
+
+def records_importable(items: Iterator[Item | BadLine], toolchain: Toolchain, where: str) -> Iterator[Item | BadLine]:
+    """`items`, each JSONL record after Lean has shown it can import the record's header (once per
+    header): a Lean that cannot stops the run with exit 3 before that record runs, since a dataset's
+    records share their header. A .lean file is not asked: Lean's answer on its own header is that
+    file's verdict (see `run` for a run in which Lean can import no file's header)."""
+    for item in items:
+        if isinstance(item, CheckRecord):
+            toolchain.require_imports(item.header, f"{where}: {item.name!r}")
+        yield item
 
 
 class RecordKeys:
@@ -120,8 +165,11 @@ def output_line(verdict: Verdict, item: Item, key: str) -> dict[str, Any]:
 
 
 async def check_all(verifier: Verifier, items: Iterator[Item | BadLine], out: InOrder | None,
-                    earlier: Earlier | None, console: Console, total: int, bad: list[BadLine]) -> Counter:
-    """Check every item not already in `earlier`; lines go to `out` in input order."""
+                    earlier: Earlier | None, console: Console, total: int, bad: list[BadLine],
+                    header_failed: list[tuple[str, str]]) -> Counter:
+    """Check every item not already in `earlier`; lines go to `out` in input order. Malformed and
+    skipped items go to `bad`; each .lean file whose own header Lean cannot elaborate is reported and
+    goes to `header_failed` (its path, Lean's error)."""
     counts: Counter = Counter()
     keys = RecordKeys()
     waiting: list[tuple[int, Item, str] | None] = []  # the i-th item sent to the verifier: position, item, key
@@ -135,7 +183,10 @@ async def check_all(verifier: Verifier, items: Iterator[Item | BadLine], out: In
             for pos, item in enumerate(items):
                 if isinstance(item, BadLine):
                     bad.append(item)
-                    report_bad(console, item)
+                    if isinstance(item, Skipped):
+                        console.print(f"[yellow]skipped[/] {escape(item.path)}: {escape(item.error)}")
+                    else:
+                        report_bad(console, item)
                     if out is not None:
                         out.put(pos, None)
                     progress.advance(task)
@@ -154,21 +205,34 @@ async def check_all(verifier: Verifier, items: Iterator[Item | BadLine], out: In
             pos, item, key = waiting[i]  # type: ignore[misc]
             waiting[i] = None  # release the record once its line is out
             counts[verdict.status] += 1
+            if isinstance(item, LeanFile) and (error := verdict.header_error) is not None:
+                header_failed.append((item.path, error.text))
+                report_header(console, item.path, verdict.status, error.text, verifier.toolchain.bundled)
             if out is not None:
                 out.put(pos, output_line(verdict, item, key))
             progress.update(task, advance=1, proved=counts["proved"])
     return counts
 
 
-def summary(counts: Counter, bad: int) -> Table:
+def report_header(console: Console, path: str, status: str, error: str, bundled: bool) -> None:
+    """One line for a .lean file whose own header Lean cannot elaborate: its verdict carries Lean's messages."""
+    first = error.splitlines()[0] if error else "an error"
+    note = " (the bundled Lean runtime takes only `prelude` as a header: it has no library)" if bundled else ""
+    console.print(f"[yellow]{status}[/] {escape(path)}: Lean cannot elaborate its header{note}: {escape(first)}")
+
+
+def summary(counts: Counter, bad: list[BadLine]) -> Table:
     table = Table(title="leanfd check")
     table.add_column("status")
     table.add_column("count", justify="right")
     for status in STATUSES:
         table.add_row(status, str(counts.get(status, 0)))
-    if bad:
-        table.add_row("malformed", str(bad))
-    table.add_row("[bold]total", str(sum(counts.values()) + bad))
+    skipped = sum(isinstance(b, Skipped) for b in bad)
+    if len(bad) > skipped:
+        table.add_row("malformed", str(len(bad) - skipped))
+    if skipped:
+        table.add_row("skipped", str(skipped))
+    table.add_row("[bold]total", str(sum(counts.values()) + len(bad)))
     return table
 
 
@@ -220,8 +284,9 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"Lean: {verifier.lean_version} ({verifier.toolchain.source}), backend {config.backend}")
     total = count_inputs(paths)
     bad: list[BadLine] = []
+    header_failed: list[tuple[str, str]] = []
     if out_path is None:
-        counts = asyncio.run(_check(verifier, paths, None, None, console, total, bad))
+        counts = asyncio.run(_check(verifier, paths, None, None, console, total, bad, header_failed))
     else:
         manifest = Manifest(inputs={"paths": [str(Path(p).resolve()) for p in paths]},
                             settings=settings(config, verifier.lean_version))
@@ -235,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
         ordered = InOrder(out)
         ok = False
         try:
-            counts = asyncio.run(_check(verifier, paths, ordered, earlier, console, total, bad))
+            counts = asyncio.run(_check(verifier, paths, ordered, earlier, console, total, bad, header_failed))
             ok = True
         finally:
             ordered.flush()
@@ -248,13 +313,20 @@ def run(args: argparse.Namespace) -> int:
             out.close(ok)
             if not ok and out.lines:
                 console.print(f"{out_path}: {out.lines} verdicts kept; add --resume to check the rest")
-    Console().print(summary(counts, len(bad)))
+    Console().print(summary(counts, bad))
     total_done = sum(counts.values())
+    if header_failed and len(header_failed) == total_done:
+        # Each file has its verdict; but Lean elaborated no header at all (the bundled runtime and
+        # `import Mathlib`): that is a Lean unusable for these files, as for a record's header.
+        path, error = header_failed[0]
+        more = len(header_failed) - 1
+        where = f"{path} (and {more} other .lean file{'s' * (more > 1)})" if more else path
+        raise LeanNotFound(verifier.toolchain.cannot_import(where, error))
     return 0 if total_done > 0 and counts["proved"] == total_done and not bad else 1
 
 
 async def _check(verifier: Verifier, paths: list[str], out: InOrder | None, earlier: Earlier | None,
-                 console: Console, total: int, bad: list[BadLine]) -> Counter:
-    items = importable(iter_inputs(paths), verifier.toolchain, " ".join(paths))
+                 console: Console, total: int, bad: list[BadLine], header_failed: list[tuple[str, str]]) -> Counter:
+    items = records_importable(iter_inputs(paths), verifier.toolchain, " ".join(paths))
     async with verifier:
-        return await check_all(verifier, items, out, earlier, console, total, bad)
+        return await check_all(verifier, items, out, earlier, console, total, bad, header_failed)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import json
+import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, TypeVar
@@ -104,6 +107,11 @@ class Verdict:
     def proved(self) -> bool:
         return self.status == "proved"
 
+    @property
+    def header_error(self) -> Message | None:
+        """Lean's first error in the header (a `.lean` file's own `prelude`/`import` lines), or None."""
+        return next((m for m in self.messages if m.severity == "error" and m.region == "header"), None)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["messages"] = [m.to_dict() for m in self.messages]
@@ -134,6 +142,58 @@ def decode_utf8(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(f"not valid UTF-8: byte 0x{raw[e.start]:02x} at byte {e.start + 1}") from None
+
+
+class Unreadable(ValueError):
+    """A path that is not a regular file leanfd can read (a directory, a FIFO, a broken link, no
+    permission): the message says which, and nothing was read from it."""
+
+
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def not_regular(mode: int) -> str | None:
+    """What a file of this `st_mode` is when it is not a regular file ("a directory", ...), or None."""
+    return None if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def read_lean_file(path: str | Path) -> str:
+    """The text of a `.lean` file, as Lean reads it: UTF-8, byte for byte. A byte order mark is kept:
+    Lean 4.35 does not skip one (`lean` on a file starting with it reads no `prelude` or `import`, and
+    a mark after the first line is "expected token").
+
+    Raises Unreadable when `path` is not a regular file or cannot be read; its kind is learnt with
+    `stat` before anything opens it, so a FIFO or a device is never opened (opening a FIFO waits for a
+    writer, opening a device may act). Raises ValueError when the bytes are not UTF-8.
+    """
+    try:
+        kind = not_regular(os.stat(path).st_mode)
+    except OSError as e:
+        raise Unreadable(_stat_error(path, e)) from None
+    if kind:
+        raise Unreadable(f"{kind}, not a regular file: not opened")
+    try:
+        # O_NONBLOCK: should a FIFO have replaced the file since `stat`, opening it does not wait.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise Unreadable(f"cannot open: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as fh:
+        if kind := not_regular(os.fstat(fd).st_mode):
+            raise Unreadable(f"{kind}, not a regular file: not read")
+        try:
+            raw = fh.read()
+        except OSError as e:
+            raise Unreadable(f"cannot read: {e.strerror or e}") from None
+    return decode_utf8(raw)
+
+
+def _stat_error(path: str | Path, e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    if e.errno == errno.ENOENT and os.path.islink(path):
+        return f"a broken symbolic link (to {os.readlink(path)!r}, which does not exist)"
+    return f"cannot read: {e.strerror or e}"
 
 
 def _surrogate_at(text: str) -> int | None:

@@ -107,16 +107,18 @@ class Toolchain:
     def require_imports(self, header: str, where: str) -> None:
         """Raise LeanNotFound (exit 3) when this Lean cannot import what `header` imports; `where`
         names the user's file (and record) the header came from."""
-        if (error := self.import_error(header)) is None:
-            return
+        if (error := self.import_error(header)) is not None:
+            raise LeanNotFound(self.cannot_import(where, error))
+
+    def cannot_import(self, where: str, error: str) -> str:
+        """What to tell a user whose header (from `where`) this Lean cannot elaborate, Lean's `error`
+        quoted: for the bundled runtime, that it imports nothing; for any Lean, how to get one that can."""
         first = error.splitlines()[0] if error else "an error"
         if self.bundled:
-            raise LeanNotFound(
-                f"{where}: the bundled Lean runtime cannot elaborate this header: it has no library to import, not "
-                f"even `Init`, so it takes only headers that begin with `prelude` and import nothing (Lean says: "
-                f"{first}). To check it, {GET_LEAN}")
-        raise LeanNotFound(f"{where}: {' '.join(self.argv)} cannot import the header's modules (Lean says: {first}). "
-                           f"{GET_LEAN}")
+            return (f"{where}: the bundled Lean runtime cannot elaborate this header: it has no library to import, "
+                    f"not even `Init`, so it takes only headers that begin with `prelude` and import nothing (Lean "
+                    f"says: {first}). To check it, {GET_LEAN}")
+        return f"{where}: {' '.join(self.argv)} cannot import the header's modules (Lean says: {first}). {GET_LEAN}"
 
 
 # (argv, cwd, import block) -> Lean's first error or None; one probe per header a process sees.

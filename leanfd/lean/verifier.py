@@ -164,6 +164,10 @@ class Verifier:
         `partial`, `opaque`) using only allowed axioms its imports declared."""
         if why := refusal({"file": text}, "file", self.config.max_attempt_chars):
             return self._rejected(name, why)
+        if text.startswith("\ufeff"):  # `lean` 4.35.0, run on such a file, reads the mark as text, not as a mark
+            return self._rejected(name, "the file begins with a UTF-8 byte order mark (U+FEFF), which Lean reads "
+                                        "as text: it sees no `prelude` or `import` header and cannot parse the "
+                                        "mark; save the file without it")
         header, code = split_file(text)
         result = await asyncio.to_thread(scan, code, self.config.policy, allow=FILE_ALLOWED)
         if result.violations:
