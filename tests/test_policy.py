@@ -197,6 +197,8 @@ def test_hash_commands_other_than_the_five_info_commands_are_refused(text, rules
     ("init_quot", "init_quot"),
     ("builtin_initialize foo : IO.Ref N ← IO.mkRef z", "builtin_initialize"),
     ("set_premise_selector fun _ _ => pure #[]", "set_premise_selector"),
+    ("unlock_limits", "unlock_limits"),
+    ("deprecated_syntax foo", "deprecated_syntax"),
 ])
 def test_command_keywords_outside_the_allowlist_are_refused_by_name(text, rule):
     assert [v.rule for v in scan(text).violations][:1] == [rule]

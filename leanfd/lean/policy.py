@@ -89,11 +89,14 @@ _REGISTERS = "registers code that runs later, while other commands (the verifier
 _SYNTAX = "defines syntax, which can change how the verifier's commands parse or print"
 _WRAPS = "runs the next command in a changed context"
 _UNREVIEWED = "is a command no proof needs, not reviewed for the policy"
+_INTERNAL = "is one of Lean's internal commands, for building Lean itself"
 
 # Every keyword that can begin a command in Lean 4.35 (`src/Lean/Parser/Command.lean`, `Syntax.lean`,
 # `Module.lean` and the `syntax ... : command` of Init and Lean), Batteries and Mathlib, and the
 # term and tactic keywords that run code: None where allowed, otherwise why it is refused. A word
-# ending in `%` is one token with it (`eval%`).
+# ending in `%` is one token with it (`eval%`). Checked once against the bundled Lean 4.35: every
+# word of its `libleanshared.so` that Lean, at the start of a command, reads as a keyword that
+# begins one is here (Lean's built-in commands; the others are declared in .olean files it lacks).
 KEYWORDS: dict[str, str | None] = {
     # declarations: the kernel checks what they add, and the judge checks each target's axioms
     **dict.fromkeys(("theorem", "lemma", "def", "abbrev", "instance", "example", "structure", "class",
@@ -118,7 +121,7 @@ KEYWORDS: dict[str, str | None] = {
     "#guard_msgs": "can hide messages, including the verifier's",
     **dict.fromkeys(("#eval", "#eval!", "#exec", "#guard", "#guard_expr", "#do", "#do_meta", "run_cmd",
                      "run_elab", "run_meta", "run_tac", "by_elab", "eval%", "initialize", "builtin_initialize",
-                     "test_extern"), _RUNS),
+                     "test_extern", "idbg"), _RUNS),
     **dict.fromkeys(("simproc", "dsimproc", "simproc_decl", "dsimproc_decl", "builtin_simproc", "builtin_dsimproc",
                      "builtin_simproc_decl", "builtin_dsimproc_decl", "simproc_pattern%", "builtin_simproc_pattern%",
                      "grind_propagator", "builtin_grind_propagator", "declare_config_elab",
@@ -132,16 +135,21 @@ KEYWORDS: dict[str, str | None] = {
                      "infixl", "infixr", "prefix", "postfix", "declare_syntax_cat", "binder_predicate", "scoped["),
                     _SYNTAX),
     **dict.fromkeys(("with_weak_namespace", "whatsnew", "count_heartbeats", "count_heartbeats!"), _WRAPS),
-    **dict.fromkeys(("sudo", "unset_option"), "changes options outside the `set_option` allowlist"),
+    **dict.fromkeys(("sudo", "unset_option", "unlock_limits"), "changes options outside the `set_option` allowlist"),
     "unif_hint": "changes how later terms elaborate",
     **dict.fromkeys(("seal", "unseal"), "changes which definitions unfold"),
-    **dict.fromkeys(("compile_inductive%", "compile_def%", "suppress_compilation", "unsuppress_compilation",
-                     "gen_injective_theorems%"), "changes how declarations are compiled"),
+    **dict.fromkeys(("compile_inductive%", "compile_def%", "suppress_compilation", "unsuppress_compilation"),
+                    "changes how declarations are compiled"),
+    **dict.fromkeys(("gen_injective_theorems%", "gen_cnstr_fns", "docs_to_verso", "end_local_scope",
+                     "declare_uint_theorems", "declare_int_theorems", "declare_bitwise_uint_theorems",
+                     "declare_bitwise_int_theorems", "declare_uint_simprocs", "declare_sint_simprocs",
+                     "declare_eval_bin", "declare_eval_bin_bitwise", "declare_eval_bin_bool_pred", "elab_stx_quot",
+                     "make_elab_simp_config", "make_elab_grind_config", "wait_for_cancel_once_command"), _INTERNAL),
     **dict.fromkeys(("coinductive", "inductive_fixpoint", "coinductive_fixpoint", "partial_fixpoint",
                      "irreducible_def", "add_decl_doc", "library_note", "recommended_spelling", "tactic_extension",
-                     "docs_to_verso", "extend_docs", "assert_not_exists", "assert_not_imported", "variable?",
-                     "variables", "recall", "proof_wanted", "mk_iff_of_inductive_prop", "end_local_scope",
-                     "reprove", "grind_pattern", "reset_grind_attrs%", "norm_cast_add_elim", "show_panel_widgets",
+                     "extend_docs", "assert_not_exists", "assert_not_imported", "variable?", "variables", "recall",
+                     "recall?", "proof_wanted", "mk_iff_of_inductive_prop", "reprove", "deprecated_syntax",
+                     "grind_pattern", "reset_grind_attrs%", "norm_cast_add_elim", "show_panel_widgets",
                      "aux_def", "deprecate", "deprecated_module", "assert_no_sorry"), _UNREVIEWED),
 }
 _UNKNOWN_HASH = "is not one of the allowed `#` commands (`#check`, `#check_failure`, `#print`, `#reduce`, `#synth`)"
