@@ -15,7 +15,7 @@ from conftest import TOY
 
 from leanfd.data.benchmarks import iter_json, load_problems
 from leanfd.lean.policy import scan
-from leanfd.lean.records import BadLine, CheckRecord, JsonlWriter, LeanFile, Verdict, read_lines
+from leanfd.lean.records import BadLine, CheckRecord, JsonlWriter, LeanFile, read_lines
 from leanfd.lean.verifier import Verifier
 from leanfd.prove.runner import read_attempts
 
@@ -141,35 +141,32 @@ def test_size_limit_and_lone_surrogates_for_every_kind_of_input(bundled, toy_hea
         assert v.check(GOOD[0]).status == "proved"  # the limit leaves ordinary attempts alone
 
 
-async def test_a_big_attempt_being_scanned_stalls_no_other_check(bundled):
-    """Scanning a big attempt takes a good part of a second; in a thread it leaves the event loop free.
-    On the loop it would be one gap as long as the whole check."""
+async def test_a_big_attempt_being_scanned_stalls_no_other_check(bundled, monkeypatch):
+    """Scanning a big attempt takes a good part of a second: it runs in a worker thread, never on the
+    event loop, so the other check goes on meanwhile. (Asserted by where the scan runs, not by timing
+    the loop's gaps: a pure-Python scan holds the GIL, and how long the loop then waits for it at each
+    system call depends on the machine's load, which made such a timing flaky on 2 busy cores.)"""
+    import threading
+
+    import leanfd.lean.verifier as verifier_module
+
     big = "x " * 150_000 + "axiom"  # under the limit; rejected by the policy only after a full scan
-    gaps: list[float] = []
+    where: list[int] = []
 
-    async def heartbeat() -> None:
-        last = time.perf_counter()
-        while True:
-            await asyncio.sleep(0.01)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+    def recording_scan(*args, **kw):
+        where.append(threading.get_ident())
+        return scan(*args, **kw)
 
-    async def timed(record: CheckRecord) -> tuple[Verdict, float]:
-        t = time.perf_counter()
-        return await v.acheck(record), time.perf_counter() - t
-
+    monkeypatch.setattr(verifier_module, "scan", recording_scan)
     async with Verifier(backend="cli", toolchain=bundled, timeout=60) as v:
         v.lean_version
-        beat = asyncio.ensure_future(heartbeat())
-        await asyncio.sleep(0.05)
-        (rejected, seconds), proved = await asyncio.gather(
-            timed(CheckRecord("big", GOOD[0]["header"], GOOD[0]["formal_statement"], proof=big)),
+        loop_thread = threading.get_ident()
+        rejected, proved = await asyncio.gather(
+            v.acheck(CheckRecord("big", GOOD[0]["header"], GOOD[0]["formal_statement"], proof=big)),
             v.acheck(CheckRecord.from_dict(GOOD[1])))
-        beat.cancel()
     assert rejected.status == "rejected" and "`axiom` declares an axiom" in rejected.reason
     assert proved.status == "proved"
-    assert max(gaps) < seconds / 2, (max(gaps), seconds)
+    assert len(where) == 2 and loop_thread not in where
 
 
 def test_max_attempt_chars_option(tmp_path):

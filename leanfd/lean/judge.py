@@ -87,6 +87,8 @@ def judge(
     kinds = {target: _kind(raw, target) for target in targets}
     answers = [printed.axioms(t) if (t := _at(raw, target.axioms_line)) is not None else None
                for target, kind in kinds.items() if kind is None or not kind.is_axiom]
+    if snippet.check_line is not None and any(m.line == snippet.check_line and m.severity == "error" for m in raw):
+        answers = [None]  # a failed kernel check is kept as an axiom (Lean's error recovery): its list says nothing
     v.axioms = None if any(a is None for a in answers) else sorted({a for p in answers for a in p or []})
     v.sorry = (
         sorry_in_text
