@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from leanfd.lean import printed
-from leanfd.lean.judge import goals_of, judge
+from leanfd.lean import messages
+from leanfd.lean.judge import judge
+from leanfd.lean.messages import goals_of
 from leanfd.lean.records import CheckRecord
 from leanfd.lean.run import MAX_MESSAGE_CHARS, MAX_RAW_MESSAGE_CHARS, LeanRun, Message
 from leanfd.lean.snippet import assemble, assemble_file, attempt_text
@@ -32,7 +33,7 @@ from leanfd.lean.snippet import assemble, assemble_file, attempt_text
     ],
 )
 def test_axioms_are_read_from_the_end(text, axioms):
-    assert printed.axioms(text) == axioms
+    assert messages.axioms(text) == axioms
 
 
 @pytest.mark.parametrize(
@@ -50,12 +51,12 @@ def test_axioms_are_read_from_the_end(text, axioms):
     ],
 )
 def test_kinds(text, keyword, checked):
-    kind = printed.kind(text)
+    kind = messages.kind(text)
     assert kind is not None and kind.keyword == keyword and kind.checked == checked
 
 
 def test_unknown_kind_is_not_guessed():
-    assert printed.kind("theorem_like x") is None and printed.kind("'theorem' x") is None
+    assert messages.kind("theorem_like x") is None and messages.kind("'theorem' x") is None
 
 
 def info(line: int, text: str) -> Message:

@@ -48,7 +48,7 @@ from typing import Any, Union
 from leanfd.data.errors import DataError
 from leanfd.lean.errors import RecordError
 from leanfd.lean.records import BadLine, CheckRecord, decode_utf8, not_text, read_lines
-from leanfd.lean.syntax import MODIFIERS, LeanSyntaxError, keyword_indices, parse_declaration, split_header, tokenize
+from leanfd.lean.syntax import LeanSyntaxError, parse_declaration, split_lean_text, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -182,63 +182,6 @@ def normalise_statement(statement: str) -> tuple[str, str]:
     if tail and tail[0].text == "by" and statement.rstrip(" \t").endswith("by"):
         statement = statement.rstrip(" \t") + "\n"
     return statement, name
-
-
-def split_lean_text(text: str) -> tuple[str, str, str]:
-    """(header, prefix, declaration) of a Lean snippet or file.
-
-    The declaration is the last `theorem`/`lemma`/`def`/... with its modifiers, attributes and
-    scoping lines (`open Real in`); the prefix the doc comment (`/--`, on a line of its own) right
-    above it, with any comments between them; the header everything before: imports, options, and
-    the helper definitions some benchmarks carry (ProofNet). Without a declaration, all of `text` is
-    the header. Text that cannot be read is split at its header (`leanfd.lean.syntax.Header.end`).
-    """
-    try:
-        toks = tokenize(text)
-    except LeanSyntaxError:
-        cut = split_header(text).end
-        return text[:cut], "", text[cut:]
-    kws = keyword_indices(toks)
-    if not kws:
-        return text, "", ""
-    j = kws[-1]
-    while j > 0:
-        prev = toks[j - 1]
-        if prev.kind == "ident" and prev.text in MODIFIERS:
-            j -= 1
-        elif prev.kind == "ident" and prev.text == "in":  # `open Real in`: scoped to the declaration
-            line_start = text.rfind("\n", 0, prev.start) + 1
-            k = j - 1
-            while k > 0 and toks[k - 1].start >= line_start:
-                k -= 1
-            if k == j - 1:
-                break
-            j = k
-        elif prev.text == "]":  # an attribute `@[...]`?
-            k, depth = j - 1, 0
-            while k >= 0:
-                depth += {"]": 1, "[": -1}.get(toks[k].text, 0)
-                if depth == 0:
-                    break
-                k -= 1
-            if k < 1 or toks[k - 1].text != "@":
-                break
-            j = k - 1
-        else:
-            break
-    start = toks[j].start
-    prev_end = toks[j - 1].end if j > 0 else 0
-    region = text[prev_end:start]  # whitespace and comments only
-    cut = start
-    for m in re.finditer(r"(?m)^[ \t]*/--", region):
-        if m.start() == 0 and prev_end > 0:
-            continue  # a comment that ends the previous command's line
-        cut = prev_end + m.start()
-        break
-    return text[:cut], text[cut:start], text[start:]
-
-
-# --- JSONL and JSON ---------------------------------------------------------------------------
 
 
 def iter_jsonl(path: str | Path) -> Iterator[Item]:

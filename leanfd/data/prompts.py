@@ -29,6 +29,7 @@ from leanfd.data.benchmarks import Problem, iter_jsonl
 from leanfd.data.errors import DataError
 from leanfd.lean.records import BadLine
 from leanfd.lean.syntax import LeanSyntaxError, split_header, tokenize
+from leanfd.lean.vocabulary import STATEMENT_KEYWORDS
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ def _declaration(name: str) -> re.Pattern[str] | None:
     if not name:
         return None
     bare = re.escape(name.removeprefix("_root_."))
-    return re.compile(rf"(?<![\w.'])(?:theorem|lemma|def|abbrev)\s+(?:_root_\.)?{bare}(?![\w.'!?])")
+    return re.compile(rf"(?<![\w.'])(?:{'|'.join(STATEMENT_KEYWORDS)})\s+(?:_root_\.)?{bare}(?![\w.'!?])")
 
 
 def _declares(text: str, decl: re.Pattern[str] | None) -> bool:

@@ -15,28 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from leanfd.lean import printed
+from leanfd.lean import messages
 from leanfd.lean.policy import Policy
 from leanfd.lean.records import Verdict
 from leanfd.lean.run import MAX_LINE_MB, MAX_MESSAGES, LeanRun, Message, clip
 from leanfd.lean.snippet import Snippet, Target
 
 NOTHING_TO_CHECK = "there is no declaration to check"
-_SORRY_WARNING = ("declaration uses `sorry`", "declaration uses 'sorry'")  # Lean 4.35 quotes with backticks
 
 
-def goals_of(messages: list[Message]) -> list[str]:
-    """Goals Lean printed in `unsolved goals` errors, one string per goal block."""
-    goals = []
-    for m in messages:
-        if m.severity == "error" and m.text.startswith("unsolved goals"):
-            goals.extend(g.strip() for g in m.text[len("unsolved goals") :].split("\n\n") if g.strip())
-    return goals
-
-
-def _at(messages: list[Message], line: int) -> str | None:
+def _at(raw: list[Message], line: int) -> str | None:
     """The text of the one information message at `line`; None when there is none or several."""
-    found = [m.text for m in messages if m.line == line and m.severity == "information"]
+    found = [m.text for m in raw if m.line == line and m.severity == "information"]
     return found[0] if len(found) == 1 else None
 
 
@@ -46,15 +36,15 @@ def allowed_axioms(snippet: Snippet, raw: list[Message], policy: Policy) -> set[
     allowed = set()
     for pin in snippet.pins:
         first, last = _at(raw, pin.first_line), _at(raw, pin.last_line)
-        kind = printed.kind(first) if first is not None else None
+        kind = messages.kind(first) if first is not None else None
         if pin.name in policy.allowed_axioms and kind is not None and kind.is_axiom and first == last:
             allowed.add(pin.name)
     return allowed
 
 
-def _kind(raw: list[Message], target: Target) -> printed.Kind | None:
+def _kind(raw: list[Message], target: Target) -> messages.Kind | None:
     text = _at(raw, target.kind_line)
-    return printed.kind(text) if text is not None else None
+    return messages.kind(text) if text is not None else None
 
 
 def judge(
@@ -82,18 +72,17 @@ def judge(
                 lean_version=lean_version, backend=backend, truncated=run.truncated)
     errors = [m for m in attempt_msgs if m.severity == "error"]
     v.first_error = next((m for m in errors if m.region == "attempt"), errors[0] if errors else None)
-    v.goals = goals_of(errors)
+    v.goals = messages.goals_of(errors)
     # An axiom a whole file declares lists itself; it counts where a declaration uses it.
     kinds = {target: _kind(raw, target) for target in targets}
-    answers = [printed.axioms(t) if (t := _at(raw, target.axioms_line)) is not None else None
+    answers = [messages.axioms(t) if (t := _at(raw, target.axioms_line)) is not None else None
                for target, kind in kinds.items() if kind is None or not kind.is_axiom]
     if snippet.check_line is not None and any(m.line == snippet.check_line and m.severity == "error" for m in raw):
         answers = [None]  # a failed kernel check is kept as an axiom (Lean's error recovery): its list says nothing
     v.axioms = None if any(a is None for a in answers) else sorted({a for p in answers for a in p or []})
     v.sorry = (
         sorry_in_text
-        or any(m.severity == "warning" and any(w in m.text for w in _SORRY_WARNING)
-               for m in located if m.region == "attempt")
+        or any(messages.is_sorry_warning(m) for m in located if m.region == "attempt")
         or "sorryAx" in (v.axioms or [])
     )
     if run.outcome != "ok":
@@ -130,7 +119,7 @@ def _reject(v: Verdict, reason: str) -> Verdict:
     return v
 
 
-def _checks(v: Verdict, snippet: Snippet, kinds: dict[Target, printed.Kind | None], examples: bool,
+def _checks(v: Verdict, snippet: Snippet, kinds: dict[Target, messages.Kind | None], examples: bool,
             run: LeanRun, policy: Policy) -> Verdict:
     """The error-free case: everything now rests on Lean's answers to the verifier's own commands."""
     raw = run.messages
@@ -150,7 +139,7 @@ def _checks(v: Verdict, snippet: Snippet, kinds: dict[Target, printed.Kind | Non
             return _reject(v, f"`{target.name}` is {_article(kind)}, whose value the kernel does not check: "
                               "it proves nothing")
         theorems += kind.keyword == "theorem"
-        used = printed.axioms(t) if (t := _at(raw, target.axioms_line)) is not None else None
+        used = messages.axioms(t) if (t := _at(raw, target.axioms_line)) is not None else None
         if used is None:
             return _reject(v, f"the verifier's checks produced no output (axioms of `{target.name}`){hidden}")
         bad = [a for a in used if a not in allowed]
@@ -188,7 +177,7 @@ def _check_head(snippet: Snippet) -> str:
     return f"theorem _ : <the reference statement> := @{snippet.statement.name}"
 
 
-def _article(kind: printed.Kind) -> str:
+def _article(kind: messages.Kind) -> str:
     word = str(kind)
     return ("an " if word[0] in "aeiou" else "a ") + word
 

@@ -33,18 +33,11 @@ from dataclasses import dataclass
 
 from leanfd.lean.errors import RecordError
 from leanfd.lean.records import CheckRecord
-from leanfd.lean.syntax import (
-    DECLARATION_KEYWORDS,
-    LeanSyntaxError,
-    keyword_indices,
-    parse_declaration,
-    split_header,
-    tokenize,
-)
+from leanfd.lean.syntax import LeanSyntaxError, keyword_indices, parse_declaration, split_header, tokenize
+from leanfd.lean.vocabulary import DECLARATION_KEYWORDS, STATEMENT_KEYWORDS
 
 # `def`/`abbrev` statements occur in ProofNet (data-carrying results such as `CommGroup G`): proving
-# one means giving a term of its type, checked exactly like a theorem's proof.
-DECL_KEYWORDS = ("theorem", "lemma", "def", "abbrev")
+# one means giving a term of its type, checked exactly like a theorem's proof (STATEMENT_KEYWORDS).
 
 
 @dataclass(frozen=True)
@@ -53,7 +46,7 @@ class Statement:
 
     name: str  # the declared name, as written (may be dotted)
     signature: str  # `theorem NAME binders : type`, without `:=` and what follows
-    keyword: str = "theorem"  # one of DECL_KEYWORDS
+    keyword: str = "theorem"  # one of STATEMENT_KEYWORDS
 
     @property
     def proposition(self) -> bool:
@@ -63,7 +56,7 @@ class Statement:
     def as_axiom(self, new_name: str) -> str:
         """The signature with its keyword replaced by `axiom` and its name by `new_name`."""
         toks = tokenize(self.signature)
-        k = keyword_indices(toks, DECL_KEYWORDS)[0]
+        k = keyword_indices(toks, STATEMENT_KEYWORDS)[0]
         kw, name_tok = toks[k], toks[k + 1]
         start = kw.start
         if k > 0 and toks[k - 1].text == "noncomputable":  # `noncomputable axiom` is not Lean
@@ -76,13 +69,13 @@ def parse_statement(statement: str) -> Statement:
     """Find the declared name and cut the statement before its proof (`:=`, `:= by`, `:= by sorry`).
 
     One reading for every caller (`leanfd.lean.syntax.parse_declaration`): the statement must
-    declare exactly one thing, whose keyword is in `DECL_KEYWORDS`.
+    declare exactly one thing, whose keyword is in `STATEMENT_KEYWORDS`.
     """
     try:
         d = parse_declaration(statement, DECLARATION_KEYWORDS)
     except LeanSyntaxError as e:
         raise RecordError(f"formal_statement cannot be read: {e}") from None
-    if d.keyword.text not in DECL_KEYWORDS or d.name is None:
+    if d.keyword.text not in STATEMENT_KEYWORDS or d.name is None:
         raise RecordError("formal_statement must declare a `theorem` (or `lemma`, `def`, `abbrev`) with a name")
     return Statement(name=d.name.text, signature=statement[: d.signature_end].rstrip(), keyword=d.keyword.text)
 

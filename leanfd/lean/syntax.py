@@ -47,6 +47,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from leanfd.lean.vocabulary import (
+    COMMAND_STARTS,
+    CONTEXT_COMMANDS,
+    DECLARATION_KEYWORDS,
+    IMPORT_COMMANDS,
+    MODIFIERS,
+    PROOF_PLACEHOLDERS,
+)
+
 Kind = Literal["ident", "hash", "assign", "number", "string", "char", "other", "comment", "doc", "phantom"]
 CODE_KINDS = frozenset({"ident", "hash", "assign", "number", "string", "char", "other"})
 _PLAIN = frozenset({"ident", "hash", "assign", "number", "other"})  # code that hides nothing
@@ -445,9 +454,8 @@ def _string_problem(src: str, pos: int) -> str:
 
 # --- the header ------------------------------------------------------------------------------------
 
-# Lean 4.35's header (`src/Lean/Parser/Module.lean`): `[module] [prelude] ([public] [meta] import [all] Name)*`.
-IMPORT_COMMANDS = ("prelude", "import", "public", "meta")  # `public` and `meta` only before `import`
-CONTEXT_COMMANDS = ("open", "set_option")
+# Lean 4.35's header (`src/Lean/Parser/Module.lean`): `[module] [prelude] ([public] [meta] import [all] Name)*`;
+# its words (IMPORT_COMMANDS, CONTEXT_COMMANDS) are in leanfd.lean.vocabulary.
 
 
 @dataclass(frozen=True)
@@ -474,13 +482,9 @@ class Header:
     end: int
 
 
-# Words that begin a command: an `open` or `set_option` stops there (`open A theorem t`).
-_COMMAND_WORDS = frozenset(
-    ("theorem", "lemma", "def", "abbrev", "instance", "example", "axiom", "structure", "class", "inductive",
-     "namespace", "section", "end", "variable", "universe", "attribute", "noncomputable", "private",
-     "protected", "partial", "unsafe", "nonrec", "@", "macro", "syntax", "notation", "opaque", "mutual",
-     *IMPORT_COMMANDS, *CONTEXT_COMMANDS)
-)
+# Words that begin a command: an `open` or `set_option` stops there (`open A theorem t`); `scoped` goes on
+# with an `open` (`open scoped Real`), and `@` begins an attribute list.
+_COMMAND_WORDS = (COMMAND_STARTS - {"scoped"}) | {"@"}
 
 
 def split_header(text: str) -> Header:
@@ -573,10 +577,6 @@ def _first_on_line(text: str, offset: int) -> bool:
 
 # --- the declaration -------------------------------------------------------------------------------
 
-DECLARATION_KEYWORDS = ("theorem", "lemma", "def", "abbrev", "instance", "example")
-MODIFIERS = ("noncomputable", "private", "protected", "partial", "unsafe", "nonrec")
-# What may follow the signature's `:=` in a statement: nothing, or the placeholder of a proof.
-PROOF_PLACEHOLDERS = ((), ("by",), ("sorry",), ("by", "sorry"))
 
 
 @dataclass(frozen=True)
@@ -633,3 +633,60 @@ def parse_declaration(text: str, keywords: tuple[str, ...] = DECLARATION_KEYWORD
     if tuple(t.text for t in proof) not in PROOF_PLACEHOLDERS:
         raise LeanSyntaxError("must end with `:=`, `:= by` or `:= by sorry`, not with a proof", last.start)
     return Declaration(kw, name, modifier, last, proof, last.start)
+
+
+def split_lean_text(text: str) -> tuple[str, str, str]:
+    """(header, prefix, declaration) of a Lean snippet or file.
+
+    The declaration is the last `theorem`/`lemma`/`def`/... with its modifiers, attributes and
+    scoping lines (`open Real in`); the prefix the doc comment (`/--`, on a line of its own) right
+    above it, with any comments between them; the header everything before: imports, options, and
+    the helper definitions some benchmarks carry (ProofNet). Without a declaration, all of `text` is
+    the header. Text that cannot be read is split at its header (`leanfd.lean.syntax.Header.end`).
+    """
+    try:
+        toks = tokenize(text)
+    except LeanSyntaxError:
+        cut = split_header(text).end
+        return text[:cut], "", text[cut:]
+    kws = keyword_indices(toks)
+    if not kws:
+        return text, "", ""
+    j = kws[-1]
+    while j > 0:
+        prev = toks[j - 1]
+        if prev.kind == "ident" and prev.text in MODIFIERS:
+            j -= 1
+        elif prev.kind == "ident" and prev.text == "in":  # `open Real in`: scoped to the declaration
+            line_start = text.rfind("\n", 0, prev.start) + 1
+            k = j - 1
+            while k > 0 and toks[k - 1].start >= line_start:
+                k -= 1
+            if k == j - 1:
+                break
+            j = k
+        elif prev.text == "]":  # an attribute `@[...]`?
+            k, depth = j - 1, 0
+            while k >= 0:
+                depth += {"]": 1, "[": -1}.get(toks[k].text, 0)
+                if depth == 0:
+                    break
+                k -= 1
+            if k < 1 or toks[k - 1].text != "@":
+                break
+            j = k - 1
+        else:
+            break
+    start = toks[j].start
+    prev_end = toks[j - 1].end if j > 0 else 0
+    region = text[prev_end:start]  # whitespace and comments only
+    cut = start
+    for m in re.finditer(r"(?m)^[ \t]*/--", region):
+        if m.start() == 0 and prev_end > 0:
+            continue  # a comment that ends the previous command's line
+        cut = prev_end + m.start()
+        break
+    return text[:cut], text[cut:start], text[start:]
+
+
+# --- JSONL and JSON ---------------------------------------------------------------------------

@@ -23,24 +23,20 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from leanfd.lean.syntax import LeanSyntaxError, Token, lex, tokenize
+from leanfd.lean.vocabulary import COMMAND_STARTS, DECLARATION_KEYWORDS, MODIFIERS, PROOF_KEYWORDS
 
 Kind = Literal["term", "tactic", "proof"]
 
-DECL_WORDS = ("theorem", "lemma", "example", "def", "instance", "abbrev")
-PROOF_WORDS = ("theorem", "lemma", "example")
+
+def _words(words) -> str:
+    """A regex alternation of Lean words, the longest first."""
+    return "|".join(map(re.escape, sorted(words, key=len, reverse=True)))
+
+
 # Words that start a command when they stand at column 0: the end of the declaration before them.
-COMMAND_WORDS = (
-    "theorem", "lemma", "example", "def", "instance", "abbrev", "axiom", "opaque", "structure", "class",
-    "inductive", "coinductive", "namespace", "section", "end", "open", "variable", "universe", "set_option",
-    "attribute", "export", "mutual", "noncomputable", "private", "protected", "partial", "unsafe", "nonrec",
-    "macro", "macro_rules", "syntax", "elab", "elab_rules", "notation", "infix", "infixl", "infixr",
-    "prefix", "postfix", "declare_syntax_cat", "initialize", "builtin_initialize", "deriving", "include",
-    "omit", "scoped", "local", "alias", "import", "prelude", "abbrev", "irreducible_def", "add_decl_doc",
-)
-_COMMAND_HEAD = re.compile(r"(?:@\[|/--|#[A-Za-z_]|(?:" + "|".join(COMMAND_WORDS) + r")(?![\w'!?.]))")
+_COMMAND_HEAD = re.compile(rf"(?:@\[|/--|#[A-Za-z_]|(?:{_words(COMMAND_STARTS)})(?![\w'!?.]))")
 _DECL_HEAD = re.compile(
-    r"(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|noncomputable|partial|unsafe|nonrec|scoped)\s+)*"
-    r"(" + "|".join(DECL_WORDS) + r")(?![\w'!?.])"
+    rf"(?:@\[[^\]]*\]\s*)?(?:(?:{_words((*MODIFIERS, 'scoped'))})\s+)*({_words(DECLARATION_KEYWORDS)})(?![\w'!?.])"
 )
 _OPENERS, _CLOSERS = set("([{⟨⦃"), set(")]}⟩⦄")
 # A `sorry` right after one of these stands for a term, even on a line of its own in a tactic block.
@@ -265,7 +261,7 @@ def next_step_site(doc: LeanText, offset: int) -> Site | None:
 def proof_site(doc: LeanText, offset: int) -> Site | None:
     """The whole proof of the theorem holding the cursor (anywhere in it, statement included)."""
     decl = doc.decl_at(offset)
-    if decl is None or decl.keyword not in PROOF_WORDS or decl.assign is None:
+    if decl is None or decl.keyword not in PROOF_KEYWORDS or decl.assign is None:
         return None
     assert decl.proof_start is not None
     end = decl.proof_start + len(doc.text[decl.proof_start : decl.end].rstrip())

@@ -22,7 +22,6 @@ import asyncio
 import logging
 import math
 import os
-import re
 import signal
 import time
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from leanfd.lean.errors import LeanFDError
-from leanfd.lean.judge import goals_of
+from leanfd.lean.messages import PARSE_ERROR, UNSOLVED_GOALS, goals_of, is_sorry_warning, placeholder_context
 from leanfd.lean.policy import Policy, scan
 from leanfd.lean.run import LeanRun, Message
 from leanfd.lean.server import ServerBackend, marked_pids
@@ -45,10 +44,6 @@ from leanfd.models.base import gather_or_cancel
 log = logging.getLogger(__name__)
 
 Status = Literal["closes", "progress"]
-# Lean 4's parser reports `unexpected token ...; expected ...`, `unexpected end of input`, `expected ...`.
-_PARSE_ERROR = re.compile(r"(unexpected |expected )")
-_SORRY_WARNING = re.compile(r"declaration uses [`']sorry[`']")
-_PLACEHOLDER = "don't know how to synthesize placeholder"
 Report = Callable[[str, int | None], None]  # (message, percentage)
 
 
@@ -154,8 +149,8 @@ def goal_from_answer(method: str, answer: Any) -> str | None:
 def goal_from_messages(messages: list[Message], decl_line: int) -> str | None:
     """The goal Lean printed in an error of the declaration: a hole's context, or unsolved goals."""
     for m in messages:
-        if m.severity == "error" and m.line >= decl_line and m.text.startswith(_PLACEHOLDER) and "context:\n" in m.text:
-            return m.text.split("context:\n", 1)[1].strip()
+        if m.line >= decl_line and (context := placeholder_context(m)) is not None:
+            return context
     left = goals_of([m for m in messages if m.line >= decl_line])
     return "\n\n".join(left) if left else None
 
@@ -172,11 +167,11 @@ def classify(run: LeanRun, decl_line: int, site: Site, goal_before: str,
         return None, [], run.detail or f"Lean {run.outcome}"
     mine = [m for m in run.messages if m.line >= decl_line]
     errors = [m for m in mine if m.severity == "error"]
-    others = [m for m in errors if not m.text.startswith("unsolved goals")]
+    others = [m for m in errors if not m.text.startswith(UNSOLVED_GOALS)]
     if others:
         return None, [], others[0].text.split("\n", 1)[0]
     if not errors:
-        sorry_left = any(m.severity == "warning" and _SORRY_WARNING.search(m.text) for m in mine)
+        sorry_left = any(is_sorry_warning(m) for m in mine)
         if candidate_sorry or (sorry_left and site.other_sorries == 0):
             return "progress", [], ""
         return "closes", [], ""
@@ -291,7 +286,7 @@ class Engine:
             raise NoGoal(f"Lean could not read the goal ({run.outcome}: {run.detail})")
         decl_line = site.decl_line(shadow)
         mine = [m for m in run.messages if m.severity == "error" and m.line >= decl_line]
-        parse = [m for m in mine if _PARSE_ERROR.match(m.text)]
+        parse = [m for m in mine if PARSE_ERROR.match(m.text)]
         if parse:
             first = parse[0]
             raise NoGoal(f"Lean cannot parse this declaration (line {first.line}: {first.text.splitlines()[0]})",

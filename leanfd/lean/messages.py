@@ -1,14 +1,54 @@
-"""Read what Lean printed for the verifier's own commands (`#print`, `#print axioms`).
+"""Lean's messages, as Lean 4.35.0 words them: every reader of Lean's messages matches them here, so
+that a Lean upgrade that rewords one is a one-line change in this file.
 
-Pure. Each reader takes the text of the one message at the command's own line and either returns
-the answer or `None` when the text does not have exactly the shape Lean gives it: a message the
-reader cannot account for is never guessed at, so the judge treats it as a missing answer.
+Two kinds. Diagnostics about the attempt (a `sorry` warning, unsolved goals, a placeholder Lean could
+not fill, a parse error), read by the judge and the editor. Answers to the verifier's own commands
+(`#print`, `#print axioms`): each reader takes the text of the one message at the command's own line
+and returns the answer, or `None` when the text does not have exactly the shape Lean gives it: a
+message the reader cannot account for is never guessed at, so the judge treats it as a missing answer.
+Pure.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from leanfd.lean.run import Message
+
+# --- diagnostics -------------------------------------------------------------------------------------
+
+SORRY_WARNING = re.compile(r"declaration uses [`']sorry[`']")  # Lean 4.35 quotes with backticks
+UNSOLVED_GOALS = "unsolved goals"  # an error, then the goals, one block each, blank-line separated
+PLACEHOLDER = "don't know how to synthesize placeholder"  # an error; its context follows `context:\n`
+# The parser: `unexpected token ...; expected ...`, `unexpected end of input`, `expected ...`.
+PARSE_ERROR = re.compile(r"(unexpected |expected )")
+
+
+def is_sorry_warning(m: Message) -> bool:
+    return m.severity == "warning" and SORRY_WARNING.search(m.text) is not None
+
+
+def goals_of(messages: Iterable[Message]) -> list[str]:
+    """Goals Lean printed in `unsolved goals` errors, one string per goal block."""
+    goals = []
+    for m in messages:
+        if m.severity == "error" and m.text.startswith(UNSOLVED_GOALS):
+            goals.extend(g.strip() for g in m.text[len(UNSOLVED_GOALS) :].split("\n\n") if g.strip())
+    return goals
+
+
+def placeholder_context(m: Message) -> str | None:
+    """The local context and goal of a placeholder Lean could not fill, or None for another message."""
+    if m.severity == "error" and m.text.startswith(PLACEHOLDER) and "context:\n" in m.text:
+        return m.text.split("context:\n", 1)[1].strip()
+    return None
+
+
+# --- answers to the verifier's commands -----------------------------------------------------------
 
 # A name as `Name.toString` prints it: components joined by `.`, each plain or in guillemets.
 _COMPONENT = r"(?:«[^»]*»|[^\s,.\[\]«»]+)"
