@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from leanfd.lean.syntax import LeanSyntaxError, Token, lex, tokenize
-from leanfd.lean.vocabulary import COMMAND_STARTS, DECLARATION_KEYWORDS, MODIFIERS, PROOF_KEYWORDS
+from leanfd.lean.vocabulary import COMMAND_STARTS, DECLARATION_KEYWORDS, MODIFIERS, PROOF_KEYWORDS, SORRY_WORDS
 
 Kind = Literal["term", "tactic", "proof"]
 
@@ -251,7 +251,7 @@ def next_step_site(doc: LeanText, offset: int) -> Site | None:
     if decl is None or decl.proof_start is None or offset < decl.proof_start:
         return None
     toks = decl.tokens
-    sorries = [i for i, t in enumerate(toks) if t.text in ("sorry", "admit") and t.start >= decl.proof_start]
+    sorries = [i for i, t in enumerate(toks) if t.text in SORRY_WORDS and t.start >= decl.proof_start]
     at = next((i for i in sorries if toks[i].start <= offset <= toks[i].end), None)
     if at is not None:
         return _sorry_site(doc, decl, at, len(sorries) - 1)

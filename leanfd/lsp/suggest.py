@@ -35,6 +35,7 @@ from leanfd.lean.run import LeanRun, Message
 from leanfd.lean.server import ServerBackend, marked_pids
 from leanfd.lean.snippet import split_file
 from leanfd.lean.toolchain import resolve
+from leanfd.lean.vocabulary import SORRY_WORDS
 from leanfd.lsp import prompts
 from leanfd.lsp.settings import Settings, SettingsError
 from leanfd.lsp.sites import Kind, Site, utf16_position
@@ -119,7 +120,7 @@ def collect(completions: list[Completion], site: Site, policy: Policy = Policy()
     rejected = 0
     for i, c in enumerate(completions):
         text = prompts.candidate(c.text, site)
-        if not text or text.strip() in ("sorry", "admit"):
+        if not text or text.strip() in SORRY_WORDS:
             continue
         key = " ".join(text.split())
         if key in found:
