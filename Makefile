@@ -23,7 +23,7 @@ test: venv
 # toy family's train split; made once, then reused from runs/toy/warm_start_quick), a short FD run through
 # `leanfd train`, `leanfd prove` of the warm start and of the trained model on held-out shapes (k = 8),
 # and `leanfd report` of the two pass@k curves. The quick warm start (200 SFT steps, 40 s) is not taught to
-# read FD's feedback, which `make experiment`'s (7 minutes) is: see the README on what that changes.
+# read FD's feedback, which `make experiment`'s (7 minutes) is: see docs/fd_small.md on what that changes.
 DEMO_SPLIT ?= test
 DEMO_WARM = runs/toy/warm_start_quick
 DEMO_PROVE = --dataset lean_project/toy/family.jsonl --split $(DEMO_SPLIT) --names '_[01]$$' -k 8 --max-tokens 64 \

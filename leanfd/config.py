@@ -18,16 +18,12 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
-from leanfd.lean.errors import LeanFDError
+from leanfd.lean.errors import ConfigError
 from leanfd.options import opt, out_of_bounds
 
 __all__ = ["ConfigError", "add_arguments", "from_args", "load", "opt", "section", "to_yaml"]
 
 C = TypeVar("C")
-
-
-class ConfigError(LeanFDError):
-    """A config value is wrong; the message names the field and what to change."""
 
 
 def _base(tp: Any) -> tuple[Any, bool]:
@@ -262,6 +258,8 @@ def _build(cls: type, values: dict[tuple[str, ...], Any], path: tuple[str, ...] 
             kwargs[f.name] = value if converted else checked(".".join(here), hints[f.name], value, f.metadata)
     try:
         return cls(**kwargs)
+    except ConfigError:  # a cross-field check: its message names the options already
+        raise
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{'.'.join(path) + ': ' if path else ''}{e}") from None
 

@@ -11,6 +11,8 @@ import dataclasses
 import math
 from typing import Any
 
+from leanfd.lean.errors import ConfigError
+
 BOUNDS = ("min", "gt", "max", "lt")
 
 
@@ -44,7 +46,7 @@ def out_of_bounds(value: Any, meta: Any) -> str | None:
 
 
 def check_bounds(config: Any) -> None:
-    """Raise ValueError naming the first field of the dataclass `config` outside its bounds."""
+    """Raise ConfigError naming the first field of the dataclass `config` outside its bounds."""
     for f in dataclasses.fields(config):
         if why := out_of_bounds(getattr(config, f.name), f.metadata):
-            raise ValueError(f"{f.name} {why}")
+            raise ConfigError(f"{f.name} {why}")

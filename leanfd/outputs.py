@@ -1,6 +1,6 @@
 """Output files that never destroy work.
 
-Rules every command follows (README, "Outputs are never lost"):
+Rules every command follows (docs/options.md, "Outputs are never lost"):
 - inputs are validated before any output is opened, and an input that is also an output (the same
   path once resolved, or the same file under another name) is refused;
 - an output that already holds something is refused unless `--resume` (keep it, add what is

@@ -215,7 +215,7 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "leanfd", "report", *finals, "--group", "(.*)-s[0-9]+$",
                     "--plot", str(out / "report.png")], cwd=REPO)
     log.info("done in %.0f s: %s/results.json, fd_small.png, report.png", time.monotonic() - t0, out)
-    if COMMITTED.is_file():  # the figures in the README came from there
+    if COMMITTED.is_file():  # the figures in docs/fd_small.md came from there
         ok, lines = compare(results, json.loads(COMMITTED.read_text()))
         log.info("against %s:\n%s", COMMITTED.relative_to(REPO), "\n".join(lines))
 

@@ -1,7 +1,8 @@
-"""Errors of the machinery (a missing Lean, a dead process, a broken protocol).
+"""The errors leanfd raises on purpose: the machinery failing (a missing Lean, a dead process, a broken
+protocol) and what the user can fix (an option or config value, an input file or record).
 
-Lean rejecting a proof is never an exception: it is a verdict. These are for when the machinery
-itself fails, and are translated to exit codes, LSP errors or HTTP codes only at the edges.
+Lean rejecting a proof is never an exception: it is a verdict. These are translated to exit codes,
+LSP errors or HTTP codes only at the edges; anything else that escapes is a bug (exit 1 in `leanfd`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ class LeanNotFound(LeanFDError):
     exit_code = 3
 
 
-class RecordError(LeanFDError, ValueError):
+class ConfigError(LeanFDError, ValueError):
+    """An option or a config value the user can fix; the message names the option as typed (`--jobs`) or
+    the field (`verifier.jobs`) and what to change. A ValueError too, for callers that catch those."""
+
+
+class InputError(LeanFDError, ValueError):
+    """An input file or record the user can fix; the message names the file (and line) or the field."""
+
+
+class RecordError(InputError):
     """An input record is malformed; the message names the field that is wrong."""
 
 
