@@ -12,9 +12,10 @@ import pytest
 
 from leanfd.lean.errors import LeanProcessError
 from leanfd.lean.oneshot import OneShotBackend
+from leanfd.lean.positions import utf16_to_index
 from leanfd.lean.process import MARKER_VAR
 from leanfd.lean.run import MAX_MESSAGE_CHARS, MAX_MESSAGES, MAX_RAW_MESSAGE_CHARS, Message
-from leanfd.lean.server import ServerBackend, to_messages, utf16_to_index
+from leanfd.lean.server import ServerBackend, to_messages
 
 PASS = "theorem pass1 : Eq (N.add N.zero N.zero) N.zero := Eq.refl _\n#print axioms pass1\n"
 FAIL = "theorem fail1 : Eq N.zero (N.succ N.zero) := Eq.refl N.zero\n#check N\n"

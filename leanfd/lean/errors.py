@@ -35,3 +35,16 @@ class RecordError(InputError):
 
 class LeanProcessError(LeanFDError):
     """A Lean process died, broke the protocol, or could not be started."""
+
+
+class LeanRpcError(LeanProcessError):
+    """Lean's language server answered a request with a JSON-RPC error (`code`, `message` as it sent them).
+
+    A `LeanProcessError`: to a check, a request Lean refused is the machinery failing. Callers that
+    can go on (a query about the document) read `code`, never the text.
+    """
+
+    def __init__(self, code: int | None, message: str | None) -> None:
+        super().__init__(f"lean --server answered error {code}: {message}")
+        self.code = code
+        self.message = message

@@ -1,17 +1,23 @@
 """The pooled `server` backend: persistent `lean --server` processes that keep the header elaborated.
 
 Each pool worker is one `lean --server` (LSP over stdio) with at most one open document. When the
-next check has the same header, the worker sends the new full text as `textDocument/didChange`;
+next check has the same header, the worker sends the new full text as a new version of the document;
 Lean's incremental elaboration reuses the command snapshots of the unchanged prefix, so only the body
-is elaborated again. A different header closes the document and opens a fresh one. The request
-`textDocument/waitForDiagnostics` (a Lean extension) answers once every diagnostic of that version
-has been published, so a result is never stale.
+is elaborated again. A different header closes the document and opens a fresh one.
+
+A worker is three layers, as leanclient splits them:
+- the process (`process.py`: group, marker, the one memory scheme, kill and reap);
+- the transport (`jsonrpc.py`: framing, requests and notifications, futures, `$/cancelRequest`,
+  `LeanRpcError` for Lean's error answers, every pending request failed at once when the stream ends);
+- the document state (`documents.py`: versions, the open document, diagnostics gathered per version
+  until `textDocument/waitForDiagnostics` answers, so a result is never stale).
+`_Worker` below ties the three together; `ServerBackend` pools workers. Positions are converted by
+`positions.py`, the Lean side's one codec.
 
 A worker that timed out, crashed, broke the protocol or went over its memory budget is destroyed
 (its process group and every process carrying its environment marker are killed), never reused.
 
-Processes are owned as `process.py` says (group, marker, the one memory scheme, kill and reap). A
-request that times out or is cancelled is withdrawn with `$/cancelRequest` before anything else is
+A request that times out or is cancelled is withdrawn with `$/cancelRequest` before anything else is
 sent. Measured with Lean 4.35.0: a withdrawn `textDocument/waitForDiagnostics` is not answered and
 its elaboration goes on (5 s watched); Lean answers it only when the file worker ends (ContentModified,
 -32801). What stops the elaboration is the next version of the document: so after a timeout the
@@ -31,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import os
 import signal
@@ -42,14 +47,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from leanfd.lean.documents import Document, to_messages
 from leanfd.lean.errors import LeanProcessError
+from leanfd.lean.jsonrpc import MAX_MESSAGE_BYTES, Connection
 from leanfd.lean.process import (
     KILL_TIMEOUT,
     LeanProcess,
     marked_pids,
     sweep,
 )
-from leanfd.lean.run import MAX_MESSAGES, LeanRun, Message, Severity
+from leanfd.lean.run import LeanRun
 from leanfd.lean.toolchain import Toolchain
 
 log = logging.getLogger(__name__)
@@ -57,64 +64,12 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 60.0  # spawn + `initialize`; the header itself is elaborated inside a check's deadline
 CLOSE_TIMEOUT = 5.0  # `shutdown` + `exit` before the process group is killed
 RECOVER_TIMEOUT = 3.0  # after a timeout: how long Lean may take to drop the stuck version
-MAX_MESSAGE_BYTES = 64 << 20  # one LSP message from Lean; larger ones end the worker (checks: crashed)
 STDERR_TAIL = 4_000  # characters of a server's stderr kept for crash reports
-# LSP severities (1 error, 2 warning, 3 information, 4 hint) as `Message.severity`.
-SEVERITIES: dict[int, Severity] = {1: "error", 2: "warning", 3: "information", 4: "information"}
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    """One JSON-RPC message with its `Content-Length` header (the LSP base protocol)."""
-    body = json.dumps(message, ensure_ascii=False).encode()
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
-
-
-def utf16_to_index(line: str, units: int) -> int:
-    """The code-point column of LSP's UTF-16 `character`, as `lean --json` counts columns."""
-    if line.isascii():
-        return units
-    count = 0
-    for i, ch in enumerate(line):
-        if count >= units:
-            return i
-        count += 2 if ord(ch) > 0xFFFF else 1
-    return len(line) + max(0, units - count)
-
-
-def to_messages(diagnostics: list[dict[str, Any]], text: str) -> LeanRun:
-    """LSP diagnostics of `text` as the `Message`s of an `ok` run (1-based lines), bounded as
-    `LeanRun.add` bounds them.
-
-    `fullRange` is the range `lean --json` reports (`range` may be cut to the first line).
-    Order: the server reports an asynchronously elaborated theorem's messages when it finishes, so a
-    later command's messages can come first, and differently from run to run. A stable sort on the end
-    of each range restores command order while keeping Lean's order inside a command (its precise error
-    before the `internal exception` spanning the whole declaration, which ends at the same place): the
-    order `lean --json` gives, on which the judge's "first error" depends. The earliest survive the cap.
-    """
-    lines = text.split("\n")
-
-    def position(pos: dict[str, int]) -> tuple[int, int]:
-        line = pos["line"]
-        column = utf16_to_index(lines[line], pos["character"]) if line < len(lines) else pos["character"]
-        return line + 1, column
-
-    def end(d: dict[str, Any]) -> tuple[int, int]:
-        pos = (d.get("fullRange") or d["range"])["end"]
-        return pos["line"], pos["character"]
-
-    kept = LeanRun("ok")
-    for d in sorted(diagnostics, key=end)[: MAX_MESSAGES + 1]:
-        rng = d.get("fullRange") or d["range"]
-        line, column = position(rng["start"])
-        end_line, end_column = position(rng["end"])
-        severity = SEVERITIES.get(d.get("severity", 1), "error")
-        kept.add(Message(severity, line, column, end_line, end_column, str(d.get("message", ""))))
-    return kept
 
 
 class _Worker:
-    """One `lean --server` holding at most one open document; destroyed, never reused, after a failure."""
+    """One `lean --server`: its process (`LeanProcess`), its `Connection` and its one `Document`;
+    destroyed, never reused, after a failure."""
 
     def __init__(self, wid: int, marker: str, doc_dir: Path) -> None:
         self.wid = wid
@@ -122,23 +77,36 @@ class _Worker:
         self._doc_dir = doc_dir
         self.lean: LeanProcess | None = None
         self.proc: asyncio.subprocess.Process | None = None
-        self.header: str | None = None  # header of the open document, None when none is open
-        self.uri: str | None = None
-        self.version = 0
+        self.rpc: Connection | None = None
+        self.doc: Document | None = None
         self.checks = 0
-        self.failure: str | None = None  # why the worker is unusable; set once
-        self._ids = itertools.count(1)
-        self._docs = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[Any]] = {}
-        self._diagnostics: dict[int, list[dict[str, Any]]] = {}  # version of the open document -> latest list
+        self._failure: str | None = None  # a failure before the connection exists (killed while spawning)
         self._stderr = ""
         self._tasks: list[asyncio.Task[None]] = []
-        self.cancelled: set[int] = set()  # ids withdrawn with `$/cancelRequest`
-        self.cancel_answers: list[int | str] = []  # how Lean answered them: an error code, or "result"
+
+    @property
+    def failure(self) -> str | None:
+        """Why the worker is unusable; set once."""
+        return self.rpc.failure if self.rpc is not None else self._failure
 
     @property
     def alive(self) -> bool:
-        return self.failure is None and self.proc is not None and self.proc.returncode is None
+        return self.rpc is not None and self.rpc.alive
+
+    @property
+    def header(self) -> str | None:
+        """Header of the open document, None when none is open."""
+        return self.doc.header if self.doc is not None else None
+
+    @property
+    def cancelled(self) -> set[int]:
+        """Request ids withdrawn with `$/cancelRequest` and not answered yet."""
+        return self.rpc.cancelled if self.rpc is not None else set()
+
+    @property
+    def cancel_answers(self) -> list[int | str]:
+        """How Lean answered withdrawn requests: an error code, or "result"."""
+        return self.rpc.cancel_answers if self.rpc is not None else []
 
     async def start(self, toolchain: Toolchain, memory_mb: int | None) -> None:
         """Spawn the server (owned as `process.py` says) and do the LSP handshake."""
@@ -147,79 +115,54 @@ class _Worker:
         cwd = toolchain.cwd or str(self._doc_dir)
         self.lean = await LeanProcess.spawn(toolchain, ["--server", "-Dserver.reportDelayMs=0"],
                                             marker=self.marker, memory_mb=memory_mb, cwd=cwd, limit=2**24)
-        self.proc = self.lean.proc
-        self._tasks = [asyncio.create_task(self._read_loop()), asyncio.create_task(self._drain_stderr())]
+        proc = self.proc = self.lean.proc
+        assert proc.stdout is not None and proc.stdin is not None
+        self.rpc = Connection(proc.stdout, proc.stdin, self._notification, running=lambda: proc.returncode is None,
+                              max_message_bytes=MAX_MESSAGE_BYTES)  # read here: tests lower it for a new worker
+        if self._failure is not None:
+            self.rpc.fail(self._failure)
+        self.doc = Document(self.rpc, self._doc_dir, f"LeanfdCheck{self.wid}")
+        self._tasks = [asyncio.create_task(self._serve()), asyncio.create_task(self._drain_stderr())]
         deadline = time.monotonic() + START_TIMEOUT
         params = {
             "processId": os.getpid(),
             "rootUri": Path(cwd).resolve().as_uri(),
             "capabilities": {
                 "textDocument": {"publishDiagnostics": {"versionSupport": True}},
-                # Lean >= 4.32 then publishes only the new diagnostics (`isIncremental`), which are
-                # appended per version below, instead of the whole list again each time: linear, not
-                # quadratic, in the number of messages. Older Leans ignore it and republish everything.
+                # Lean >= 4.32 then publishes only the new diagnostics (`isIncremental`), which
+                # `Document.publish` appends per version, instead of the whole list again each time:
+                # linear, not quadratic, in the number of messages. Older Leans republish everything.
                 "lean": {"incrementalDiagnosticSupport": True},
             },
             "initializationOptions": {"hasWidgets": False},
         }
         try:
-            await self._request("initialize", params, deadline)
-            await self._notify("initialized", {}, deadline)
+            await self.rpc.request("initialize", params, deadline)
+            await self.rpc.notify("initialized", {}, deadline)
         except (TimeoutError, LeanProcessError) as e:
             self.kill(f"start failed: {e!r}")
             await self.reap()
             raise LeanProcessError(f"lean --server did not initialize within {START_TIMEOUT:.0f} s: {e}") from e
-        log.debug("worker %d started (pid %d)", self.wid, self.proc.pid)
+        log.debug("worker %d started (pid %d)", self.wid, proc.pid)
 
     async def check(self, header: str, body: str, deadline: float) -> list[dict[str, Any]]:
         """Elaborate `header + body` and return exactly the diagnostics published for that version."""
-        text = header + body
-        # The version is set and the store emptied before sending: the reader may publish at once.
-        self._diagnostics.clear()
-        if self.uri is not None and self.header == header:
-            self.version += 1
-            await self._notify("textDocument/didChange", {
-                "textDocument": {"uri": self.uri, "version": self.version},
-                "contentChanges": [{"text": text}],
-            }, deadline)
-        else:
-            if self.uri is not None:
-                await self._notify("textDocument/didClose", {"textDocument": {"uri": self.uri}}, deadline)
-            # A fresh URI per document: a late `publishDiagnostics` of the closed one can never be mistaken.
-            self.uri = (self._doc_dir / f"LeanfdCheck{self.wid}_{next(self._docs)}.lean").as_uri()
-            self.header, self.version = header, 1
-            await self._notify("textDocument/didOpen", {
-                "textDocument": {"uri": self.uri, "languageId": "lean4", "version": 1, "text": text},
-            }, deadline)
-        version = self.version
-        await self._request("textDocument/waitForDiagnostics", {"uri": self.uri, "version": version}, deadline)
+        assert self.doc is not None, "check before start"
+        diagnostics = await self.doc.check(header, body, deadline)
         self.checks += 1
-        return self._diagnostics.pop(version, [])
+        return diagnostics
 
     async def query(self, queries: Sequence[tuple[str, dict[str, Any]]], deadline: float) -> list[Any]:
-        """LSP requests about the open document (`$/lean/plainGoal`, ...), its `textDocument` added.
-
-        None for a request Lean answered with an error: the worker stays usable (only a dead one raises).
-        """
-        answers = []
-        for method, params in queries:
-            try:
-                answers.append(await self._request(method, {**params, "textDocument": {"uri": self.uri}}, deadline))
-            except LeanProcessError:
-                if not self.alive:
-                    raise
-                answers.append(None)
-        return answers
-
+        """LSP requests about the open document (see `Document.query`)."""
+        assert self.doc is not None, "query before start"
+        return await self.doc.query(queries, deadline)
 
     def fail(self, detail: str) -> None:
         """Mark the worker unusable and fail every pending request at once."""
-        if self.failure is None:
-            self.failure = detail
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(LeanProcessError(self.failure))
-        self._pending.clear()
+        if self.rpc is not None:
+            self.rpc.fail(detail)
+        elif self._failure is None:
+            self._failure = detail
 
     def kill(self, detail: str = "killed") -> None:
         """SIGKILL the server and every process carrying this worker's marker."""
@@ -237,84 +180,26 @@ class _Worker:
 
     async def close(self) -> None:
         """Clean `shutdown`/`exit`, then kill whatever is left (a `--worker` that did not follow)."""
-        if self.alive and self.proc is not None:
+        if self.alive and self.rpc is not None and self.proc is not None:
             deadline = time.monotonic() + CLOSE_TIMEOUT
             try:
-                await self._request("shutdown", None, deadline)
-                await self._notify("exit", None, deadline)
+                await self.rpc.request("shutdown", None, deadline)
+                await self.rpc.notify("exit", None, deadline)
                 await asyncio.wait_for(self.proc.wait(), max(0.0, deadline - time.monotonic()))
             except (TimeoutError, LeanProcessError) as e:
                 log.warning("worker %d did not shut down cleanly: %r", self.wid, e)
         self.kill("closed")
         await self.reap()
 
-    async def _send(self, message: dict[str, Any], deadline: float) -> None:
-        if not self.alive or self.proc is None or self.proc.stdin is None:
-            raise LeanProcessError(self.failure or "lean --server is not running")
-        try:
-            self.proc.stdin.write(encode(message))
-            await asyncio.wait_for(self.proc.stdin.drain(), max(0.0, deadline - time.monotonic()))
-        except (ConnectionError, RuntimeError) as e:
-            self.fail(f"writing to lean --server failed: {e!r}")
-            raise LeanProcessError(self.failure or str(e)) from e
+    def _notification(self, method: str, params: Any) -> None:
+        if method == "textDocument/publishDiagnostics" and self.doc is not None:
+            self.doc.publish(params)
 
-    async def _notify(self, method: str, params: Any, deadline: float) -> None:
-        await self._send({"jsonrpc": "2.0", "method": method, "params": params}, deadline)
-
-    async def _request(self, method: str, params: Any, deadline: float) -> Any:
-        rid = next(self._ids)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[rid] = fut
-        try:
-            await self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}, deadline)
-            return await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
-        except (TimeoutError, asyncio.CancelledError):
-            self._cancel(rid)
-            raise
-        finally:
-            self._pending.pop(rid, None)
-
-    def _cancel(self, rid: int) -> None:
-        """Withdraw request `rid` with `$/cancelRequest` (written at once, not awaited: this runs on the
-        way out of a timed-out or cancelled wait), so Lean stops working on it."""
-        if self.alive and self.proc is not None and self.proc.stdin is not None and not self.proc.stdin.is_closing():
-            self.cancelled.add(rid)
-            self.proc.stdin.write(encode({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": rid}}))
-
-    async def _read_message(self) -> dict[str, Any] | None:
-        assert self.proc is not None and self.proc.stdout is not None
-        length = None
-        while True:
-            line = await self.proc.stdout.readline()
-            if not line:
-                return None
-            if line in (b"\r\n", b"\n"):
-                break
-            name, _, value = line.decode("ascii").partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value)
-        if length is None:
-            raise LeanProcessError("LSP message without Content-Length")
-        if length > MAX_MESSAGE_BYTES:  # never held whole; the worker is replaced and the check `crashed`
-            raise LeanProcessError(f"Lean sent a {length / 2**20:.0f} MB message (over {MAX_MESSAGE_BYTES >> 20} MB)")
-        msg = json.loads(await self.proc.stdout.readexactly(length))
-        if not isinstance(msg, dict):
-            raise LeanProcessError(f"LSP message is not an object: {msg!r:.200}")
-        return msg
-
-    async def _read_loop(self) -> None:
-        """Dispatch everything the server writes; on EOF or a protocol error fail all pending requests."""
-        try:
-            while True:
-                msg = await self._read_message()
-                if msg is None:
-                    break
-                self._dispatch(msg)
-            detail = "lean --server closed its output"
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # noqa: BLE001 - any protocol breakage makes the worker unusable
-            detail = f"LSP protocol error: {e!r}"
+    async def _serve(self) -> None:
+        """Run the connection; when Lean's output ends or breaks, fail the worker with the reason, its
+        exit code and the tail of its stderr."""
+        assert self.rpc is not None
+        detail = await self.rpc.serve()
         if self.failure is None and self.proc is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.proc.wait(), 1.0)
@@ -326,33 +211,6 @@ class _Worker:
             if tail:
                 detail += f"; stderr: {tail[-1000:]}"
         self.fail(detail)
-
-    def _dispatch(self, msg: dict[str, Any]) -> None:
-        if "id" in msg and "method" in msg:
-            # A request from the server (registerCapability, inlayHint/refresh, ...): acknowledge it.
-            if self.proc is not None and self.proc.stdin is not None and not self.proc.stdin.is_closing():
-                self.proc.stdin.write(encode({"jsonrpc": "2.0", "id": msg["id"], "result": None}))
-        elif "id" in msg:
-            if msg["id"] in self.cancelled:
-                self.cancelled.discard(msg["id"])  # type: ignore[arg-type]
-                self.cancel_answers.append((msg.get("error") or {}).get("code", "result"))
-            fut = self._pending.get(msg["id"])  # type: ignore[arg-type]
-            if fut is None or fut.done():
-                return
-            if "error" in msg:
-                err = msg["error"] or {}
-                text = f"lean --server answered error {err.get('code')}: {err.get('message')}"
-                fut.set_exception(LeanProcessError(text))
-            else:
-                fut.set_result(msg.get("result"))
-        elif msg.get("method") == "textDocument/publishDiagnostics":
-            params = msg.get("params") or {}
-            if params.get("uri") != self.uri or params.get("version") != self.version:
-                return
-            diagnostics = list(params.get("diagnostics") or [])
-            if params.get("isIncremental"):
-                diagnostics = self._diagnostics.get(self.version, []) + diagnostics
-            self._diagnostics[self.version] = diagnostics
 
     async def _drain_stderr(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
