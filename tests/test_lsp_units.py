@@ -8,11 +8,12 @@ import asyncio
 
 import pytest
 
+from leanfd.lean.positions import utf16_position
 from leanfd.lean.run import LeanRun, Message
 from leanfd.lsp import prompts
 from leanfd.lsp.cache import Documents, Results
 from leanfd.lsp.settings import Settings, SettingsError, from_editor
-from leanfd.lsp.sites import LeanText, LineIndex, Site, next_step_site, proof_site, utf16_position
+from leanfd.lsp.sites import LeanText, LineIndex, Site, next_step_site, proof_site
 from leanfd.lsp.suggest import (
     Engine,
     NoGoal,

@@ -1,7 +1,10 @@
-"""Position codecs: the Lean side's (UTF-16 units <-> code points, leanfd/lean/positions.py) on astral
-characters at line ends, and checked against the columns the bundled Lean itself reports."""
+"""Position codecs, one per side, on astral characters at line ends: the Lean side's (UTF-16 units <->
+code points, leanfd/lean/positions.py, checked against the columns the bundled Lean itself reports) and
+the editor side's (`LineIndex` in leanfd/lsp/sites.py, through pygls's `PositionCodec`)."""
 
 from __future__ import annotations
+
+import pytest
 
 from leanfd.lean.positions import utf16_position, utf16_to_index, utf16_units
 
@@ -36,6 +39,28 @@ def test_round_trip_at_every_offset():
         line = pos["line"]
         column = offset - (TEXT.rfind("\n", 0, offset) + 1)
         assert utf16_to_index(lines[line], pos["character"]) == column
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_editor_positions_round_trip_through_pyglss_codec(encoding):
+    from lsprotocol.types import Position
+    from pygls.workspace import PositionCodec
+
+    from leanfd.lsp.sites import LineIndex
+
+    index, codec = LineIndex(TEXT), PositionCodec(encoding)
+    lines = TEXT.splitlines(keepends=True)
+    for offset in range(len(TEXT) + 1):
+        line, character = index.position(offset, encoding)
+        column = offset - index.starts[line]
+        if line < len(lines):
+            assert codec.position_to_client_units(lines, Position(line=line, character=column)).character == character
+        assert index.offset(line, character, encoding) == offset
+    first = TEXT.split("\n")[0]
+    width = {"utf-8": len(first.encode()), "utf-16": 20, "utf-32": 18}[encoding]
+    assert index.position(len(first), encoding) == (0, width)  # after the `𝔽` that ends the line
+    assert index.offset(0, width + 5, encoding) == len(first)  # past the end of a line: its end
+    assert index.offset(3, 999, encoding) == len(TEXT) - 1  # "x😀😀|"
 
 
 async def test_the_server_and_lean_json_agree_on_columns_after_astral_characters(bundled, toy_header):

@@ -9,7 +9,8 @@ A `Site` is one place a candidate goes, found from the cursor:
 
 Declarations are found by layout, as Lean code is written: a command starts at column 0 (`theorem`,
 `def`, `#check`, `@[simp]`, a doc comment, ...) and runs to the next one. Offsets are code points into
-the text; editors' positions (UTF-16 by default) are converted by `LineIndex`. Telling a term `sorry`
+the text; editors' positions (UTF-16 by default) are converted by `LineIndex` through pygls's
+`PositionCodec` (Lean's own positions, always UTF-16, by `leanfd.lean.positions`). Telling a term `sorry`
 from a tactic one is a heuristic on the tokens around it (listed at `sorry_kind`); Lean itself is
 asked for the goal, which is the reliable part.
 """
@@ -17,10 +18,14 @@ asked for the goal, which is the reliable part.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Literal
+
+from lsprotocol.types import Position
+from pygls.workspace.position_codec import PositionCodec
 
 from leanfd.lean.syntax import LeanSyntaxError, Token, lex, tokenize
 from leanfd.lean.vocabulary import COMMAND_STARTS, DECLARATION_KEYWORDS, MODIFIERS, PROOF_KEYWORDS, SORRY_WORDS
@@ -69,34 +74,24 @@ class LineIndex:
         if line >= len(self.starts):
             return len(self.text)
         start, end = self.line_bounds(line)
-        if encoding == "utf-32":
-            return start + min(max(units, 0), end - start)
-        count = 0
-        for i in range(start, end):
-            if count >= units:
-                return i
-            count += _units(self.text[i], encoding)
-        return end
+        chars = self.text[start:end]
+        codec = _codec(encoding)
+        if units <= 0:
+            return start
+        if units >= codec.client_num_units(chars):  # pygls would clamp before the last character
+            return end
+        return start + codec.position_from_client_units([chars], Position(line=0, character=units)).character
 
     def position(self, offset: int, encoding: str = "utf-16") -> tuple[int, int]:
         line = self.line_of(offset)
         start = self.starts[line]
-        if encoding == "utf-32":
-            return line, offset - start
-        return line, sum(_units(c, encoding) for c in self.text[start:offset])
+        return line, _codec(encoding).client_num_units(self.text[start:offset])
 
 
-def _units(ch: str, encoding: str) -> int:
-    if encoding == "utf-8":
-        return len(ch.encode())
-    return 2 if ord(ch) > 0xFFFF else 1
-
-
-def utf16_position(text: str, offset: int) -> dict[str, int]:
-    """An LSP position in UTF-16 units, as `lean --server` counts them."""
-    line = text.count("\n", 0, offset)
-    start = text.rfind("\n", 0, offset) + 1
-    return {"line": line, "character": sum(2 if ord(c) > 0xFFFF else 1 for c in text[start:offset])}
+@functools.cache
+def _codec(encoding: str) -> PositionCodec:
+    """pygls's codec for the negotiated encoding (`utf-8`, `utf-16`, `utf-32`; another counts UTF-16)."""
+    return PositionCodec(encoding)
 
 
 _MASKING = frozenset({"comment", "doc", "string", "char"})

@@ -21,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,14 +29,16 @@ from typing import Any, Literal
 from leanfd.lean.errors import LeanFDError
 from leanfd.lean.messages import PARSE_ERROR, UNSOLVED_GOALS, goals_of, is_sorry_warning, placeholder_context
 from leanfd.lean.policy import Policy, scan
+from leanfd.lean.positions import utf16_position
+from leanfd.lean.process import kill_marked
 from leanfd.lean.run import LeanRun, Message
-from leanfd.lean.server import ServerBackend, marked_pids
+from leanfd.lean.server import ServerBackend
 from leanfd.lean.snippet import split_file
 from leanfd.lean.toolchain import resolve
 from leanfd.lean.vocabulary import SORRY_WORDS
 from leanfd.lsp import prompts
 from leanfd.lsp.settings import Settings, SettingsError
-from leanfd.lsp.sites import Kind, Site, utf16_position
+from leanfd.lsp.sites import Kind, Site
 from leanfd.models import Backend, Completion, SamplingConfig, load_backend
 from leanfd.models.base import gather_or_cancel
 
@@ -339,8 +339,4 @@ class Engine:
     def kill_leftovers(self) -> None:
         """After the event loop is gone: kill whatever Lean process of the pool still runs (sync)."""
         for pool in [p for p in (self._pool, *self._retired) if isinstance(p, ServerBackend)]:
-            for pid in marked_pids(pool.marker, prefix=True):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            kill_marked(pool.marker, prefix=True)
