@@ -1,9 +1,9 @@
 """The `leanfd` command: thin; it parses arguments and calls the packages below.
 
 Exit codes scripts can trust: 0 success (for `check`: every record proved), 1 some record not
-proved or malformed, 2 bad usage, input or configuration (a missing optional dependency too),
-3 no usable Lean; 130, 143 and 129 when SIGINT (Ctrl-C), SIGTERM or SIGHUP stopped it (every Lean
-process it started is killed first).
+proved or malformed (or a bug in leanfd: "internal error", its traceback with --debug), 2 bad usage,
+input or configuration (a missing optional dependency too), 3 no usable Lean; 130, 143 and 129 when
+SIGINT (Ctrl-C), SIGTERM or SIGHUP stopped it (every Lean process it started is killed first).
 """
 
 from __future__ import annotations
@@ -75,6 +75,13 @@ def missing_extra(e: ModuleNotFoundError, command: str) -> str | None:
             f"'leanfd[{EXTRAS[top]}]' (`leanfd doctor` lists what is installed)")
 
 
+def internal_error(e: BaseException) -> str:
+    """The short message for an exception leanfd did not raise on purpose: a bug, reported as one."""
+    return (f"leanfd: internal error: {type(e).__name__}: {e}\n"
+            "leanfd: this is a bug in leanfd, not in your input: please report it to leanfd's issue tracker with "
+            "the command you ran and what `leanfd doctor` prints; run again with --debug for the traceback")
+
+
 def main(argv: list[str] | None = None) -> int:
     # Only `signal`, `sys` and `typing` are imported above. While the rest loads (a second or more on a
     # busy machine) a Ctrl-C is only recorded, and acted on once loading is over: a KeyboardInterrupt
@@ -112,14 +119,17 @@ def main(argv: list[str] | None = None) -> int:
             if args._options is not None:  # cross-field checks, before any work
                 args.options = from_args(args._options, args)
             return args._run(args)
-        except (LeanFDError, ValueError) as e:
+        except LeanFDError as e:  # what the user can fix (ConfigError, InputError), or the machinery failing
             if args.debug:
                 raise
             print(f"leanfd: error: {e}", file=sys.stderr)
-            return getattr(e, "exit_code", 2)
+            return e.exit_code
         except ModuleNotFoundError as e:
-            if args.debug or (why := missing_extra(e, args.command)) is None:
+            if args.debug:
                 raise
+            if (why := missing_extra(e, args.command)) is None:  # a module leanfd itself should have
+                print(internal_error(e), file=sys.stderr)
+                return 1
             print(f"leanfd: error: {why}", file=sys.stderr)
             return 2
         except OSError as e:  # a missing or unreadable input file, a full disk: say which, no traceback
@@ -132,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
                 if left := kill_owned():  # last resort: a process started while the run was being stopped
                     print(f"leanfd: Lean processes {left} still running after SIGKILL", file=sys.stderr)
             print(f"leanfd: stopped by {interrupts.name}", file=sys.stderr)
+        except Exception as e:  # anything else is a bug of leanfd, not the user's to fix
+            if args.debug:
+                raise
+            print(internal_error(e), file=sys.stderr)
+            return 1
     # Only a signal gets here. When the program itself is ending, a second Ctrl-C must not change how it ends.
     if argv is None:
         for sig in STOPPING:

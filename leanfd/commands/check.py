@@ -25,7 +25,7 @@ from rich.table import Table
 
 from leanfd.commands import report_bad
 from leanfd.config import section
-from leanfd.lean.errors import LeanFDError, LeanNotFound
+from leanfd.lean.errors import ConfigError, InputError, LeanNotFound
 from leanfd.lean.policy import DEFAULT_AXIOMS, Policy
 from leanfd.lean.records import (
     STATUSES,
@@ -62,13 +62,13 @@ def validate_inputs(paths: list[str]) -> None:
     for raw in paths:
         path = Path(raw)
         if not path.exists():
-            raise LeanFDError(f"{raw}: no such file or directory")
+            raise InputError(f"{raw}: no such file or directory")
         if path.is_dir():
             continue
         if path.suffix not in (".lean", ".jsonl", ".json"):
-            raise LeanFDError(f"{raw}: expected a .jsonl file, a .lean file or a directory")
+            raise InputError(f"{raw}: expected a .jsonl file, a .lean file or a directory")
         if kind := not_regular(path.stat().st_mode):  # a FIFO is never opened: reading it would wait for a writer
-            raise LeanFDError(f"{raw}: {kind}, not a regular file or a directory")
+            raise InputError(f"{raw}: {kind}, not a regular file or a directory")
 
 
 def lean_entries(root: Path) -> list[tuple[Path, str]]:
@@ -274,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
     validate_inputs(paths)
     out_path = Path(opts.out) if opts.out else None
     if out_path is None and (opts.resume or opts.overwrite):
-        raise LeanFDError("--resume and --overwrite apply to --out: give --out FILE.jsonl")
+        raise ConfigError("--resume and --overwrite apply to --out: give --out FILE.jsonl")
     if out_path is not None:
         refuse_same([("PATH", p) for p in paths], [("--out", out_path), ("--out", manifest_path(out_path))])
         refuse_clobber(out_path, "--out", opts.resume, opts.overwrite)

@@ -22,7 +22,7 @@ from leanfd.config import section
 from leanfd.feedback.cache import FeedbackCache
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.feedback.critic import LLMCritic
-from leanfd.lean.errors import LeanFDError
+from leanfd.lean.errors import ConfigError, InputError
 from leanfd.lean.records import KNOWN_FIELDS, CheckRecord, Verdict
 from leanfd.lean.snippet import attempt_text
 from leanfd.lean.toolchain import cache_dir
@@ -33,7 +33,7 @@ from leanfd.outputs import AtomicJsonl, refuse_clobber, refuse_same
 
 def _verdict_line(d: Any) -> tuple[CheckRecord, Verdict | None]:
     if not isinstance(d, dict):
-        raise ValueError(f"expected a JSON object (a verdict or an attempt), got {type(d).__name__}")
+        raise InputError(f"expected a JSON object (a verdict or an attempt), got {type(d).__name__}")
     rec = CheckRecord.from_dict({k: v for k, v in d.items() if k in KNOWN_FIELDS})
     return rec, (Verdict.from_dict(d) if "status" in d and "messages" in d else None)
 
@@ -45,7 +45,7 @@ def read_inputs(path: str, console: Console) -> list[tuple[CheckRecord, Verdict 
 
 async def run_async(args: argparse.Namespace, console: Console) -> int:
     if args.critic != "compiler" and not args.model:
-        raise LeanFDError(f"--critic {args.critic} needs --model (e.g. claude-sonnet-4-5, or the served model's name)")
+        raise ConfigError(f"--critic {args.critic} needs --model (e.g. claude-sonnet-4-5, or the served model's name)")
     out_path = Path(args.out)
     refuse_same([("ATTEMPTS.jsonl", args.attempts)], [("--out", out_path)])
     refuse_clobber(out_path, "--out", resume=False, overwrite=args.overwrite)

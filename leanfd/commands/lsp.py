@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 
 from leanfd.interrupts import recording_sigint, stopped
-from leanfd.lean.errors import LeanFDError
+from leanfd.lean.errors import ConfigError, LeanFDError
 from leanfd.lean.toolchain import resolve
 from leanfd.lsp.settings import Settings
 from leanfd.models import BackendKind
@@ -47,7 +47,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def parse_tcp(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise LeanFDError(f"--tcp takes HOST:PORT (e.g. 127.0.0.1:2087), not {value!r}")
+        raise ConfigError(f"--tcp takes HOST:PORT (e.g. 127.0.0.1:2087), not {value!r}")
     return host, int(port)
 
 

@@ -20,7 +20,7 @@ from rich.progress import (
 from leanfd.commands import VERIFIER_ALIASES, read_good_lines, report_bad, usable_lean
 from leanfd.config import section
 from leanfd.data.benchmarks import load_problems
-from leanfd.lean.errors import LeanFDError
+from leanfd.lean.errors import ConfigError, InputError
 from leanfd.lean.records import BadLine
 from leanfd.lean.verifier import Verifier, VerifierConfig
 from leanfd.manifest import verifier_settings
@@ -88,9 +88,9 @@ def run(args: argparse.Namespace) -> int:
     for b in bad:
         report_bad(console, b)
     if not problems:
-        raise LeanFDError(f"--dataset {args.dataset}: no problems (check --split / --names)")
+        raise InputError(f"--dataset {args.dataset}: no problems (check --split / --names)")
     if args.proofs is None and not args.model:
-        raise LeanFDError("give --model to generate, or --proofs FILE.jsonl to verify attempts made elsewhere")
+        raise ConfigError("give --model to generate, or --proofs FILE.jsonl to verify attempts made elsewhere")
     config = ProveConfig(k=args.k, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                          seed=args.seed, problems_per_batch=args.problems_per_batch, stop_at_first=args.stop_at_first,
                          prompt_style=args.prompt_style, few_shot=args.few_shot, num_few_shot=args.num_few_shot)
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _proof_line(d: Any) -> dict:
     if not isinstance(d, dict) or "name" not in d or not ({"proof", "code"} & set(d)):
-        raise ValueError("needs `name` and `proof` or `code`")
+        raise InputError("needs `name` and `proof` or `code`")
     return d
 
 

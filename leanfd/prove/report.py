@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from leanfd.lean.errors import LeanFDError
+from leanfd.lean.errors import InputError
 
 
 def run_labels(run_dirs: list[str]) -> dict[str, str]:
@@ -32,8 +32,16 @@ def run_labels(run_dirs: list[str]) -> dict[str, str]:
 def load_summary(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / "summary.json"
     if not path.is_file():
-        raise LeanFDError(f"{run_dir}: no summary.json (is it the --out directory of `leanfd prove`?)")
-    return json.loads(path.read_text())
+        raise InputError(f"{run_dir}: no summary.json (is it the --out directory of `leanfd prove`?)")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:  # not JSON, or not UTF-8
+        raise InputError(f"{path}: not a summary `leanfd prove` wrote ({e})") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("pass_at_k"), dict) \
+            or not {"problems", "solved"} <= set(summary):
+        raise InputError(f"{path}: not a summary `leanfd prove` wrote (expected an object with problems, solved "
+                         "and pass_at_k)")
+    return summary
 
 
 def group_runs(labels: list[str], pattern: str | None) -> dict[str, list[str]]:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from leanfd.data.benchmarks import Problem
 from leanfd.data.passk import default_ks, pass_at_k_table
 from leanfd.data.prompts import PromptBuilder, extract_proof
+from leanfd.lean.errors import ConfigError, InputError
 from leanfd.lean.records import BadLine, CheckRecord, JsonlWriter, Verdict, read_lines
 from leanfd.lean.verifier import Verifier
 from leanfd.manifest import Manifest, check_resumable, sha256_file, sha256_items
@@ -55,9 +56,9 @@ class ProveConfig:
 
     def __post_init__(self) -> None:
         if self.k < 1:
-            raise ValueError("-k must be at least 1")
+            raise ConfigError("-k must be at least 1")
         if self.problems_per_batch < 1:
-            raise ValueError("--problems-per-batch must be at least 1")
+            raise ConfigError("--problems-per-batch must be at least 1")
 
     def prompt_builder(self) -> PromptBuilder:
         return PromptBuilder(style=self.prompt_style, few_shot=self.few_shot, num_few_shot=self.num_few_shot,
@@ -80,7 +81,7 @@ class Attempt:
 
 def _row(d: Any) -> dict[str, Any]:
     if not isinstance(d, dict):
-        raise ValueError(f"an attempt is a JSON object, got {type(d).__name__}")
+        raise InputError(f"an attempt is a JSON object, got {type(d).__name__}")
     return d
 
 
