@@ -38,14 +38,19 @@ class AutoBackend:
         self._make = make
         self._backends: dict[str, Backend] = {}
 
-    def backend_for(self, header: str) -> Backend:
+    def backend_for(self, header: str) -> tuple[str, Backend]:
+        """The backend chosen for `header` and its name."""
         kind = choose(header)
         if kind not in self._backends:
             self._backends[kind] = self._make[kind]()
-        return self._backends[kind]
+        return kind, self._backends[kind]
 
     async def run(self, header: str, body: str, timeout: float) -> LeanRun:
-        return await self.backend_for(header).run(header, body, timeout)
+        """The chosen backend's run, naming that backend (`LeanRun.backend`), so that a verdict says what ran."""
+        kind, backend = self.backend_for(header)
+        run = await backend.run(header, body, timeout)
+        run.backend = kind
+        return run
 
     async def aclose(self) -> None:
         await asyncio.gather(*(b.aclose() for b in self._backends.values()))

@@ -64,6 +64,7 @@ class LeanRun:
     dropped: bool = False  # some message was not read at all (past MAX_MESSAGES, or a line too long): its
     # severity is unknown, so the run can never prove anything
     declarations: tuple[str, ...] | None = None  # what the file declared, from Lean's .ilean (when asked)
+    backend: str = ""  # the backend that ran it, when a routing backend (`auto`) chose it; "" otherwise
     _kept: int = field(default=0, repr=False)
 
     def add(self, message: Message) -> None:

@@ -8,12 +8,13 @@ import dataclasses
 import functools
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import AsyncIterator, Iterable, Literal, get_args
 
 from leanfd.lean.aio import BackgroundLoop
-from leanfd.lean.auto_backend import AutoBackend, choose
-from leanfd.lean.errors import RecordError
+from leanfd.lean.auto_backend import AutoBackend
+from leanfd.lean.errors import ConfigError, RecordError
 from leanfd.lean.judge import NOTHING_TO_CHECK, judge
 from leanfd.lean.oneshot import OneShotBackend
 from leanfd.lean.policy import FILE_ALLOWED, Policy, refusal, scan, strip_imports
@@ -58,7 +59,7 @@ class VerifierConfig:
 
     def __post_init__(self) -> None:
         if self.backend not in get_args(BackendName):
-            raise ValueError(f"backend must be one of {', '.join(get_args(BackendName))}, not {self.backend!r}")
+            raise ConfigError(f"backend must be one of {', '.join(get_args(BackendName))}, not {self.backend!r}")
         check_bounds(self)
 
 
@@ -89,28 +90,12 @@ class Verifier:
         return self._version
 
     def _make_backend(self) -> Backend:
-        if self.config.backend == "auto":
-            return AutoBackend({kind: functools.partial(self._make_named, kind) for kind in ("server", "snapshot")})
-        return self._make_named(self.config.backend)
+        return BACKENDS[self.config.backend](self)
 
-    def _make_named(self, kind: str) -> Backend:
-        c = self.config
-        jobs = c.jobs or os.cpu_count() or 1
-        if kind == "cli":
-            return OneShotBackend(self.toolchain, jobs=jobs, memory_mb=c.memory_mb)
-        if kind == "snapshot":
-            from leanfd.lean.snapshot import SnapshotBackend
-
-            return SnapshotBackend(self.toolchain, jobs=jobs, memory_mb=c.memory_mb)
-        if kind == "ray":  # whole files stay local (files_backend): .ilean comes back from `lean -i` only
-            from leanfd.lean.ray_backend import RayBackend
-
-            return RayBackend(self.toolchain, c.ray_address, c.ray_local_backend, jobs=c.jobs, memory_mb=c.memory_mb,
-                              timeout=c.timeout, max_checks=c.max_checks, lean_version=self.lean_version)
-        from leanfd.lean.server import ServerBackend
-
-        return ServerBackend(self.toolchain, workers=jobs, timeout=c.timeout, memory_mb=c.memory_mb,
-                             max_checks=c.max_checks)
+    @property
+    def jobs(self) -> int:
+        """Lean processes at once: the configured number, else the CPU count."""
+        return self.config.jobs or os.cpu_count() or 1
 
     @property
     def backend(self) -> Backend:
@@ -127,7 +112,7 @@ class Verifier:
             return self.backend
         if self._files is None:
             c = self.config
-            self._files = OneShotBackend(self.toolchain, jobs=c.jobs or os.cpu_count() or 1, memory_mb=c.memory_mb)
+            self._files = OneShotBackend(self.toolchain, jobs=self.jobs, memory_mb=c.memory_mb)
         return self._files
 
     async def acheck(self, record: CheckRecord | LeanFile | dict) -> Verdict:
@@ -195,9 +180,8 @@ class Verifier:
 
     async def _run_and_judge(self, snippet: Snippet, name: str, sorry_in_text: bool) -> Verdict:
         run = await self.backend.run(snippet.header, snippet.body, self.config.timeout)
-        # `auto` names the backend it chose for this header, so that a verdict says what really ran.
-        ran = choose(snippet.header) if self.config.backend == "auto" else ""
-        return self._judge(snippet, run, name, sorry_in_text, backend=ran)
+        # `auto` names on its run the backend it chose, so that a verdict says what really ran.
+        return self._judge(snippet, run, name, sorry_in_text, backend=run.backend)
 
     def _judge(self, snippet: Snippet, run: LeanRun, name: str, sorry_in_text: bool, backend: str = "") -> Verdict:
         return judge(snippet, run, name, self.config.policy, sorry_in_text=sorry_in_text,
@@ -282,3 +266,40 @@ class Verifier:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _cli(v: Verifier) -> Backend:
+    return OneShotBackend(v.toolchain, jobs=v.jobs, memory_mb=v.config.memory_mb)
+
+
+def _snapshot(v: Verifier) -> Backend:
+    from leanfd.lean.snapshot import SnapshotBackend
+
+    return SnapshotBackend(v.toolchain, jobs=v.jobs, memory_mb=v.config.memory_mb)
+
+
+def _server(v: Verifier) -> Backend:
+    from leanfd.lean.server import ServerBackend
+
+    c = v.config
+    return ServerBackend(v.toolchain, workers=v.jobs, timeout=c.timeout, memory_mb=c.memory_mb,
+                         max_checks=c.max_checks)
+
+
+def _ray(v: Verifier) -> Backend:  # whole files stay local (files_backend): .ilean comes back from `lean -i` only
+    from leanfd.lean.ray_backend import RayBackend
+
+    c = v.config
+    return RayBackend(v.toolchain, c.ray_address, c.ray_local_backend, jobs=c.jobs, memory_mb=c.memory_mb,
+                      timeout=c.timeout, max_checks=c.max_checks, lean_version=v.lean_version)
+
+
+def _auto(v: Verifier) -> Backend:
+    return AutoBackend({kind: functools.partial(BACKENDS[kind], v) for kind in ("server", "snapshot")})
+
+
+# Every backend name -> its constructor: `VerifierConfig.backend` is one of these keys, with no fallback.
+BACKENDS: dict[str, Callable[[Verifier], Backend]] = {
+    "auto": _auto, "cli": _cli, "server": _server, "snapshot": _snapshot, "ray": _ray,
+}
+assert set(BACKENDS) == set(get_args(BackendName)), "a backend name without a constructor, or one too many"
