@@ -244,7 +244,10 @@ def _flatten_yaml(cls: type, data: dict[str, Any], where: str,
     return out
 
 
-def _build(cls: type, values: dict[tuple[str, ...], Any], path: tuple[str, ...] = (), converted: bool = False) -> Any:
+def _build(cls: type, values: dict[tuple[str, ...], Any], path: tuple[str, ...] = (), converted: bool = False,
+           names: dict[tuple[str, ...], str] | None = None) -> Any:
+    """`cls` from {path: value}; an unconverted value is checked under its name in `names` (the flag
+    of a command-line override), else its dotted path (`verifier.jobs`, as a YAML file nests it)."""
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
@@ -252,10 +255,11 @@ def _build(cls: type, values: dict[tuple[str, ...], Any], path: tuple[str, ...] 
         here = (*path, f.name)
         if _is_section(f, tp):
             if any(p[: len(here)] == here for p in values):
-                kwargs[f.name] = _build(tp, values, here, converted)
+                kwargs[f.name] = _build(tp, values, here, converted, names)
         elif here in values:
             value = values[here]
-            kwargs[f.name] = value if converted else checked(".".join(here), hints[f.name], value, f.metadata)
+            name = (names or {}).get(here, ".".join(here))
+            kwargs[f.name] = value if converted else checked(name, hints[f.name], value, f.metadata)
     try:
         return cls(**kwargs)
     except ConfigError:  # a cross-field check: its message names the options already
@@ -279,9 +283,12 @@ def load(cls: type[C], yaml_path: str | Path | None = None, overrides: dict[str,
             raise ConfigError(f"{yaml_path}: expected a mapping of option: value")
         values.update(_flatten_yaml(cls, data, str(yaml_path)))
     given = {k.replace("-", "_"): v for k, v in (overrides or {}).items() if v is not None}
+    names: dict[tuple[str, ...], str] = {}
     if given:
-        values.update(_flatten_yaml(cls, given, "command line"))
-    return _build(cls, values)
+        from_command_line = _flatten_yaml(cls, given, "command line")
+        values.update(from_command_line)
+        names = {leaf.path: leaf.flag for leaf in leaves(cls) if leaf.path in from_command_line}
+    return _build(cls, values, names=names)
 
 
 def option_names(cls: type) -> set[str]:

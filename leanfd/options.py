@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 from leanfd.lean.errors import ConfigError
@@ -45,8 +46,9 @@ def out_of_bounds(value: Any, meta: Any) -> str | None:
     return None
 
 
-def check_bounds(config: Any) -> None:
-    """Raise ConfigError naming the first field of the dataclass `config` outside its bounds."""
+def check_bounds(config: Any, name: Callable[[str], str] = str, error: type[ConfigError] = ConfigError) -> None:
+    """Raise `error` naming (as `name` spells a field's name) the first field of the dataclass `config`
+    outside its bounds."""
     for f in dataclasses.fields(config):
         if why := out_of_bounds(getattr(config, f.name), f.metadata):
-            raise ConfigError(f"{f.name} {why}")
+            raise error(f"{name(f.name)} {why}")

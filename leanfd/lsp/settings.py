@@ -13,50 +13,38 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, get_args
 
-from leanfd.lean.errors import LeanFDError
+from leanfd.lean.errors import ConfigError
 from leanfd.models import BACKEND_KINDS, BackendKind
+from leanfd.options import check_bounds, opt
 
 log = logging.getLogger(__name__)
 
 
-def setting(default: Any, help: str) -> Any:
-    """A field with its help text beside it."""
-    return field(default=default, metadata={"help": help})
-
-
-class SettingsError(LeanFDError):
+class SettingsError(ConfigError):
     """A setting has a value of the wrong type or out of range; the message names the key."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    backend: BackendKind = setting("openai", "model backend: " + ", ".join(BACKEND_KINDS))
-    model: str | None = setting(None, "hub id or path (hf, vllm), or the server's model name (openai, anthropic)")
-    base_url: str | None = setting(None, "URL of the openai/anthropic server (e.g. http://127.0.0.1:8000/v1)")
-    samples: int = setting(8, "candidates sampled per search")
-    timeout: float = setting(60.0, "seconds one search may take: generation and every Lean check")
-    max_tokens: int = setting(256, "most new tokens per candidate")
-    temperature: float = setting(0.8, "sampling temperature (0: greedy)")
-    lean: str | None = setting(None, "path to `lean`, or 'bundled'; default: leanfd's resolution order")
-    lean_jobs: int = setting(2, "Lean server processes checking candidates at once")
-    inline_timeout: float = setting(5.0, "seconds of the quick search behind inline completion; 0: cache only")
-    max_file_chars: int = setting(1_000_000, "documents longer than this get no suggestions")
+    backend: BackendKind = opt("openai", "model backend: " + ", ".join(BACKEND_KINDS))
+    model: str | None = opt(None, "hub id or path (hf, vllm), or the server's model name (openai, anthropic)")
+    base_url: str | None = opt(None, "URL of the openai/anthropic server (e.g. http://127.0.0.1:8000/v1)")
+    samples: int = opt(8, "candidates sampled per search", min=1)
+    timeout: float = opt(60.0, "seconds one search may take: generation and every Lean check", gt=0)
+    max_tokens: int = opt(256, "most new tokens per candidate", min=1)
+    temperature: float = opt(0.8, "sampling temperature (0: greedy)", min=0)
+    lean: str | None = opt(None, "path to `lean`, or 'bundled'; default: leanfd's resolution order")
+    lean_jobs: int = opt(2, "Lean server processes checking candidates at once", min=1)
+    inline_timeout: float = opt(5.0, "seconds of the quick search behind inline completion; 0: cache only", min=0)
+    max_file_chars: int = opt(1_000_000, "documents longer than this get no suggestions", min=1)
 
     def __post_init__(self) -> None:
         if self.backend not in get_args(BackendKind):
             raise SettingsError(f"backend must be one of {', '.join(BACKEND_KINDS)}, not {self.backend!r}")
-        for name in ("samples", "max_tokens", "lean_jobs", "max_file_chars"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{camel(name)} must be at least 1, got {getattr(self, name)}")
-        if self.timeout <= 0:
-            raise SettingsError(f"timeout must be positive, got {self.timeout}")
-        if self.temperature < 0:
-            raise SettingsError(f"temperature must be >= 0, got {self.temperature}")
-        if self.inline_timeout < 0:
-            raise SettingsError(f"inlineTimeout must be >= 0, got {self.inline_timeout}")
+        check_bounds(self, camel, SettingsError)  # named by the key an editor sends
 
     def merge(self, values: Any) -> Settings:
         """These settings updated with an editor's object (camelCase or snake_case keys)."""

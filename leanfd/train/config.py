@@ -17,6 +17,7 @@ from typing import Literal
 
 from leanfd.config import ConfigError, opt, section
 from leanfd.lean.verifier import VerifierConfig
+from leanfd.options import check_bounds
 
 Method = Literal["fd", "grpo", "fd+grpo"]
 
@@ -25,36 +26,28 @@ Method = Literal["fd", "grpo", "fd+grpo"]
 class RolloutConfig:
     """Sampling: how many attempts, how long, with which engine."""
 
-    prompts_per_step: int = opt(4, "problems per step on each process")
-    group_size: int = opt(4, "samples per problem (G)")
-    max_new_tokens: int = opt(512, "longest sampled proof, in tokens (also Dr. GRPO's constant normaliser)")
-    temperature: float = opt(1.0, "sampling temperature; the losses' log-probabilities are taken at it too")
-    top_p: float = opt(1.0, "nucleus sampling")
+    prompts_per_step: int = opt(4, "problems per step on each process", min=1)
+    group_size: int = opt(4, "samples per problem (G)", min=1)
+    max_new_tokens: int = opt(512, "longest sampled proof, in tokens (also Dr. GRPO's constant normaliser)", min=1)
+    temperature: float = opt(1.0, "sampling temperature; the losses' log-probabilities are taken at it too (they "
+                                  "divide the logits by it)", gt=0)
+    top_p: float = opt(1.0, "nucleus sampling", gt=0, max=1)
     prompt_style: Literal["completion", "chat"] = opt("completion", "prompt format for the policy")
     # 1 by default: on a GPU `generate` is bound by kernel launches, not rows, so each chunk costs a
     # whole decoding pass (measured: 2 chunks doubled generation time on an H200). Raise it when Lean,
     # not sampling, dominates a step.
-    gen_chunks: int = opt(1, "split each step's generation into chunks; a chunk verifies while the next generates")
-    turns: int = opt(1, "attempts per episode: >1 revises a failed attempt after compiler feedback")
+    gen_chunks: int = opt(1, "split each step's generation into chunks; a chunk verifies while the next generates",
+                          min=1)
+    turns: int = opt(1, "attempts per episode: >1 revises a failed attempt after compiler feedback", min=1)
     backend: Literal["hf", "vllm"] = opt(
         "hf", "sample with the live model (hf) or a vLLM engine colocated on each GPU that takes the new "
               "weights after every optimizer step (needs leanfd[vllm] and a CUDA GPU)", flag="rollout_backend")
-    vllm_gpu_memory_utilization: float = opt(0.3, "share of each GPU's memory the colocated vLLM engine may take")
+    vllm_gpu_memory_utilization: float = opt(0.3, "share of each GPU's memory the colocated vLLM engine may take "
+                                                  "(the trainer needs the rest)", gt=0, lt=1)
     vllm_max_model_len: int | None = opt(None, "colocated vLLM: longest prompt + completion (default: the model's)")
 
     def __post_init__(self) -> None:
-        if self.group_size < 1 or self.prompts_per_step < 1:
-            raise ConfigError("--group-size and --prompts-per-step must be at least 1")
-        if self.max_new_tokens < 1:
-            raise ConfigError("--max-new-tokens must be at least 1")
-        if self.temperature <= 0:
-            raise ConfigError("--temperature must be > 0 (the losses divide the logits by it)")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError("--top-p must lie in (0, 1]")
-        if not 0 < self.vllm_gpu_memory_utilization < 1:
-            raise ConfigError("--vllm-gpu-memory-utilization must lie in (0, 1): the trainer needs the rest")
-        if self.turns < 1 or self.gen_chunks < 1:
-            raise ConfigError("--turns and --gen-chunks must be at least 1")
+        check_bounds(self)
         if self.backend == "vllm" and self.top_p < 1:
             # vLLM reports log-probs after top-p (renormalised on the nucleus); the losses take
             # softmax(logits / T) over the whole vocabulary, so the importance ratios would be off.
@@ -66,13 +59,13 @@ class RolloutConfig:
 class OptimConfig:
     """The optimizer, precision, memory and how the model is spread over processes."""
 
-    lr: float = opt(1e-6, "learning rate (AdamW)")
-    weight_decay: float = opt(0.0, "AdamW weight decay")
-    warmup_steps: int = opt(0, "linear warm-up steps")
+    lr: float = opt(1e-6, "learning rate (AdamW)", gt=0)
+    weight_decay: float = opt(0.0, "AdamW weight decay", min=0)
+    warmup_steps: int = opt(0, "linear warm-up steps", min=0)
     lr_schedule: Literal["constant", "linear", "cosine"] = opt("constant", "after warm-up")
     micro_batch: int = opt(8, "sequences per forward/backward; a step accumulates the gradients "
-                              "of all its micro-batches")
-    max_grad_norm: float = opt(1.0, "gradient clipping")
+                              "of all its micro-batches", min=1)
+    max_grad_norm: float = opt(1.0, "gradient clipping", gt=0)
     bf16: bool = opt(False, "bf16 compute (fp32 master weights)")
     gradient_checkpointing: bool = opt(False, "trade compute for memory")
     sharding: Literal["ddp", "fsdp2"] = opt(
@@ -82,21 +75,14 @@ class OptimConfig:
         "float32", "dtype of the FD teacher and the KL reference (bfloat16 halves them; an EMA update "
                    "below bf16's resolution is lost)")
     loss_chunk: int = opt(1024, "completion tokens whose logits are held at once by the losses "
-                                "(the LM head is applied chunk by chunk)")
-    lora_r: int = opt(0, "LoRA rank; 0 trains all weights")
-    lora_alpha: int = opt(16, "LoRA alpha")
-    lora_dropout: float = opt(0.0, "LoRA dropout")
+                                "(the LM head is applied chunk by chunk)", min=1)
+    lora_r: int = opt(0, "LoRA rank; 0 trains all weights", min=0)
+    lora_alpha: int = opt(16, "LoRA alpha", gt=0)
+    lora_dropout: float = opt(0.0, "LoRA dropout", min=0, lt=1)
     lora_targets: str = opt("all-linear", "modules LoRA adapts (peft target_modules)")
 
     def __post_init__(self) -> None:
-        if self.micro_batch < 1 or self.loss_chunk < 1:
-            raise ConfigError("--micro-batch and --loss-chunk must be at least 1")
-        if self.lr <= 0 or self.max_grad_norm <= 0:
-            raise ConfigError("--lr and --max-grad-norm must be > 0")
-        if self.weight_decay < 0 or self.warmup_steps < 0:
-            raise ConfigError("--weight-decay and --warmup-steps must be >= 0")
-        if self.lora_r < 0 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
-            raise ConfigError("--lora-r must be >= 0 (0: no LoRA), --lora-alpha > 0, --lora-dropout in [0, 1)")
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
@@ -104,13 +90,13 @@ class FDConfig:
     """Feedback Distillation: the divergence, the teacher, and what the teacher is shown."""
 
     divergence: Literal["reverse_kl", "forward_kl", "jsd"] = opt("reverse_kl", "FD's per-token divergence")
-    jsd_beta: float = opt(0.5, "beta of the generalised JSD")
-    topk: int = opt(20, "divergence on top-k ids plus a tail bucket; 0 = full vocabulary")
+    jsd_beta: float = opt(0.5, "beta of the generalised JSD", min=0, max=1)
+    topk: int = opt(20, "divergence on top-k ids plus a tail bucket; 0 = full vocabulary", min=0)
     topk_from: Literal["student", "teacher"] = opt(
         "student", "whose top-k ids the support holds (SDPO's code and TRL take the student's)")
-    ema_rate: float = opt(0.05, "teacher <- (1 - rate) teacher + rate student after each step")
+    ema_rate: float = opt(0.05, "teacher <- (1 - rate) teacher + rate student after each step", min=0, max=1)
     teacher: Literal["ema", "frozen"] = opt("ema", "EMA copy of the student, or the frozen initial model")
-    importance_clip: float = opt(2.0, "per-token importance weight cap for off-policy tokens")
+    importance_clip: float = opt(2.0, "per-token importance weight cap for off-policy tokens", gt=0)
     feedback: Literal["llm", "compiler", "both"] = opt("compiler", "what the teacher sees about the attempt")
     feedback_on: Literal["failed", "all"] = opt("failed", "attempts that get feedback (others are not distilled)")
     sibling: bool = opt(False, "show the teacher a successful attempt from the same group")
@@ -119,66 +105,50 @@ class FDConfig:
     critic_base_url: str | None = opt(None, "critic endpoint for openai/anthropic")
 
     def __post_init__(self) -> None:
-        if not 0 <= self.ema_rate <= 1:
-            raise ConfigError("--ema-rate must lie in [0, 1]")
-        if not 0 <= self.jsd_beta <= 1:
-            raise ConfigError("--jsd-beta must lie in [0, 1]")
-        if self.topk < 0:
-            raise ConfigError("--topk must be 0 (full vocabulary) or a positive k")
-        if self.importance_clip <= 0:
-            raise ConfigError("--importance-clip must be > 0")
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
 class GRPOConfig:
     """GRPO: the clip range, the KL to the initial model, the normaliser and the rewards."""
 
-    eps_low: float = opt(0.2, "lower clip of the ratio")
-    eps_high: float = opt(0.2, "upper clip of the ratio (DAPO's clip-higher when larger)")
-    kl_beta: float = opt(0.0, "weight of the k3 KL to the initial model (DeepSeek-Prover-V1.5: 0.02)")
+    eps_low: float = opt(0.2, "lower clip of the ratio", min=0, lt=1)
+    eps_high: float = opt(0.2, "upper clip of the ratio (DAPO's clip-higher when larger)", min=0)
+    kl_beta: float = opt(0.0, "weight of the k3 KL to the initial model (DeepSeek-Prover-V1.5: 0.02)", min=0)
     scale_std: bool = opt(True, "divide group advantages by the group's std")
     aggregation: Literal["token_mean", "sequence_mean", "dr_grpo"] = opt(
         "token_mean", "loss aggregation (dr_grpo divides by the batch size times --max-new-tokens)")
     format_reward: float = opt(0.0, "reward for an attempt that elaborates without error but is not proved")
 
     def __post_init__(self) -> None:
-        if not (0 <= self.eps_low < 1 and self.eps_high >= 0):
-            raise ConfigError("need 0 <= --eps-low < 1 and --eps-high >= 0")
-        if self.kl_beta < 0:
-            raise ConfigError("--kl-beta must be >= 0")
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
 class LogConfig:
     """Metrics and checkpoints."""
 
-    log_every: int = opt(1, "steps between metric lines")
-    save_every: int = opt(50, "steps between checkpoints (and at the end)")
-    keep_checkpoints: int = opt(2, "checkpoints kept on disk")
+    log_every: int = opt(1, "steps between metric lines", min=1)
+    save_every: int = opt(50, "steps between checkpoints (and at the end)", min=1)
+    keep_checkpoints: int = opt(2, "checkpoints kept on disk", min=1)
     tensorboard: bool = opt(False, "also write TensorBoard events (needs the tensorboard package)")
     live: bool = opt(True, "on a terminal, the metrics as an 80-column table (else one key=value line a step)")
 
     def __post_init__(self) -> None:
-        if self.log_every < 1 or self.save_every < 1 or self.keep_checkpoints < 1:
-            raise ConfigError("--log-every, --save-every and --keep-checkpoints must be at least 1")
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
 class PlanConfig:
     """What the memory plan checks the run against, before a model is loaded."""
 
-    processes: int | None = opt(None, "processes (GPUs) the run is planned for (default: those launched)")
+    processes: int | None = opt(None, "processes (GPUs) the run is planned for (default: those launched)", min=1)
     gpu_memory_gb: float | None = opt(None, "memory of each GPU in GB (default: the GPU's own; "
-                                            "80 for --dry-run on a machine without one)")
-    prompt_tokens: int = opt(512, "longest prompt the plan assumes, in tokens")
+                                            "80 for --dry-run on a machine without one)", gt=0)
+    prompt_tokens: int = opt(512, "longest prompt the plan assumes, in tokens", min=1)
 
     def __post_init__(self) -> None:
-        if self.processes is not None and self.processes < 1:
-            raise ConfigError("--processes must be at least 1")
-        if self.gpu_memory_gb is not None and self.gpu_memory_gb <= 0:
-            raise ConfigError("--gpu-memory-gb must be > 0")
-        if self.prompt_tokens < 1:
-            raise ConfigError("--prompt-tokens must be at least 1")
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
@@ -194,7 +164,7 @@ class TrainConfig:
     init_from: str | None = opt(None, "start from this run directory (e.g. an FD run's, or its final/) "
                                       "instead of --model")
     resume: bool = opt(True, "resume from the last checkpoint in output_dir when there is one")
-    max_steps: int = opt(100, "optimizer steps")
+    max_steps: int = opt(100, "optimizer steps", min=1)
     fd_steps: int = opt(50, "fd+grpo: steps of FD before switching to GRPO")
     seed: int = opt(0, "seed for data order, sampling and initialisation")
 
@@ -211,8 +181,7 @@ class TrainConfig:
             raise ConfigError("give --model (a hub id or local path) or --init-from CHECKPOINT")
         if not self.dataset:
             raise ConfigError("give --dataset (a JSONL file, a directory of .lean files, or a dataset id)")
-        if self.max_steps < 1:
-            raise ConfigError("--max-steps must be at least 1")
+        check_bounds(self)
         if self.method in ("grpo", "fd+grpo") and self.rollout.group_size < 2:
             raise ConfigError("GRPO compares samples within a group: set --group-size 2 or more")
         if self.method == "fd+grpo" and not 0 < self.fd_steps < self.max_steps:
