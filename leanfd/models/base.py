@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypedDict, TypeVar
 
@@ -183,19 +183,28 @@ def normalize_finish_reason(reason: object) -> str:
 _RUNNER_LOCK = threading.Lock()
 
 
+# (prompt index, sample index, the finished sample without log-probs): what `on_sample` is called with
+SampleCallback = Callable[[int, int, Completion], None]
+
+
 class Backend(abc.ABC):
     """A generation backend. Subclasses implement `generate` or `agenerate`; the other comes free.
 
     `model_name` names the model (hub id, path, or the server's model name) for logs and reports.
+    `streams_samples` says whether `generate` calls `on_sample` as each sample ends, before it returns
+    (the hf backend does); elsewhere `on_sample` is accepted and never called: every sample comes back
+    from `generate` all the same, so a caller passes it to any backend.
     """
 
     kind: ClassVar[str]
     model_name: str
+    streams_samples: ClassVar[bool] = False
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None, *,
+                 on_sample: SampleCallback | None = None,
                  seeds: Sequence[int] | None = None) -> list[list[Completion]]:
         """Sample `sampling.n` completions for each prompt; blocks. One list per prompt, in order.
-        `seeds[i]` (replacing `sampling.seed`) seeds prompt i's samples alone."""
+        `seeds[i]` (replacing `sampling.seed`) seeds prompt i's samples alone. `on_sample`: see the class."""
         return self._sync_runner().run(self.agenerate(prompts, sampling, seeds=seeds))
 
     async def agenerate(

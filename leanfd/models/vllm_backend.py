@@ -24,6 +24,7 @@ from leanfd.models.base import (
     Backend,
     Completion,
     Prompt,
+    SampleCallback,
     SamplingConfig,
     check_prompts,
     check_seeds,
@@ -92,6 +93,7 @@ class VLLMBackend(Backend):
         return encode_with_tokenizer(self.tokenizer, prompt, self.model_name)
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig | None = None, *,
+                 on_sample: SampleCallback | None = None,
                  seeds: Sequence[int] | None = None) -> list[list[Completion]]:
         s = sampling or SamplingConfig()
         prompts = check_prompts(prompts)
