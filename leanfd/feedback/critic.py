@@ -13,8 +13,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from leanfd.data.prompts import render as render_template
 from leanfd.feedback.cache import FeedbackCache, cache_key
 from leanfd.feedback.compiler import RenderOptions, render
+from leanfd.lean.errors import ConfigError
 from leanfd.lean.records import Verdict
 from leanfd.models.base import Backend, SamplingConfig
 
@@ -39,13 +41,6 @@ def load_template(path: str | Path | None = None, name: str = "critic.txt") -> s
     return resources.files("leanfd.feedback").joinpath("templates", name).read_text(encoding="utf-8")
 
 
-def fill(template: str, **values: str) -> str:
-    """Replace `{name}` placeholders; Lean's own braces in the values stay as they are."""
-    for k, v in values.items():
-        template = template.replace("{" + k + "}", v)
-    return template
-
-
 class LLMCritic:
     """Writes feedback on attempts with a model backend, through an optional on-disk cache."""
 
@@ -67,7 +62,9 @@ class LLMCritic:
         key = cache_key(self.model, self.template, attempt, messages)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return Feedback(hit, "llm", self.model, cached=True)
-        prompt = fill(self.template, statement=statement.strip(), attempt=attempt.strip(), compiler_feedback=compiler)
+        # One pass: a `{attempt}` inside the user's attempt (or Lean's braces) is text, never expanded again.
+        prompt = render_template(self.template, {"statement": statement.strip(), "attempt": attempt.strip(),
+                                                 "compiler_feedback": compiler})
         try:
             out = await self.backend.agenerate([[{"role": "user", "content": prompt}]], self.sampling)
             text = out[0][0].text.strip() if out and out[0] else ""
@@ -92,9 +89,9 @@ class FeedbackConfig:
 
     def __post_init__(self) -> None:
         if self.content not in ("llm", "compiler", "both"):
-            raise ValueError(f"feedback content must be llm, compiler or both, not {self.content!r}")
+            raise ConfigError(f"feedback content must be llm, compiler or both, not {self.content!r}")
         if self.which not in ("failed", "all"):
-            raise ValueError(f"feedback 'which' must be failed or all, not {self.which!r}")
+            raise ConfigError(f"feedback 'which' must be failed or all, not {self.which!r}")
 
 
 async def teacher_feedback(
