@@ -21,7 +21,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from leanfd.train import sharding
+from leanfd.train import ema, sharding, weight_sync
+from leanfd.train.sharded_checkpoints import load_sharded, save_sharded
 from leanfd.train.weight_sync import iter_policy_weights
 
 STEPS, SAVE_AT, EMA_RATE, LR = 4, 2, 0.3, 3e-3
@@ -135,7 +136,7 @@ def ddp_against_fsdp(model_dir: str) -> dict:
         mbs = batches(step, vocab)
         out["ddp"].append(train_step(ddp, opt_ddp, mbs))
         out["fsdp"].append(train_step(fsdp, opt_fsdp, mbs, teacher=teacher))
-        sharding.ema_update(teacher, fsdp, EMA_RATE)
+        ema.ema_update(teacher, fsdp, EMA_RATE)
         gathered = full_weights(fsdp)
         with torch.no_grad():  # the unsharded EMA, on the gathered student weights
             for n, p in plain_teacher.named_parameters():
@@ -152,7 +153,7 @@ def ddp_against_fsdp(model_dir: str) -> dict:
     teacher_w = full_weights(teacher)
     out["teacher_vs_unsharded_ema"] = max_diff(teacher_w, full_weights(plain_teacher))
     out["teacher_vs_student"] = max_diff(teacher_w, fsdp_w)
-    out["checksum"] = sharding.weights_checksum(fsdp)
+    out["checksum"] = weight_sync.weights_checksum(fsdp)
     # the gathered weights in a fresh plain model give the sharded model's logits
     ids = torch.randint(0, vocab, (2, 9), generator=torch.Generator().manual_seed(5))
     out["export_logits_diff"] = float((logits(into_fresh(model_dir, fsdp_w), ids) - logits(fsdp, ids)).abs().max())
@@ -239,7 +240,7 @@ def bf16_run(model_dir: str) -> dict:
     ids = torch.randint(0, base.config.vocab_size, (2, 7), generator=torch.Generator().manual_seed(3))
     for step in range(2):
         losses.append(train_step(fsdp, opt, batches(step, base.config.vocab_size), teacher=teacher)["loss"])
-        sharding.ema_update(teacher, fsdp, EMA_RATE)
+        ema.ema_update(teacher, fsdp, EMA_RATE)
         with torch.no_grad():
             ref_logits = reference(input_ids=ids).logits
             t_logits = teacher(input_ids=ids).logits
@@ -303,14 +304,14 @@ def run_steps(model, teacher, optimizer, scheduler, steps, on_step=None) -> list
         records.append({"step": step, "seed": seed, "lr": scheduler.get_last_lr()[0],
                         **train_step(model, optimizer, batches(step, vocab, torch.Generator().manual_seed(seed)),
                                      scheduler=scheduler)})
-        sharding.ema_update(teacher, model, EMA_RATE)
+        ema.ema_update(teacher, model, EMA_RATE)
         if on_step:
             on_step(step)
     return records
 
 
 def checksums(model, teacher) -> dict:
-    return {"model": sharding.weights_checksum(model), "teacher": sharding.weights_checksum(teacher)}
+    return {"model": weight_sync.weights_checksum(model), "teacher": weight_sync.weights_checksum(teacher)}
 
 
 def save(model_dir: str, out_dir: Path) -> dict:
@@ -320,7 +321,7 @@ def save(model_dir: str, out_dir: Path) -> dict:
 
         def on_step(step, kind=kind, model=model, teacher=teacher, optimizer=optimizer, scheduler=scheduler):
             if step + 1 == SAVE_AT:
-                sharding.save_sharded(out_dir / f"ckpt-{kind}", model, optimizer, teacher=teacher, scheduler=scheduler)
+                save_sharded(out_dir / f"ckpt-{kind}", model, optimizer, teacher=teacher, scheduler=scheduler)
 
         records = run_steps(model, teacher, optimizer, scheduler, range(STEPS), on_step)
         ids = torch.randint(0, 300, (2, 9), generator=torch.Generator().manual_seed(8))
@@ -330,7 +331,7 @@ def save(model_dir: str, out_dir: Path) -> dict:
                                               - logits(model, ids)).abs().max()),
                  "vs_start_logits_diff": float((logits(load(model_dir), ids) - logits(model, ids)).abs().max()),
                  "bytes": sharding.local_bytes(model, optimizer)}
-        sharding.save_full(model, out_dir / f"final-{kind}")
+        weight_sync.save_full(model, out_dir / f"final-{kind}")
         out[kind] = entry
     return out
 
@@ -340,7 +341,7 @@ def resume(model_dir: str, out_dir: Path) -> dict:
     for kind in ("full", "lora"):
         # seeded unlike the saving run: the checkpoint must restore each rank's RNG
         model, teacher, optimizer, scheduler = build(model_dir, kind == "lora", seed=999)
-        sharding.load_sharded(out_dir / f"ckpt-{kind}", model, optimizer, teacher=teacher, scheduler=scheduler)
+        load_sharded(out_dir / f"ckpt-{kind}", model, optimizer, teacher=teacher, scheduler=scheduler)
         records = run_steps(model, teacher, optimizer, scheduler, range(SAVE_AT, STEPS))
         out[kind] = {"records": records, **checksums(model, teacher)}
     return out

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from leanfd.train import sharding
+from leanfd.train import ema, sharding
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = REPO / "tests" / "sharding_worker.py"
@@ -188,8 +188,8 @@ def test_a_bf16_ema_teacher_tracks_the_fp32_one_where_round_to_nearest_would_fre
     with torch.no_grad():
         student.weight.mul_(1.01)  # the student 1% away from the teacher
     for step in range(20):
-        sharding.ema_update(teacher32, student, 0.05)
-        sharding.ema_update(teacher16, student, 0.05, seed=step)
+        ema.ema_update(teacher32, student, 0.05)
+        ema.ema_update(teacher16, student, 0.05, seed=step)
         nearest = nearest.lerp(student.weight.detach().to(torch.bfloat16), 0.05)  # what lerp_ in bf16 does
     start = student.weight.detach() / 1.01
     assert torch.equal(nearest, start.to(torch.bfloat16))  # round-to-nearest: every update lost
@@ -200,8 +200,8 @@ def test_a_bf16_ema_teacher_tracks_the_fp32_one_where_round_to_nearest_would_fre
     assert (teacher16.weight.float() != start.to(torch.bfloat16).float()).float().mean() > 0.2
     a = sharding.frozen_copy(student, torch.bfloat16)
     b = sharding.frozen_copy(student, torch.bfloat16)
-    sharding.ema_update(a, student, 0.05, seed=3)
-    sharding.ema_update(b, student, 0.05, seed=3)
+    ema.ema_update(a, student, 0.05, seed=3)
+    ema.ema_update(b, student, 0.05, seed=3)
     assert torch.equal(a.weight, b.weight)  # the same seed, the same rounding: ranks stay alike
 
 
@@ -209,7 +209,7 @@ def test_ema_update_refuses_a_teacher_shaped_unlike_the_student():
     student, teacher = torch.nn.Linear(4, 4), sharding.frozen_copy(torch.nn.Linear(4, 4))
     teacher.weight = torch.nn.Parameter(torch.zeros(2, 4), requires_grad=False)
     with pytest.raises(sharding.ShardingError, match="shard"):
-        sharding.ema_update(teacher, student, 0.1)
+        ema.ema_update(teacher, student, 0.1)
 
 
 def test_decoder_layers_found_through_peft_and_refused_when_absent(tiny_model_dir):

@@ -14,29 +14,41 @@ import dataclasses
 import json
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from leanfd.config import ConfigError, to_yaml
-
-if TYPE_CHECKING:
-    from leanfd.train.trainer import Trainer
+from leanfd.train.config import TrainConfig
+from leanfd.train.parallel import Parallel
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.json"
 
 
+@dataclass(frozen=True)
+class RunState:
+    """What a checkpoint reads of a run, and nothing more of the trainer: made at each save."""
+
+    config: TrainConfig
+    out: Path  # --output-dir
+    step: int  # optimizer steps taken
+    accelerator: Any  # for the process' rank and the barriers
+    parallel: Parallel  # writes and reads the strategy's own state
+    tokenizer: Any  # exported beside the final model
+
+
 def listed(out: Path) -> list[Path]:
     return sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
 
 
-def save(trainer: Trainer, path: Path) -> Path:
-    acc = trainer.accelerator
+def save(run: RunState, path: Path) -> Path:
+    acc = run.accelerator
     acc.wait_for_everyone()
-    trainer.parallel.save_state(path)
+    run.parallel.save_state(path)
     if acc.is_main_process:
-        write_state(trainer, path)
+        write_state(run, path)
     acc.wait_for_everyone()
     return path
 
@@ -74,43 +86,43 @@ def check_resumable(config, out: Path) -> None:
                           "give another --output-dir")
 
 
-def write_state(trainer: Trainer, path: Path) -> None:
+def write_state(run: RunState, path: Path) -> None:
     """The run's own small state beside a checkpoint, written last (main process only); then the
     checkpoints past --keep-checkpoints are removed."""
-    c = trainer.config
-    state = {"step": trainer.step, "method": c.method, "config": dataclasses.asdict(c)}
+    c = run.config
+    state = {"step": run.step, "method": c.method, "config": dataclasses.asdict(c)}
     (path / STATE_FILE).write_text(json.dumps(state, indent=1, default=list))
-    (trainer.out / "config.yaml").write_text(to_yaml(c))
-    for old in listed(trainer.out)[: -c.log.keep_checkpoints]:
+    (run.out / "config.yaml").write_text(to_yaml(c))
+    for old in listed(run.out)[: -c.log.keep_checkpoints]:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def resume(trainer: Trainer, out: Path) -> int | None:
-    """Load the last complete checkpoint in `out`; the step it was taken at, or None."""
+def resume(parallel: Parallel, out: Path) -> int | None:
+    """Load the last complete checkpoint in `out` into the strategy's models; its step, or None."""
     done = [p for p in listed(out) if (p / STATE_FILE).is_file()]
     if not done:
         return None
     last = done[-1]
-    trainer.parallel.load_state(last)
+    parallel.load_state(last)
     step = json.loads((last / STATE_FILE).read_text())["step"]
     log.info("resumed from %s at step %d", last, step)
     return step
 
 
-def save_final(trainer: Trainer, final: Path) -> Path:
+def save_final(run: RunState, final: Path) -> Path:
     from accelerate.utils import gather_object
 
-    acc = trainer.accelerator
+    acc = run.accelerator
     acc.wait_for_everyone()
-    checksums = gather_object([trainer.parallel.checksum()])  # FSDP2: gathered weights, a collective
+    checksums = gather_object([run.parallel.checksum()])  # FSDP2: gathered weights, a collective
     if len(set(checksums)) > 1:
         log.error("processes hold different weights after training: %s", checksums)
     if acc.is_main_process:
         final.mkdir(parents=True, exist_ok=True)
-    trainer.parallel.export(final, trainer.tokenizer)  # FSDP2: every process takes part
+    run.parallel.export(final, run.tokenizer)  # FSDP2: every process takes part
     if acc.is_main_process:
-        info = {"steps": trainer.step, "method": trainer.config.method, "processes": acc.num_processes,
-                "sharding": trainer.config.optim.sharding, "rank_checksums": checksums,
+        info = {"steps": run.step, "method": run.config.method, "processes": acc.num_processes,
+                "sharding": run.config.optim.sharding, "rank_checksums": checksums,
                 "ranks_in_sync": len(set(checksums)) == 1}
         (final / "leanfd_train.json").write_text(json.dumps(info, indent=1))
     acc.wait_for_everyone()

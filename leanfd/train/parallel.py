@@ -5,6 +5,9 @@ whole model, gradients are all-reduced on the last micro-batch. `FSDP2` (`--shar
 torch's `fully_shard` per decoder layer (sharding.py), the teacher and the reference sharded the
 same way; accelerate only starts the processes and the process group (its own FSDP plugin falls
 back to unsharded on a CPU machine: measured, issue 11).
+
+A strategy places models; it never builds an optimizer: setup.py builds the one optimizer and
+schedule (optim.py) on the parameters as `place_*` leaves them, then hands them to the strategy.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Protocol
 import torch
 
 from leanfd.config import ConfigError
+from leanfd.train import sharded_checkpoints, sharding, weight_sync
 
 
 class Parallel(Protocol):
@@ -56,9 +60,7 @@ class DDP:
 
     def checksum(self) -> str:
         """This process' replica's weights, hashed: under DDP every process must hold the same."""
-        from leanfd.train.sharding import weights_checksum
-
-        return weights_checksum(self.unwrapped())
+        return weight_sync.weights_checksum(self.unwrapped())
 
     def save_state(self, path: Path) -> None:
         self.accelerator.save_state(str(path))
@@ -88,48 +90,36 @@ class FSDP2:
         self.teacher, self.reference = teacher, reference
 
     def no_sync(self) -> contextlib.AbstractContextManager:
-        from leanfd.train.sharding import gradient_sync
-
-        return gradient_sync(self.model, False)
+        return sharding.gradient_sync(self.model, False)
 
     def backward(self, loss: torch.Tensor) -> None:
-        from leanfd.train.sharding import reshard
-
         loss.backward()
         for twin in (self.teacher, self.reference):  # their roots stay gathered after a no-grad forward
             if twin is not None:
-                reshard(twin)
+                sharding.reshard(twin)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()  # the compute dtype is the MixedPrecisionPolicy's
 
     def clip_grad_norm(self, max_norm: float) -> float:
-        from leanfd.train.sharding import clip_grad_norm
-
-        return clip_grad_norm(self.model.parameters(), max_norm)
+        return sharding.clip_grad_norm(self.model.parameters(), max_norm)
 
     def unwrapped(self) -> torch.nn.Module:
         return self.model  # fully_shard changes the model in place: it is still the transformers one
 
     def checksum(self) -> str:
-        from leanfd.train.sharding import weights_checksum
-
-        return weights_checksum(self.model)
+        return weight_sync.weights_checksum(self.model)
 
     def save_state(self, path: Path) -> None:
-        from leanfd.train.sharding import save_sharded
-
-        save_sharded(path, self.model, self.optimizer, teacher=self.teacher, scheduler=self.scheduler)
+        sharded_checkpoints.save_sharded(path, self.model, self.optimizer, teacher=self.teacher,
+                                         scheduler=self.scheduler)
 
     def load_state(self, path: Path) -> None:
-        from leanfd.train.sharding import load_sharded
-
-        load_sharded(path, self.model, self.optimizer, teacher=self.teacher, scheduler=self.scheduler)
+        sharded_checkpoints.load_sharded(path, self.model, self.optimizer, teacher=self.teacher,
+                                         scheduler=self.scheduler)
 
     def export(self, directory: Path, tokenizer) -> None:
-        from leanfd.train.sharding import save_full
-
-        save_full(self.model, directory, tokenizer)
+        weight_sync.save_full(self.model, directory, tokenizer)
 
 
 def check_fsdp2_launch(accelerator) -> None:
@@ -140,23 +130,27 @@ def check_fsdp2_launch(accelerator) -> None:
                           "anyway: use --sharding ddp")
 
 
-def build_fsdp2(config, accelerator, source: str, tokenizer, model: torch.nn.Module,
-                teacher: torch.nn.Module | None, reference: torch.nn.Module | None, pad_id: int):
-    """Shard the policy, then the teacher and the reference the same way, then build the optimizer
-    on the shards (setup.py made the unsharded copies in --teacher-dtype)."""
-    from leanfd.train.setup import Built, lr_factor
-    from leanfd.train.sharding import shard_model
-
-    c = config
-    compute = torch.bfloat16 if c.optim.bf16 else None
-    model.to(accelerator.device)
-    shard_model(model, param_dtype=compute)
+def ddp(accelerator, model: torch.nn.Module, optimizer, scheduler, teacher: torch.nn.Module | None,
+        reference: torch.nn.Module | None) -> tuple[DDP, torch.optim.Optimizer, object]:
+    """Hand model, optimizer and schedule to accelerate (DDP, or one process), move the frozen
+    copies beside the model, register the teacher for accelerate's checkpoints; return the
+    strategy and the prepared optimizer and schedule."""
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     for twin in (teacher, reference):
         if twin is not None:
             twin.to(accelerator.device)
-            shard_model(twin, param_dtype=compute)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=c.optim.lr,
-                                  weight_decay=c.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(c, step))
-    parallel = FSDP2(model, optimizer, scheduler, teacher, reference)
-    return Built(source, tokenizer, model, teacher, reference, parallel, optimizer, scheduler, pad_id)
+    if teacher is not None:
+        accelerator.register_for_checkpointing(teacher)
+    return DDP(accelerator, model), optimizer, scheduler
+
+
+def place_fsdp2(device, model: torch.nn.Module, teacher: torch.nn.Module | None,
+                reference: torch.nn.Module | None, compute: torch.dtype | None) -> None:
+    """Shard the policy, then the teacher and the reference the same way, in place (setup.py made
+    the unsharded copies in --teacher-dtype); the optimizer is built on the shards afterwards."""
+    model.to(device)
+    sharding.shard_model(model, param_dtype=compute)
+    for twin in (teacher, reference):
+        if twin is not None:
+            twin.to(device)
+            sharding.shard_model(twin, param_dtype=compute)

@@ -1,5 +1,5 @@
 """Building what a run trains: the memory plan's check, then tokenizer, policy, FD teacher, KL
-reference, optimizer and schedule, placed by the chosen strategy (parallel.py).
+reference, placed by the chosen strategy (parallel.py), then the one optimizer and schedule (optim.py).
 
 Order matters: the plan is checked before any weight is loaded (a run that cannot fit says so
 first); gradient checkpointing and LoRA are applied before the copies are made, so the teacher and
@@ -9,7 +9,6 @@ update is shard-local); the optimizer is built on the parameters as the strategy
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,9 @@ import torch
 
 from leanfd.config import ConfigError
 from leanfd.train.config import TrainConfig
-from leanfd.train.parallel import DDP
+from leanfd.train.memory_plan import check_fits, plan_for
+from leanfd.train.optim import build_optimizer
+from leanfd.train.parallel import FSDP2, check_fsdp2_launch, ddp, place_fsdp2
 from leanfd.train.sharding import frozen_copy
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -52,8 +53,6 @@ def check_plan(config: TrainConfig, accelerator) -> None:
     machine without a GPU the check runs only when the config names the GPU's memory."""
     if accelerator.device.type != "cuda" and config.plan.gpu_memory_gb is None:
         return
-    from leanfd.train.memory_plan import check_fits, plan_for
-
     check_fits(plan_for(config, processes=accelerator.num_processes))
 
 
@@ -63,8 +62,6 @@ def build(config: TrainConfig, accelerator) -> Built:
     c = config
     check_plan(c, accelerator)
     if c.optim.sharding == "fsdp2":
-        from leanfd.train.parallel import check_fsdp2_launch
-
         check_fsdp2_launch(accelerator)
     source = resolve_init(c.init_from) if c.init_from else c.model
     tokenizer = AutoTokenizer.from_pretrained(source)
@@ -82,27 +79,11 @@ def build(config: TrainConfig, accelerator) -> Built:
     teacher = frozen_copy(model, dtype) if c.uses_teacher else None
     reference = frozen_copy(model, dtype) if c.uses_reference else None
     if c.optim.sharding == "fsdp2":
-        from leanfd.train.parallel import build_fsdp2
-
-        return build_fsdp2(c, accelerator, source, tokenizer, model, teacher, reference, pad_id)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=c.optim.lr,
-                                  weight_decay=c.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(c, step))
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    for twin in (teacher, reference):
-        if twin is not None:
-            twin.to(accelerator.device)
-    if teacher is not None:
-        accelerator.register_for_checkpointing(teacher)
-    return Built(source, tokenizer, model, teacher, reference, DDP(accelerator, model), optimizer, scheduler, pad_id)
-
-
-def lr_factor(c: TrainConfig, step: int) -> float:
-    """The learning-rate multiplier at `step`: linear warm-up, then constant, linear or cosine decay."""
-    o = c.optim
-    if o.warmup_steps and step < o.warmup_steps:
-        return (step + 1) / o.warmup_steps
-    if o.lr_schedule == "constant":
-        return 1.0
-    frac = min(1.0, (step - o.warmup_steps) / max(1, c.max_steps - o.warmup_steps))
-    return 1.0 - frac if o.lr_schedule == "linear" else 0.5 * (1 + math.cos(math.pi * frac))
+        place_fsdp2(accelerator.device, model, teacher, reference, torch.bfloat16 if c.optim.bf16 else None)
+        optimizer, scheduler = build_optimizer(c, model)
+        parallel = FSDP2(model, optimizer, scheduler, teacher, reference)
+    else:
+        optimizer, scheduler = build_optimizer(c, model)
+        parallel, optimizer, scheduler = ddp(accelerator, model, optimizer, scheduler, teacher, reference)
+        model = parallel.model
+    return Built(source, tokenizer, model, teacher, reference, parallel, optimizer, scheduler, pad_id)

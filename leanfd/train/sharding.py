@@ -21,23 +21,16 @@ layer's `forward`, not its `__call__`, so FSDP2's hooks stay outside HF's activa
 
 Teacher and reference are copies of the unsharded model sharded by the same function, so the EMA
 update pairs each student shard with the teacher shard of the same placement, locally, with no
-communication. Every forward and backward of a sharded model is a collective: every rank must
-run the same number of them (`agree_count`, `HFBackend.synced_gpus`).
-
-Checkpoints are `torch.distributed.checkpoint` (DCP) directories: each rank writes its own shards
-of model, optimizer and teacher; the scheduler and the RNG states, a few bytes, go to one small
-`rank{r}.pt` per rank (each rank's RNG differs: its sampling seed is offset by its rank).
+communication (ema.py). Every forward and backward of a sharded model is a collective: every rank
+must run the same number of them (`agree_count`, `HFBackend.synced_gpus`). Checkpoints of sharded
+models: sharded_checkpoints.py; the gathered export and checksum: weight_sync.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import random
 from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -46,9 +39,6 @@ from torch import nn
 from leanfd.lean.errors import LeanFDError
 
 log = logging.getLogger(__name__)
-
-MODEL_KEY, OPTIM_KEY, TEACHER_KEY = "model", "optimizer", "teacher"
-
 
 class ShardingError(LeanFDError):
     """The model cannot be sharded as asked (no decoder layers found, mismatched copies)."""
@@ -176,7 +166,7 @@ def sharded_copy(model: nn.Module, *, compute_dtype: torch.dtype | None = None,
     """The teacher or the reference: a frozen copy of the *unsharded* `model`, its shards stored in
     `store_dtype` (default: the model's, fp32), gathered and computed in `compute_dtype`, sharded
     as `shard_model` shards the policy. An EMA teacher keeps fp32 shards whatever it computes in
-    (see `ema_update`); a copy that never changes may be stored in bf16."""
+    (see `ema.ema_update`); a copy that never changes may be stored in bf16."""
     return shard_model(frozen_copy(model, store_dtype), param_dtype=compute_dtype, mesh=mesh)
 
 
@@ -190,66 +180,20 @@ def reshard(model: nn.Module) -> None:
             m.reshard()
 
 
-# -- EMA -----------------------------------------------------------------------------------------
-
-
-def _local(t: torch.Tensor) -> torch.Tensor:
+def local_shard(t: torch.Tensor) -> torch.Tensor:
+    """This rank's part of `t`: its local shard for an FSDP2 DTensor, `t` itself otherwise."""
     from torch.distributed.tensor import DTensor
 
     return t.to_local() if isinstance(t, DTensor) else t
 
 
-def stochastic_round_bf16(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """fp32 -> bf16 rounded up or down at random, with the probability that makes it unbiased:
-    E[round(x)] = x. bf16 keeps an fp32's top 16 bits; adding a uniform 16-bit integer to the
-    bit pattern before dropping the low 16 carries into the kept bits with probability (dropped
-    part) / 2^16 (sign-magnitude: the same holds for negative numbers). (Zamirai et al. 2020,
-    arXiv 2010.06192, on bf16 training with stochastic rounding.)"""
-    bits = x.contiguous().view(torch.int32)
-    noise = torch.randint(0, 1 << 16, x.shape, dtype=torch.int32, device=x.device, generator=generator)
-    return ((bits + noise) & -65536).view(torch.float32).to(torch.bfloat16)  # -65536 = 0xFFFF0000: exact in bf16
-
-
-@torch.no_grad()
-def ema_update(teacher: nn.Module, student: nn.Module, rate: float, *, seed: int = 0) -> None:
-    """teacher <- (1 - rate) * teacher + rate * student, over the student's trained parameters.
-
-    Plain tensors or FSDP2 DTensors: each local shard is updated from the student's shard of the
-    same placement, with no communication (both were sharded by `shard_model` from the same
-    unsharded model; the placements and local shapes are checked).
-
-    A bf16 teacher would lose, under round-to-nearest, every update smaller than half of bf16's
-    spacing, 2^-9 to 2^-8 (0.2-0.4%) of the weight. Measured on 1e5 N(0, 1) weights at rate 0.05:
-    a student 1% away (student = teacher * 1.01) moved none of them, 5% away 35%, 8% away 98%;
-    a step of AdamW at lr 1e-6..1e-5 moves a weight far less than 1%, so such a teacher would stay
-    frozen at its start. So a bf16 teacher is updated in fp32 and rounded stochastically
-    (`stochastic_round_bf16`, drawn from `seed`: give each step its own, the same on every rank):
-    each weight moves by the update in expectation, at half the memory of an fp32 teacher.
-    tests/test_sharding.py checks both: round-to-nearest freezes, this one tracks the fp32 EMA.
-    """
-    reshard(teacher)
-    reshard(student)
-    t_params = dict(teacher.named_parameters())
-    generators: dict[torch.device, torch.Generator] = {}
-    for name, p in student.named_parameters():
-        if not p.requires_grad:
-            continue
-        t = t_params[name]
-        if getattr(t, "placements", None) != getattr(p, "placements", None):
-            raise ShardingError(f"{name}: teacher placements {getattr(t, 'placements', None)} != student "
-                                f"{getattr(p, 'placements', None)}: shard both with shard_model")
-        tl, pl = _local(t), _local(p.detach())
-        if tl.shape != pl.shape:
-            raise ShardingError(f"{name}: teacher shard {tuple(tl.shape)} != student shard {tuple(pl.shape)}")
-        if tl.dtype == torch.bfloat16:
-            if tl.device not in generators:
-                generators[tl.device] = torch.Generator(device=tl.device).manual_seed(seed)
-            tl.copy_(stochastic_round_bf16(tl.float().lerp_(pl.float(), rate), generators[tl.device]))
-        else:
-            tl.lerp_(pl.to(tl.dtype), rate)
-
 
 # -- the step's collectives --------------------------------------------------------------------
+
+
+def rank() -> int:
+    """This process' rank in the process group (0 outside one)."""
+    return dist.get_rank() if dist.is_initialized() else 0
 
 
 def _collective_device() -> torch.device:
@@ -300,137 +244,6 @@ def clip_grad_norm(parameters: Iterable[torch.Tensor], max_norm: float) -> float
     return float(full() if callable(full) else norm)
 
 
-# -- checkpoints -------------------------------------------------------------------------------
-
-
-def _rank() -> int:
-    return dist.get_rank() if dist.is_initialized() else 0
-
-
-def _dcp_state(model: nn.Module, optimizer: torch.optim.Optimizer, teacher: nn.Module | None) -> dict[str, Any]:
-    """What a DCP checkpoint holds, as sharded state dicts of this rank's shards (parameter names,
-    not optimizer indices, key the optimizer's state)."""
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_state_dict
-
-    for m in (model, teacher):
-        if m is not None:
-            reshard(m)
-    model_sd, optim_sd = get_state_dict(model, optimizer)
-    state: dict[str, Any] = {MODEL_KEY: model_sd, OPTIM_KEY: optim_sd}
-    if teacher is not None:
-        state[TEACHER_KEY] = get_model_state_dict(teacher)
-    return state
-
-
-def save_sharded(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, *,
-                 teacher: nn.Module | None = None, scheduler: Any = None) -> None:
-    """Write a resumable checkpoint to the directory `path`, from every rank (a collective).
-
-    Model, optimizer and teacher: one DCP checkpoint, each rank writing its own shards (LoRA:
-    the frozen base is written too, so a checkpoint stands alone). Scheduler and RNG states:
-    `path/rank{r}.pt`, one per rank."""
-    import torch.distributed.checkpoint as dcp
-
-    path = Path(path)
-    dcp.save(_dcp_state(model, optimizer, teacher), checkpoint_id=str(path))
-    rank_state = {"rng": rng_state(), "scheduler": scheduler.state_dict() if scheduler is not None else None}
-    torch.save(rank_state, path / f"rank{_rank()}.pt")
-    if dist.is_initialized():
-        dist.barrier()
-
-
-def load_sharded(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, *,
-                 teacher: nn.Module | None = None, scheduler: Any = None) -> None:
-    """Restore what `save_sharded` wrote into a model, optimizer (and teacher, scheduler) built
-    and sharded as they were at save time, on the same number of ranks (a collective). Restores
-    this rank's RNG states too, so the run continues as if never stopped."""
-    import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_state_dict
-
-    path = Path(path)
-    state = _dcp_state(model, optimizer, teacher)
-    dcp.load(state, checkpoint_id=str(path))  # in place, into this rank's shards
-    set_state_dict(model, optimizer, model_state_dict=state[MODEL_KEY], optim_state_dict=state[OPTIM_KEY])
-    if teacher is not None:
-        set_model_state_dict(teacher, state[TEACHER_KEY])
-    rank_file = path / f"rank{_rank()}.pt"
-    if not rank_file.is_file():
-        raise ShardingError(f"{rank_file} is missing: was the checkpoint written by as many processes?")
-    rank_state = torch.load(rank_file, weights_only=False)
-    if scheduler is not None and rank_state["scheduler"] is not None:
-        scheduler.load_state_dict(rank_state["scheduler"])
-    set_rng_state(rank_state["rng"])
-
-
-def rng_state() -> dict[str, Any]:
-    import numpy as np
-
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    import numpy as np
-
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# -- full weights ------------------------------------------------------------------------------
-
-
-def save_full(model: nn.Module, directory: str | Path, tokenizer: Any = None) -> None:
-    """Write the policy as a plain transformers model (LoRA merged) to `directory` from rank 0.
-
-    A collective: every rank gathers the weights one tensor at a time (`iter_policy_weights`);
-    only rank 0 keeps a CPU copy, so rank 0 needs the model's full size in host memory once."""
-    from transformers import AutoModelForCausalLM
-
-    from leanfd.train.weight_sync import iter_policy_weights
-
-    rank0 = _rank() == 0
-    weights = {}
-    for name, tensor in iter_policy_weights(model):
-        if rank0:
-            weights[name] = tensor.detach().to("cpu", copy=True)
-    if rank0:
-        base = base_model(model)
-        with torch.device("meta"):
-            plain = AutoModelForCausalLM.from_config(base.config, dtype=torch.float32)
-        _, unexpected = plain.load_state_dict(weights, strict=False, assign=True)
-        plain.tie_weights()  # the export names a tied weight once
-        absent = [n for n, p in plain.named_parameters() if p.is_meta]
-        if absent or unexpected:
-            raise ShardingError(f"export does not match {type(plain).__name__}: missing {absent}, "
-                                f"unexpected {unexpected}")
-        if getattr(base, "generation_config", None) is not None:
-            plain.generation_config = base.generation_config
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        plain.save_pretrained(str(directory))
-        if tokenizer is not None:
-            tokenizer.save_pretrained(str(directory))
-    if dist.is_initialized():
-        dist.barrier()
-
-
-def weights_checksum(model: nn.Module) -> str:
-    """A hash of the full trained weights (gathered under FSDP2: a collective): under DDP every
-    rank must print the same; under FSDP2 they agree by construction, and the hash still tells
-    two runs' weights apart."""
-    from leanfd.train.weight_sync import iter_policy_weights
-
-    h = hashlib.sha256()
-    for name, tensor in iter_policy_weights(model):  # one full tensor at a time, in parameter order
-        h.update(name.encode())
-        h.update(tensor.detach().to(torch.float32).cpu().numpy().tobytes())
-    return h.hexdigest()
-
-
 # -- memory ------------------------------------------------------------------------------------
 
 
@@ -445,16 +258,16 @@ def local_bytes(model: nn.Module, optimizer: torch.optim.Optimizer | None = None
         if id(p) in seen:
             continue
         seen.add(id(p))
-        local = _local(p.detach())
+        local = local_shard(p.detach())
         params += local.numel() * local.element_size()
         if p.grad is not None:
-            g = _local(p.grad)
+            g = local_shard(p.grad)
             grads += g.numel() * g.element_size()
     state = 0
     if optimizer is not None:
         for s in optimizer.state.values():
             for v in s.values():
                 if isinstance(v, torch.Tensor):
-                    lv = _local(v)
+                    lv = local_shard(v)
                     state += lv.numel() * lv.element_size()
     return {"params": params, "grads": grads, "optimizer": state}

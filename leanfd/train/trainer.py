@@ -29,12 +29,12 @@ from leanfd.models.vllm_backend import VLLMBackend, colocated_engine, import_vll
 from leanfd.train import checkpoints
 from leanfd.train.attempts import StepBatch
 from leanfd.train.config import TrainConfig
+from leanfd.train.ema import ema_update
 from leanfd.train.metrics import MetricsLogger
 from leanfd.train.objectives import Models, fd_backward, grpo_backward
 from leanfd.train.reward import step_rewards
 from leanfd.train.rollout import RolloutEngine
 from leanfd.train.setup import build
-from leanfd.train.sharding import ema_update
 from leanfd.train.teacher_feedback import TeacherFeedback
 from leanfd.train.weight_sync import iter_policy_weights
 
@@ -220,13 +220,16 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------------
 
+    def _run_state(self) -> checkpoints.RunState:
+        return checkpoints.RunState(self.config, self.out, self.step, self.accelerator, self.parallel, self.tokenizer)
+
     def save_checkpoint(self) -> Path:
-        return checkpoints.save(self, self.out / f"checkpoint-{self.step}")
+        return checkpoints.save(self._run_state(), self.out / f"checkpoint-{self.step}")
 
     def _maybe_resume(self) -> None:
         if self.config.resume:
-            self.step = checkpoints.resume(self, self.out) or 0
+            self.step = checkpoints.resume(self.parallel, self.out) or 0
 
     def save_final(self) -> Path:
-        return checkpoints.save_final(self, self.out / "final")
+        return checkpoints.save_final(self._run_state(), self.out / "final")
 

@@ -11,15 +11,23 @@ Under FSDP2 (`leanfd.train.sharding`) each parameter is a DTensor holding this r
 is gathered whole with `full_tensor()`, one tensor at a time, as it is yielded. That gather is a
 collective, so every rank must iterate the generator to its end, in step (each rank's colocated
 engine loads the full weights); DeepSpeed ZeRO-3 is not supported.
+
+The final export (`save_full`) and the weights' checksum read the same stream of named tensors,
+so they live here too: whatever leaves the trainer goes through `iter_policy_weights`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import torch
+import torch.distributed as dist
+from torch import nn
 
-from leanfd.train.sharding import reshard
+from leanfd.train.sharding import ShardingError, base_model, rank, reshard
 
 _WRAPPER_PREFIXES = ("_checkpoint_wrapped_module.", "_orig_mod.")
 
@@ -83,3 +91,46 @@ def iter_policy_weights(model: torch.nn.Module, dtype: torch.dtype | None = None
             if delta is not None:
                 tensor = tensor + _full(delta).to(tensor.dtype)
         yield checkpoint_name(name), tensor if dtype is None else tensor.to(dtype)
+
+
+def save_full(model: nn.Module, directory: str | Path, tokenizer: Any = None) -> None:
+    """Write the policy as a plain transformers model (LoRA merged) to `directory` from rank 0.
+
+    A collective: every rank gathers the weights one tensor at a time (`iter_policy_weights`);
+    only rank 0 keeps a CPU copy, so rank 0 needs the model's full size in host memory once."""
+    from transformers import AutoModelForCausalLM
+
+    rank0 = rank() == 0
+    weights = {}
+    for name, tensor in iter_policy_weights(model):
+        if rank0:
+            weights[name] = tensor.detach().to("cpu", copy=True)
+    if rank0:
+        base = base_model(model)
+        with torch.device("meta"):
+            plain = AutoModelForCausalLM.from_config(base.config, dtype=torch.float32)
+        _, unexpected = plain.load_state_dict(weights, strict=False, assign=True)
+        plain.tie_weights()  # the export names a tied weight once
+        absent = [n for n, p in plain.named_parameters() if p.is_meta]
+        if absent or unexpected:
+            raise ShardingError(f"export does not match {type(plain).__name__}: missing {absent}, "
+                                f"unexpected {unexpected}")
+        if getattr(base, "generation_config", None) is not None:
+            plain.generation_config = base.generation_config
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        plain.save_pretrained(str(directory))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(directory))
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def weights_checksum(model: nn.Module) -> str:
+    """A hash of the full trained weights (gathered under FSDP2: a collective): under DDP every
+    rank must print the same; under FSDP2 they agree by construction, and the hash still tells
+    two runs' weights apart."""
+    h = hashlib.sha256()
+    for name, tensor in iter_policy_weights(model):  # one full tensor at a time, in parameter order
+        h.update(name.encode())
+        h.update(tensor.detach().to(torch.float32).cpu().numpy().tobytes())
+    return h.hexdigest()
