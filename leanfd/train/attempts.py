@@ -3,7 +3,8 @@
     attempts = engine.collect(problems, seed)          # Attempt: a sampled proof and Lean's verdict
     rewards = reward.step_rewards(attempts, ...)        # a float per attempt (pure)
     feedback = TeacherFeedback(...)(attempts)           # FD only: the teacher's privileged text
-    batch = StepBatch(attempts, rewards, feedback)      # what a loss reads
+    prompts = teacher_prompt_ids(attempts, feedback, encode)  # FD only: the teacher's prompt, as ids
+    batch = StepBatch(attempts, rewards, feedback, prompts)   # what a loss reads
 
 No stage writes into another's record: a later stage returns a new tuple aligned with `attempts`.
 """
@@ -54,7 +55,11 @@ class StepBatch:
     attempts: tuple[Attempt, ...]
     rewards: tuple[float, ...]
     feedback: tuple[str | None, ...]  # the FD teacher's privileged text; None: not distilled
+    # the FD teacher's prompt (with its feedback) as ids, made by the feedback stage; None: not made
+    teacher_prompt_ids: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         if not len(self.attempts) == len(self.rewards) == len(self.feedback):
             raise ValueError("attempts, rewards and feedback must be aligned")
+        if self.teacher_prompt_ids is not None and len(self.teacher_prompt_ids) != len(self.attempts):
+            raise ValueError("attempts and teacher_prompt_ids must be aligned")

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 REVISION = "\n```\n\nLean's verdict on the attempt above:\n{feedback}\n\nA corrected proof:\n\n```lean4\n{statement}"
 REVISION_CHAT = "Lean's verdict on your attempt:\n{feedback}\n\nWrite a corrected complete proof in a ```lean4 block."
+# The compiler feedback the student reads between turns, at its own budget (not the teacher's
+# FeedbackConfig.max_tokens): it becomes part of the prompt the student continues.
+REVISION_RENDER = RenderOptions(max_tokens=512)
 
 
 class RolloutEngine:
@@ -64,7 +67,7 @@ class RolloutEngine:
         return tuple(attempts), times.frozen()
 
     def _revision_prompt(self, a: Attempt) -> Prompt:
-        fb = render(attempt_text(a.check), a.verdict, RenderOptions(max_tokens=512))
+        fb = render(attempt_text(a.check), a.verdict, REVISION_RENDER)
         if isinstance(a.prompt, str):  # the model continues the statement again, as in turn 0
             return a.prompt + a.text + REVISION.format(feedback=fb, statement=a.problem.formal_statement)
         return [*a.prompt, {"role": "assistant", "content": a.text},

@@ -8,6 +8,7 @@ background event loop kept for the whole run.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from leanfd.feedback.critic import FeedbackConfig, LLMCritic, teacher_feedback
 from leanfd.lean.aio import BackgroundLoop
@@ -28,6 +29,14 @@ def teacher_prompt(prompt: Prompt, feedback: str) -> Prompt:
     last_user = max(i for i, m in enumerate(msgs) if m["role"] == "user")
     msgs[last_user]["content"] = msgs[last_user]["content"] + "\n\n" + block.rstrip()
     return msgs  # type: ignore[return-value]
+
+
+def teacher_prompt_ids(attempts: tuple[Attempt, ...], feedback: tuple[str | None, ...],
+                       encode: Callable[[Prompt], list[int]]) -> tuple[tuple[int, ...], ...]:
+    """The teacher's prompt of each attempt as ids, aligned with `attempts`: made here, once, so the
+    loss stage only runs the teacher. An attempt without feedback gets an empty block (it is never
+    distilled; it may still be run, masked, by a process with no distilled attempt)."""
+    return tuple(tuple(encode(teacher_prompt(a.prompt, fb or ""))) for a, fb in zip(attempts, feedback))
 
 
 class TeacherFeedback:

@@ -35,7 +35,7 @@ from leanfd.train.objectives import Models, fd_backward, grpo_backward
 from leanfd.train.reward import step_rewards
 from leanfd.train.rollout import RolloutEngine
 from leanfd.train.setup import build
-from leanfd.train.teacher_feedback import TeacherFeedback
+from leanfd.train.teacher_feedback import TeacherFeedback, teacher_prompt_ids
 from leanfd.train.weight_sync import iter_policy_weights
 
 log = logging.getLogger(__name__)
@@ -115,12 +115,13 @@ class Trainer:
         sync_time = self._sync_rollout_weights()
         seed = c.seed * 1_000_003 + self.step * 7919 + acc.process_index
         attempts, times = engine.collect(self.problems_for(self.step), seed)
-        # 3. reward  4. the teacher's privileged feedback (FD steps only)
+        # 3. reward  4. the teacher's privileged feedback and its prompt (FD steps only)
         rewards = step_rewards(attempts, c.grpo.format_reward)
         t = time.monotonic()
         texts = feedback(attempts) if method == "fd" else (None,) * len(attempts)
+        prompts = teacher_prompt_ids(attempts, texts, self.models.encode) if method == "fd" else None
         feedback_time = time.monotonic() - t
-        batch = StepBatch(attempts, rewards, texts)
+        batch = StepBatch(attempts, rewards, texts, prompts)
         # 5. loss and gradients
         t = time.monotonic()
         self.models.policy.train()
