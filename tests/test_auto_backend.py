@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from leanfd.lean.auto_backend import SNAPSHOT_MIN_LINES, choose
+from leanfd.lean.auto_backend import SNAPSHOT_MIN_LINES, kind_for
 from leanfd.lean.server import ServerBackend
 from leanfd.lean.snapshot import SnapshotBackend
 from leanfd.lean.verifier import Verifier, VerifierConfig
 
 
 def test_the_threshold_is_the_header_length():
-    assert choose("prelude\n" * (SNAPSHOT_MIN_LINES - 2) + "x") == "server"  # 199 lines
-    assert choose("prelude\n" * (SNAPSHOT_MIN_LINES - 1) + "x") == "snapshot"  # 200 lines
-    assert choose("import Mathlib\nopen Nat\n") == "server"
+    assert kind_for("prelude\n" * (SNAPSHOT_MIN_LINES - 2) + "x") == "server"  # 199 lines
+    assert kind_for("prelude\n" * (SNAPSHOT_MIN_LINES - 1) + "x") == "snapshot"  # 200 lines
+    assert kind_for("import Mathlib\nopen Nat\n") == "server"
 
 
 def test_auto_is_the_default():

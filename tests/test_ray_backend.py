@@ -13,7 +13,7 @@ import pytest
 from conftest import TOY
 from ray_cluster import free_port, ray_cluster  # noqa: F401
 
-from leanfd.lean.ray_backend import RAY_MISSING, RayBackend, RayUnavailable, choose, preferred, split_address
+from leanfd.lean.ray_backend import RAY_MISSING, RayBackend, RayUnavailable, pick_actor, preferred, split_address
 from leanfd.lean.records import CheckRecord
 from leanfd.lean.verifier import Verifier
 
@@ -48,11 +48,11 @@ def test_header_routing_is_stable_and_overflows_when_full():
     h = "prelude\ninductive N : Type\n"
     assert preferred(h, 3) == preferred(h, 3) and 0 <= preferred(h, 3) < 3
     first = preferred(h, 2)
-    assert choose(h, [(0, 1), (0, 1)]) == first  # free: the header's own node
+    assert pick_actor(h, [(0, 1), (0, 1)]) == first  # free: the header's own node
     full = [(1, 1), (1, 1)]
     full[1 - first] = (0, 1)
-    assert choose(h, full) == 1 - first  # its node full: the one with a free slot
-    assert choose(h, [(2, 1), (2, 1)]) == first  # all full alike: stay with the warm header
+    assert pick_actor(h, full) == 1 - first  # its node full: the one with a free slot
+    assert pick_actor(h, [(2, 1), (2, 1)]) == first  # all full alike: stay with the warm header
     assert split_address("127.0.0.1:6379") == ("127.0.0.1", 6379)
     assert split_address("ray://head:10001") is None and split_address("auto") is None
     with pytest.raises(RayUnavailable, match="HOST:PORT"):

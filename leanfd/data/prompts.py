@@ -58,7 +58,7 @@ def load_template(name: str, path: PathLike | None = None) -> str:
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-def render(template: str, values: Mapping[str, str]) -> str:
+def fill_template(template: str, values: Mapping[str, str]) -> str:
     """Fill `{key}` for the keys of `values` in one pass; other braces stay as they are."""
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
@@ -119,8 +119,8 @@ def completion_prompt(
     """
     template = load_template("completion") if template is None else template
     example_template = load_template("completion_example") if example_template is None else example_template
-    shots = "".join(render(example_template, problem_values(e.problem, e.proof)) for e in examples)
-    return shots + render(template, problem_values(problem))
+    shots = "".join(fill_template(example_template, problem_values(e.problem, e.proof)) for e in examples)
+    return shots + fill_template(template, problem_values(problem))
 
 
 def chat_prompt(
@@ -133,10 +133,10 @@ def chat_prompt(
     assistant_template = load_template("chat_assistant") if assistant_template is None else assistant_template
     messages: list[Message] = [{"role": "system", "content": system}] if system.strip() else []
     for e in examples:
-        messages.append({"role": "user", "content": render(user_template, problem_values(e.problem))})
-        answer = render(assistant_template, problem_values(e.problem, e.proof))
+        messages.append({"role": "user", "content": fill_template(user_template, problem_values(e.problem))})
+        answer = fill_template(assistant_template, problem_values(e.problem, e.proof))
         messages.append({"role": "assistant", "content": answer})
-    messages.append({"role": "user", "content": render(user_template, problem_values(problem))})
+    messages.append({"role": "user", "content": fill_template(user_template, problem_values(problem))})
     return messages
 
 

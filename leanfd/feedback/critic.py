@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from leanfd.data.prompts import render as render_template
+from leanfd.data.prompts import fill_template
 from leanfd.feedback.cache import FeedbackCache, cache_key
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.lean.errors import ConfigError
@@ -63,7 +63,7 @@ class LLMCritic:
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return Feedback(hit, "llm", self.model, cached=True)
         # One pass: a `{attempt}` inside the user's attempt (or Lean's braces) is text, never expanded again.
-        prompt = render_template(self.template, {"statement": statement.strip(), "attempt": attempt.strip(),
+        prompt = fill_template(self.template, {"statement": statement.strip(), "attempt": attempt.strip(),
                                                  "compiler_feedback": compiler})
         try:
             out = await self.backend.agenerate([[{"role": "user", "content": prompt}]], self.sampling)

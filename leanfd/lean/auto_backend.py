@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from leanfd.lean.run import Backend, LeanRun
+from leanfd.lean.run import LeanBackend, LeanRun
 
 SNAPSHOT_MIN_LINES = 200  # between the 94-line header (server ahead) and the 244-line one (snapshot ahead)
 
 
-def choose(header: str) -> str:
+def kind_for(header: str) -> str:
     """`snapshot` for a header of at least SNAPSHOT_MIN_LINES lines, else `server`."""
     return "snapshot" if header.count("\n") + 1 >= SNAPSHOT_MIN_LINES else "server"
 
@@ -34,13 +34,13 @@ class AutoBackend:
 
     name = "auto"
 
-    def __init__(self, make: dict[str, Callable[[], Backend]]) -> None:
+    def __init__(self, make: dict[str, Callable[[], LeanBackend]]) -> None:
         self._make = make
-        self._backends: dict[str, Backend] = {}
+        self._backends: dict[str, LeanBackend] = {}
 
-    def backend_for(self, header: str) -> tuple[str, Backend]:
+    def backend_for(self, header: str) -> tuple[str, LeanBackend]:
         """The backend chosen for `header` and its name."""
-        kind = choose(header)
+        kind = kind_for(header)
         if kind not in self._backends:
             self._backends[kind] = self._make[kind]()
         return kind, self._backends[kind]

@@ -42,7 +42,7 @@ def allowed_axioms(snippet: Snippet, raw: list[Message], policy: Policy) -> set[
     return allowed
 
 
-def _kind(raw: list[Message], target: Target) -> messages.Kind | None:
+def _kind(raw: list[Message], target: Target) -> messages.DeclKind | None:
     text = _at(raw, target.kind_line)
     return messages.kind(text) if text is not None else None
 
@@ -119,7 +119,7 @@ def _reject(v: Verdict, reason: str) -> Verdict:
     return v
 
 
-def _checks(v: Verdict, snippet: Snippet, kinds: dict[Target, messages.Kind | None], examples: bool,
+def _checks(v: Verdict, snippet: Snippet, kinds: dict[Target, messages.DeclKind | None], examples: bool,
             run: LeanRun, policy: Policy) -> Verdict:
     """The error-free case: everything now rests on Lean's answers to the verifier's own commands."""
     raw = run.messages
@@ -177,7 +177,7 @@ def _check_head(snippet: Snippet) -> str:
     return f"theorem _ : <the reference statement> := @{snippet.statement.name}"
 
 
-def _article(kind: messages.Kind) -> str:
+def _article(kind: messages.DeclKind) -> str:
     word = str(kind)
     return ("an " if word[0] in "aeiou" else "a ") + word
 

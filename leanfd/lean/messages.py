@@ -83,7 +83,7 @@ def axioms(text: str) -> list[str] | None:
 
 
 @dataclass(frozen=True)
-class Kind:
+class DeclKind:
     """What `#print X` says X is: `theorem`, `def`, `axiom`, `opaque` (also `partial def`), ..."""
 
     keyword: str
@@ -107,8 +107,8 @@ class Kind:
         return " ".join((*self.modifiers, self.keyword))
 
 
-def kind(text: str) -> Kind | None:
+def kind(text: str) -> DeclKind | None:
     m = _KIND.match(text)
     if m is None:
         return None
-    return Kind(m.group("keyword"), tuple(m.group("modifiers").split()))
+    return DeclKind(m.group("keyword"), tuple(m.group("modifiers").split()))

@@ -52,7 +52,7 @@ def preferred(header: str, n: int) -> int:
     return int.from_bytes(hashlib.sha256(header.encode()).digest()[:8], "big") % n
 
 
-def choose(header: str, loads: list[tuple[int, int]]) -> int:
+def pick_actor(header: str, loads: list[tuple[int, int]]) -> int:
     """Which actor takes a run: the header's preferred one while it has a free slot, else the one with
     the most free slots (in-flight runs against slots, `loads[i] = (in_flight, slots)`)."""
     first = preferred(header, len(loads))
@@ -283,7 +283,7 @@ class RayBackend:
             await self._ensure()
             ray = self._ray
             pool = self._pool.actors
-            actor = pool[choose(header, [(a.in_flight, a.slots) for a in pool])]
+            actor = pool[pick_actor(header, [(a.in_flight, a.slots) for a in pool])]
             actor.in_flight += 1
             ref = actor.handle.run.remote(header, body, timeout)
             try:

@@ -80,7 +80,7 @@ class LeanRun:
         self.messages.append(message)
 
 
-class Backend(Protocol):
+class LeanBackend(Protocol):
     """Elaborates `header + body` and reports Lean's messages.
 
     `header` is the part shared by many checks (imports, opens, the prelude of a toy benchmark);

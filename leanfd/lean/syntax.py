@@ -56,7 +56,7 @@ from leanfd.lean.vocabulary import (
     PROOF_PLACEHOLDERS,
 )
 
-Kind = Literal["ident", "hash", "assign", "number", "string", "char", "other", "comment", "doc", "phantom"]
+TokenKind = Literal["ident", "hash", "assign", "number", "string", "char", "other", "comment", "doc", "phantom"]
 CODE_KINDS = frozenset({"ident", "hash", "assign", "number", "string", "char", "other"})
 _PLAIN = frozenset({"ident", "hash", "assign", "number", "other"})  # code that hides nothing
 
@@ -95,7 +95,7 @@ _STRING_RUN = re.compile(r'[^"\\{]*')
 
 
 class Token(NamedTuple):  # a tuple, not a dataclass: a megabyte of Lean makes some 400,000 of them
-    kind: Kind
+    kind: TokenKind
     text: str
     start: int  # offset in the source
     end: int
@@ -216,7 +216,7 @@ def _lex(src: str, pos: int = 0, plain: bool = False, core: bool = False, depth:
             if c == "-":
                 end = src.find("\n", pos)
                 end = n if end < 0 else end
-                kind: Kind = "comment"
+                kind: TokenKind = "comment"
             elif src[pos + 2 : pos + 3] in ("-", "!"):
                 # `/--` and `/-!` are tokens, and like every token they are followed by whitespace
                 # (spaces, newlines, comments) before the comment body begins

@@ -19,7 +19,7 @@ from leanfd.lean.judge import NOTHING_TO_CHECK, judge
 from leanfd.lean.oneshot import OneShotBackend
 from leanfd.lean.policy import FILE_ALLOWED, Policy, refusal, scan, strip_imports
 from leanfd.lean.records import CheckRecord, LeanFile, Verdict
-from leanfd.lean.run import Backend, LeanRun
+from leanfd.lean.run import LeanBackend, LeanRun
 from leanfd.lean.snippet import Snippet, assemble, assemble_file, attempt_text, split_file
 from leanfd.lean.toolchain import Toolchain, resolve
 from leanfd.options import check_bounds, opt
@@ -79,7 +79,7 @@ class Verifier:
         self.config = config or VerifierConfig(**kw)
         self.toolchain = toolchain or resolve(self.config.lean)
         self._version: str | None = None
-        self._backend: Backend | None = None
+        self._backend: LeanBackend | None = None
         self._files: OneShotBackend | None = None
         self._loop: BackgroundLoop | None = None
 
@@ -89,7 +89,7 @@ class Verifier:
             self._version = self.toolchain.version()
         return self._version
 
-    def _make_backend(self) -> Backend:
+    def _make_backend(self) -> LeanBackend:
         return BACKENDS[self.config.backend](self)
 
     @property
@@ -98,7 +98,7 @@ class Verifier:
         return self.config.jobs or os.cpu_count() or 1
 
     @property
-    def backend(self) -> Backend:
+    def backend(self) -> LeanBackend:
         if self._backend is None:
             self._backend = self._make_backend()
         return self._backend
@@ -268,17 +268,17 @@ class Verifier:
         self.close()
 
 
-def _cli(v: Verifier) -> Backend:
+def _cli(v: Verifier) -> LeanBackend:
     return OneShotBackend(v.toolchain, jobs=v.jobs, memory_mb=v.config.memory_mb)
 
 
-def _snapshot(v: Verifier) -> Backend:
+def _snapshot(v: Verifier) -> LeanBackend:
     from leanfd.lean.snapshot import SnapshotBackend
 
     return SnapshotBackend(v.toolchain, jobs=v.jobs, memory_mb=v.config.memory_mb)
 
 
-def _server(v: Verifier) -> Backend:
+def _server(v: Verifier) -> LeanBackend:
     from leanfd.lean.server import ServerBackend
 
     c = v.config
@@ -286,7 +286,7 @@ def _server(v: Verifier) -> Backend:
                          max_checks=c.max_checks)
 
 
-def _ray(v: Verifier) -> Backend:  # whole files stay local (files_backend): .ilean comes back from `lean -i` only
+def _ray(v: Verifier) -> LeanBackend:  # whole files stay local (files_backend): .ilean comes back from `lean -i` only
     from leanfd.lean.ray_backend import RayBackend
 
     c = v.config
@@ -294,12 +294,12 @@ def _ray(v: Verifier) -> Backend:  # whole files stay local (files_backend): .il
                       timeout=c.timeout, max_checks=c.max_checks, lean_version=v.lean_version)
 
 
-def _auto(v: Verifier) -> Backend:
+def _auto(v: Verifier) -> LeanBackend:
     return AutoBackend({kind: functools.partial(BACKENDS[kind], v) for kind in ("server", "snapshot")})
 
 
 # Every backend name -> its constructor: `VerifierConfig.backend` is one of these keys, with no fallback.
-BACKENDS: dict[str, Callable[[Verifier], Backend]] = {
+BACKENDS: dict[str, Callable[[Verifier], LeanBackend]] = {
     "auto": _auto, "cli": _cli, "server": _server, "snapshot": _snapshot, "ray": _ray,
 }
 assert set(BACKENDS) == set(get_args(BackendName)), "a backend name without a constructor, or one too many"

@@ -65,7 +65,7 @@ STALE = "the file changed while the server was working; ask again"
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class DocumentVersion:
     """One version of an open document, as a request found it.
 
     pygls updates its document object in place on every change, so a search that outlives a change
@@ -180,7 +180,7 @@ class LeanfdServer(LanguageServer):
 
     # -- documents --------------------------------------------------------------------------------
 
-    def lean_document(self, uri: str) -> Snapshot | None:
+    def lean_document(self, uri: str) -> DocumentVersion | None:
         """The open Lean document as it is now; None when it is not open, not Lean, or too large."""
         key = unquote(uri)
         if key not in self.workspace.text_documents:
@@ -196,9 +196,9 @@ class LeanfdServer(LanguageServer):
                           f"more than maxFileChars ({self.settings.max_file_chars}): no suggestions for it")
             return None
         self._too_large.discard(key)
-        return Snapshot(doc.uri, doc.version, self.documents.get(key, doc.version or 0, text))
+        return DocumentVersion(doc.uri, doc.version, self.documents.get(key, doc.version or 0, text))
 
-    def is_current(self, snap: Snapshot) -> bool:
+    def is_current(self, snap: DocumentVersion) -> bool:
         """Whether the document is still open at the version (and text) `snap` was taken from."""
         doc = self.workspace.text_documents.get(snap.key)
         return doc is not None and doc.version == snap.version and doc.source == snap.lt.text
@@ -243,17 +243,17 @@ class LeanfdServer(LanguageServer):
                 {"uri": uri, "position": {"line": position.line, "character": position.character}}])))
         return actions
 
-    def cached(self, snap: Snapshot, site: Site) -> list[Suggestion]:
+    def cached(self, snap: DocumentVersion, site: Site) -> list[Suggestion]:
         return self.results.get(snap.key, snap.cache_version, site.key(snap.lt.text), self.settings.model_key) or []
 
-    def action(self, snap: Snapshot, s: Suggestion) -> t.CodeAction:
+    def action(self, snap: DocumentVersion, s: Suggestion) -> t.CodeAction:
         first = s.text.strip().split("\n", 1)[0]
         label = first if len(first) <= 60 and "\n" not in s.text.strip() else first[:57] + "…"
         what = "closes the goal" if s.status == "closes" else f"progress, {len(s.goals)} goal(s) left"
         return t.CodeAction(title=f"leanfd: {label}  ({what})", kind=t.CodeActionKind.QuickFix,
                             is_preferred=s.status == "closes", edit=self.edit(snap, s))
 
-    def edit(self, snap: Snapshot, s: Suggestion) -> t.WorkspaceEdit:
+    def edit(self, snap: DocumentVersion, s: Suggestion) -> t.WorkspaceEdit:
         """The suggestion as an edit of the version it was computed for."""
         text_edit = t.TextEdit(range=self.range(snap.lt, s.start, s.end), new_text=s.new_text)
         if _capability(self.client_capabilities, "workspace", "workspace_edit", "document_changes"):
@@ -314,7 +314,7 @@ class LeanfdServer(LanguageServer):
             if msg_id is not None:
                 self.command_tasks.pop(msg_id, None)
 
-    async def search(self, snap: Snapshot, site: Site, budget: float | None = None,
+    async def search(self, snap: DocumentVersion, site: Site, budget: float | None = None,
                      quiet: bool = False, token: t.ProgressToken | None = None) -> list[Suggestion]:
         """Run one search, report it (status, progress, messages), cache and return the merged results."""
         await self.settled()
@@ -359,7 +359,7 @@ class LeanfdServer(LanguageServer):
                              f"({outcome.checked} checked of {outcome.sampled} samples)")
         return merged
 
-    async def apply(self, snap: Snapshot, s: Suggestion) -> None:
+    async def apply(self, snap: DocumentVersion, s: Suggestion) -> None:
         """Send the edit, unless the document changed since `snap`: offsets computed on an older text
         would land elsewhere (a client without versioned edits, or one that ignores them, applies them)."""
         if not _capability(self.client_capabilities, "workspace", "apply_edit"):
@@ -379,7 +379,7 @@ class LeanfdServer(LanguageServer):
             reason = f": {answer.failure_reason}" if answer.failure_reason else ""
             self.show(t.MessageType.Warning, f"leanfd: the editor did not apply the suggestion{reason}")
 
-    def to_json(self, snap: Snapshot, s: Suggestion) -> dict[str, Any]:
+    def to_json(self, snap: DocumentVersion, s: Suggestion) -> dict[str, Any]:
         rng = self.range(snap.lt, s.start, s.end)
         return {
             "text": s.text, "status": s.status, "kind": s.kind, "goals": s.goals, "count": s.count,

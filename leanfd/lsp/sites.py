@@ -30,7 +30,7 @@ from pygls.workspace.position_codec import PositionCodec
 from leanfd.lean.syntax import LeanSyntaxError, Token, lex, tokenize
 from leanfd.lean.vocabulary import COMMAND_STARTS, DECLARATION_KEYWORDS, MODIFIERS, PROOF_KEYWORDS, SORRY_WORDS
 
-Kind = Literal["term", "tactic", "proof"]
+SiteKind = Literal["term", "tactic", "proof"]
 
 
 def _words(words) -> str:
@@ -132,7 +132,7 @@ class Decl:
 class Site:
     """Where a candidate goes: it replaces `text[start:end]`, after `lead` (a new line, indentation)."""
 
-    kind: Kind
+    kind: SiteKind
     start: int
     end: int
     decl: Decl = field(repr=False)
@@ -264,7 +264,7 @@ def proof_site(doc: LeanText, offset: int) -> Site | None:
     return Site("proof", decl.proof_start, end, decl, probe=decl.proof_start, lead=" ")
 
 
-def sorry_kind(text: str, toks: tuple[Token, ...], i: int) -> Kind:
+def sorry_kind(text: str, toks: tuple[Token, ...], i: int) -> SiteKind:
     """Whether the `sorry` at `toks[i]` stands for a tactic or a term. Heuristic, in order:
 
     - right after `by`, `;`, `<;>` or a bullet `·`: tactic;

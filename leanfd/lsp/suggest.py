@@ -38,7 +38,7 @@ from leanfd.lean.toolchain import resolve
 from leanfd.lean.vocabulary import SORRY_WORDS
 from leanfd.lsp import prompts
 from leanfd.lsp.settings import Settings, SettingsError
-from leanfd.lsp.sites import Kind, Site
+from leanfd.lsp.sites import Site, SiteKind
 from leanfd.models import Backend, Completion, SamplingConfig, load_backend
 from leanfd.models.base import gather_or_cancel
 
@@ -74,7 +74,7 @@ class Suggestion:
 
     text: str
     status: Status
-    kind: Kind
+    kind: SiteKind
     start: int
     end: int
     new_text: str
