@@ -78,7 +78,7 @@ def _worker(args: argparse.Namespace) -> None:
     import torch.nn.functional as F
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from leanfd.train import sharding
+    from leanfd.train import ema, sharding
 
     cuda = torch.cuda.is_available()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -132,7 +132,7 @@ def _worker(args: argparse.Namespace) -> None:
             sizes = sharding.local_bytes(policy, optimizer)
             sizes["teacher"] = sharding.local_bytes(teacher)["params"]
         optimizer.zero_grad(set_to_none=True)
-        sharding.ema_update(teacher, trained, EMA_RATE, seed=step)
+        ema.ema_update(teacher, trained, EMA_RATE, seed=step)
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)

@@ -32,6 +32,12 @@ def rank() -> int:
     return dist.get_rank()
 
 
+def sharded_copy(model, *, compute_dtype=None, store_dtype=None):
+    """A frozen copy of the unsharded `model`, its shards stored in `store_dtype`, gathered and computed
+    in `compute_dtype`, sharded as the policy is (how setup.py builds a teacher or a reference)."""
+    return sharding.shard_model(sharding.frozen_copy(model, store_dtype), param_dtype=compute_dtype)
+
+
 def load(model_dir: str, **config_overrides):
     from transformers import AutoModelForCausalLM
 
@@ -232,8 +238,8 @@ def synced_generation(model_dir: str) -> dict:
 
 def bf16_run(model_dir: str) -> dict:
     base = load(model_dir)
-    teacher = sharding.sharded_copy(base, compute_dtype=torch.bfloat16)  # EMA: fp32 shards, bf16 forward
-    reference = sharding.sharded_copy(base, compute_dtype=torch.bfloat16, store_dtype=torch.bfloat16)
+    teacher = sharded_copy(base, compute_dtype=torch.bfloat16)  # EMA: fp32 shards, bf16 forward
+    reference = sharded_copy(base, compute_dtype=torch.bfloat16, store_dtype=torch.bfloat16)
     fsdp = sharding.shard_model(copy.deepcopy(base), param_dtype=torch.bfloat16)
     opt = torch.optim.AdamW(fsdp.parameters(), lr=LR)
     losses = []

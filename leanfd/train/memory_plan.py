@@ -47,7 +47,7 @@ What is counted, per GPU (GB = 1e9 bytes), N processes:
   (MixedPrecisionPolicy param_dtype), else fp32. The teacher and reference reshard after their
   forward, so only the policy's gathered layers are counted.
 - the loss's logits: the LM head runs on `--loss-chunk` completion tokens at a time; a chunk holds
-  `LOGIT_COPIES` float32 (chunk, V) tensors, measured on the losses (DESIGN.md, 2026-12-01: FD
+  `LOGIT_COPIES` float32 (chunk, V) tensors, measured on the losses (2026-12-01, bench/loss_memory.py: FD
   held 7 fp32 logits tensors beyond its 2 inputs, GRPO 6 beyond its 1; the reference's logits are
   one more input), plus the frozen model's completion hidden states the chunks are taken from.
 - AdamW's step: torch's foreach implementation allocates one float32 temporary the size of the
@@ -85,7 +85,7 @@ GB = 1e9
 CONTEXT_GB = 1.5  # CUDA context (~0.5-1 GB with lazy module loading) + cuBLAS workspace + NCCL buffers
 FRAGMENTATION = 0.05  # the caching allocator's unusable share, a margin rather than a measurement
 DRY_RUN_GPU_GB = 80.0  # the GPU assumed by --dry-run on a machine without one
-# fp32 (chunk, V) tensors a loss holds at once: inputs + what the DESIGN.md measurement found beyond them
+# fp32 (chunk, V) tensors a loss holds at once: inputs + what bench/loss_memory.py found beyond them
 LOGIT_COPIES = {"fd": 2 + 7, "grpo": 1 + 6}
 
 # When a line's memory is held: sampling (the rollout), the loss's forward/backward, the optimizer step.

@@ -2,8 +2,9 @@
 
 Each attempt goes to the verifier pool as soon as it exists: with the hf backend, the moment its
 row of the batch ends, while longer rows still decode; with `gen_chunks > 1`, also chunk by chunk,
-so Lean checks chunk k while the policy samples chunk k+1 (DESIGN.md: rollouts, not losses,
-decide the speed of a step). Every sample of a step is drawn with the same weights: on-policy.
+so Lean checks chunk k while the policy samples chunk k+1 (rollouts, not losses, decide the speed
+of a step: on the lent H200, sampling was 8.5 of an 11.1 s GRPO step, bench/README.md). Every
+sample of a step is drawn with the same weights: on-policy.
 
 With `turns > 1`, a failed attempt is revised: the next turn's prompt holds the previous attempt
 and Lean's compiler feedback. That history is prompt, never target, so the tool output is masked
@@ -89,9 +90,9 @@ class RolloutEngine:
                 check = problem.to_check_record(extract_proof(done.text, problem))
                 early[(i, j)] = (done.text, check, self.verifier.submit(check))  # Lean starts now
 
-            streaming = {"on_sample": on_sample} if getattr(self.policy, "streams_samples", False) else {}
-            t = time.monotonic()
-            outs: list[list[Completion]] = self.policy.generate([p for _, _, p in chunk], sampling, **streaming)
+            t = time.monotonic()  # a backend that cannot stream (`streams_samples`) never calls on_sample
+            outs: list[list[Completion]] = self.policy.generate([p for _, _, p in chunk], sampling,
+                                                                on_sample=on_sample)
             times.generate += time.monotonic() - t
             for i, ((group, problem, prompt), samples) in enumerate(zip(chunk, outs)):
                 prompt_ids = tuple(self.policy.encode_prompt(prompt))

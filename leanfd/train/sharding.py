@@ -161,15 +161,6 @@ def frozen_copy(model: nn.Module, dtype: torch.dtype | None = None) -> nn.Module
     return twin
 
 
-def sharded_copy(model: nn.Module, *, compute_dtype: torch.dtype | None = None,
-                 store_dtype: torch.dtype | None = None, mesh=None) -> nn.Module:
-    """The teacher or the reference: a frozen copy of the *unsharded* `model`, its shards stored in
-    `store_dtype` (default: the model's, fp32), gathered and computed in `compute_dtype`, sharded
-    as `shard_model` shards the policy. An EMA teacher keeps fp32 shards whatever it computes in
-    (see `ema.ema_update`); a copy that never changes may be stored in bf16."""
-    return shard_model(frozen_copy(model, store_dtype), param_dtype=compute_dtype, mesh=mesh)
-
-
 def reshard(model: nn.Module) -> None:
     """Put every FSDP unit of `model` back to its shards (a no-op for an unsharded model): after a
     no-grad forward the root stays gathered, and its parameters are then plain tensors."""
