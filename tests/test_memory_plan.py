@@ -15,11 +15,11 @@ from leanfd.train.config import TrainConfig
 from leanfd.train.memory_plan import (
     GB,
     check_fits,
+    format_plan,
     layer_activation_bytes,
     plan,
     plan_for,
     read_shape,
-    render,
     shape_of,
     suggestions,
 )
@@ -131,7 +131,7 @@ def test_fsdp2_shards_the_model_state_over_the_processes():
     assert weights_grads_adam_teacher(fsdp) == pytest.approx(weights_grads_adam_teacher(ddp) / 8, rel=1e-6)
     assert ddp.line("DDP gradient buckets") == ddp.line("gradients (fp32)") and not fsdp.line("DDP gradient buckets")
     assert fsdp.line("FSDP2 gathered weights") > 0 and not ddp.line("FSDP2 gathered weights")
-    assert "fsdp2 over 8 processes, 80 GB GPUs" in render(fsdp)
+    assert "fsdp2 over 8 processes, 80 GB GPUs" in format_plan(fsdp)
 
 
 def test_bf16_teacher_halves_the_teacher_and_reference():

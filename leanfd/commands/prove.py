@@ -33,7 +33,7 @@ from leanfd.prove.runner import (
     OUTPUTS,
     PLOT,
     SUMMARY,
-    Attempt,
+    AttemptRow,
     ProveConfig,
     Prover,
     open_run,
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         prover = Prover(verifier, out, config, backend=backend)
         task = progress.add_task("prove", total=total, completed=len(rows), rate="-")
 
-        def on_attempt(a: Attempt) -> None:
+        def on_attempt(a: AttemptRow) -> None:
             stats["n"] += 1
             stats["ok"] += a.status == "proved"
             progress.update(task, advance=1, rate=f"{100 * stats['ok'] / stats['n']:.1f}%")

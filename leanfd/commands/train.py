@@ -29,10 +29,10 @@ def run(args: argparse.Namespace) -> int:
     names = option_names(TrainConfig)
     config = load(TrainConfig, args.config, {k: v for k, v in vars(args).items() if k in names})
     if args.dry_run:
-        from leanfd.train.memory_plan import check_fits, plan_for, render
+        from leanfd.train.memory_plan import check_fits, format_plan, plan_for
 
         plan = plan_for(config)
-        print(render(plan))
+        print(format_plan(plan))
         check_fits(plan)  # a ConfigError: exit code 2 and what to change
         return 0
     if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():

@@ -56,8 +56,11 @@ class LLMCritic:
     def model(self) -> str:
         return getattr(self.backend, "model_name", type(self.backend).__name__)
 
-    async def afeedback(self, statement: str, attempt: str, verdict: Verdict) -> Feedback:
-        compiler = render(attempt, verdict, self.render_options)
+    async def afeedback(self, statement: str, attempt: str, verdict: Verdict, compiler: str | None = None) -> Feedback:
+        """The critic's hint on `attempt`. `compiler`: Lean's compiler feedback on it, when the caller
+        rendered it already (the FD teacher's stage renders it once, for both uses)."""
+        if compiler is None:
+            compiler = render(attempt, verdict, self.render_options)
         messages = [f"{m.severity}:{m.line}:{m.text}" for m in verdict.messages]
         key = cache_key(self.model, self.template, attempt, messages)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
@@ -105,7 +108,7 @@ async def teacher_feedback(
     fb: Feedback | None = None
     compiler = render(attempt, verdict, RenderOptions(max_tokens=config.max_tokens))
     if config.content in ("llm", "both") and critic is not None:
-        fb = await critic.afeedback(statement, attempt, verdict)
+        fb = await critic.afeedback(statement, attempt, verdict, compiler)
         if fb.source == "llm":
             parts.append("Feedback on a previous attempt:\n" + fb.text)
     if config.content in ("compiler", "both") or fb is None or fb.source != "llm":

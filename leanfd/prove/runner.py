@@ -66,7 +66,7 @@ class ProveConfig:
 
 
 @dataclass
-class Attempt:
+class AttemptRow:
     """One line of attempts.jsonl."""
 
     problem: str  # the problem's uid
@@ -196,7 +196,7 @@ class Prover:
     """Samples with a model backend (or reads given proofs) and verifies with a `Verifier`."""
 
     def __init__(self, verifier: Verifier, out_dir: str | Path, config: ProveConfig = ProveConfig(),
-                 backend: Backend | None = None, on_attempt: Callable[[Attempt], None] | None = None):
+                 backend: Backend | None = None, on_attempt: Callable[[AttemptRow], None] | None = None):
         self.verifier = verifier
         self.backend = backend
         self.config = config
@@ -221,7 +221,7 @@ class Prover:
     def attempts_path(self) -> Path:
         return self.out / ATTEMPTS
 
-    def _record(self, attempts: Iterator[Attempt], rows: list[dict[str, Any]]) -> None:
+    def _record(self, attempts: Iterator[AttemptRow], rows: list[dict[str, Any]]) -> None:
         """Append each attempt to attempts.jsonl as soon as it is verified (whole, unbuffered: a kill loses none)."""
         with JsonlWriter(self.attempts_path, "a") as fh:
             for attempt in attempts:
@@ -271,7 +271,7 @@ class Prover:
 
     # -- the pipeline: batch b+1 generates while batch b verifies ----------------------------------
 
-    def _generate_and_verify(self, problems: list[Problem], done: set, solved: set) -> Iterator[Attempt]:
+    def _generate_and_verify(self, problems: list[Problem], done: set, solved: set) -> Iterator[AttemptRow]:
         if self.backend is None:
             raise ValueError("a model backend is needed to generate (or use run_proofs)")
         c = self.config
@@ -306,7 +306,7 @@ class Prover:
         start = sum(rounds[:round_index])
         return list(range(start, start + rounds[round_index]))
 
-    def _drain(self, pending: list, meta: list, solved: set, block: bool) -> Iterator[Attempt]:
+    def _drain(self, pending: list, meta: list, solved: set, block: bool) -> Iterator[AttemptRow]:
         while pending:
             if block:
                 concurrent.futures.wait(pending[:1])
@@ -320,7 +320,7 @@ class Prover:
                     solved.add(p.uid)
                 yield self._attempt(p, s, attempt, text, tokens, gen_s, verdict)
 
-    def _verify_stream(self, jobs: list[tuple]) -> Iterator[Attempt]:
+    def _verify_stream(self, jobs: list[tuple]) -> Iterator[AttemptRow]:
         pending: dict[concurrent.futures.Future[Verdict], list[tuple]] = {}
         for job in jobs:  # repeats share one future
             pending.setdefault(self._submit(job[0].to_check_record(job[2])), []).append(job)
@@ -330,7 +330,7 @@ class Prover:
 
     @staticmethod
     def _attempt(p: Problem, sample: int, attempt: dict, text: str | None, tokens: int | None, gen_s: float,
-                 verdict: Verdict) -> Attempt:
+                 verdict: Verdict) -> AttemptRow:
         v = verdict.to_dict()
-        return Attempt(problem=p.uid, sample=sample, status=verdict.status, attempt=attempt, completion=text,
+        return AttemptRow(problem=p.uid, sample=sample, status=verdict.status, attempt=attempt, completion=text,
                        tokens=tokens, seconds=round(gen_s + verdict.elapsed, 4), verdict=v)

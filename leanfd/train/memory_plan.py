@@ -79,7 +79,7 @@ from leanfd.train.config import TrainConfig
 from leanfd.train.known_models import KNOWN_MODELS
 
 __all__ = ["Line", "MemoryPlan", "ModelShape", "check_fits", "layer_activation_bytes", "plan", "plan_for",
-           "read_shape", "render", "shape_of", "suggestions"]
+           "read_shape", "format_plan", "shape_of", "suggestions"]
 
 GB = 1e9
 CONTEXT_GB = 1.5  # CUDA context (~0.5-1 GB with lazy module loading) + cuBLAS workspace + NCCL buffers
@@ -360,7 +360,7 @@ def _when(phases: tuple[Phase, ...]) -> str:
     return "always" if phases == ALWAYS else ", ".join(_PHASE_NAMES[ph] for ph in phases)
 
 
-def render(p: MemoryPlan) -> str:
+def format_plan(p: MemoryPlan) -> str:
     """The plan as aligned text: one line per item with when it is held, GB with one decimal, each
     phase's sum, the peak and the verdict."""
     title = (f"memory per GPU: {p.shape.name} ({p.shape.params / 1e9:.2f}B parameters), {p.strategy} over "
