@@ -539,3 +539,22 @@ def test_extracted_fields_make_check_records(amc, proofnet):
     assert (rec.mode, rec.code, rec.name) == ("code", block, "exercise_3_3#2")
     with pytest.raises(RecordError):
         amc.to_check_record({})
+
+
+@pytest.mark.timeout(30)
+def test_lean_dir_reports_entries_that_are_not_files_without_opening_them(tmp_path, toy_header):
+    """`prove --dataset DIR`: a FIFO, a folder or a broken link named `*.lean` is a bad entry, never opened
+    (opening a FIFO would wait for a writer forever); the honest file beside them still loads."""
+    import os
+
+    from leanfd.data.benchmarks import iter_lean_dir
+
+    (tmp_path / "good.lean").write_text(toy_header + "theorem good (n : N) : Eq n n := sorry\n")
+    os.mkfifo(tmp_path / "pipe.lean")
+    (tmp_path / "folder.lean").mkdir()
+    (tmp_path / "broken.lean").symlink_to(tmp_path / "nowhere")
+    items = list(iter_lean_dir(tmp_path))
+    bad = {Path(b.path).name: b.error for b in items if isinstance(b, BadLine)}
+    assert set(bad) == {"pipe.lean", "folder.lean", "broken.lean"}, items
+    assert "FIFO" in bad["pipe.lean"] and "directory" in bad["folder.lean"] and "broken" in bad["broken.lean"]
+    assert [p.name for p in items if not isinstance(p, BadLine)] == ["good"]

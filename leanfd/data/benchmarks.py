@@ -47,7 +47,7 @@ from typing import Any, Union
 
 from leanfd.data.errors import DataError
 from leanfd.lean.errors import RecordError
-from leanfd.lean.records import BadLine, CheckRecord, decode_utf8, not_text, read_lines
+from leanfd.lean.records import BadLine, CheckRecord, Unreadable, decode_utf8, not_text, read_lean_file, read_lines
 from leanfd.lean.syntax import LeanSyntaxError, parse_declaration, split_lean_text, tokenize
 
 logger = logging.getLogger(__name__)
@@ -238,9 +238,12 @@ def iter_lean_file(path: str | Path, split: str = "") -> Iterator[Item]:
     """The problem of one `.lean` file (nothing when it declares nothing), or a BadLine that points
     at the declaration's line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+    try:  # stat first: a FIFO or a device named `*.lean` is reported, never opened
+        text = read_lean_file(path)
+    except Unreadable as e:
+        yield BadLine(str(path), 0, str(e))
+        return
+    except ValueError as e:  # not UTF-8
         yield BadLine(str(path), 0, f"cannot read: {e}")
         return
     try:
