@@ -60,7 +60,8 @@ def judge(
     raw = run.messages
     # A pinned axiom the header lacks is an error at its pins: expected, and only means "not allowed";
     # so is an `example` of a whole file, which the environment never holds.
-    absent = snippet.absent_targets({m.line for m in raw if m.severity == "error"})
+    error_lines = {m.line for m in raw if m.severity == "error"}
+    absent = snippet.absent_targets(error_lines)
     expected = {line for t in absent for line in (t.kind_line, t.axioms_line)}
     located = [_relocate(snippet, m) for m in raw
                if not (m.severity == "error" and (snippet.is_pin_line(m.line) or m.line in expected))]
@@ -77,7 +78,7 @@ def judge(
     kinds = {target: _kind(raw, target) for target in targets}
     answers = [messages.axioms(t) if (t := _at(raw, target.axioms_line)) is not None else None
                for target, kind in kinds.items() if kind is None or not kind.is_axiom]
-    if snippet.check_line is not None and any(m.line == snippet.check_line and m.severity == "error" for m in raw):
+    if snippet.check_line in error_lines:
         answers = [None]  # a failed kernel check is kept as an axiom (Lean's error recovery): its list says nothing
     v.axioms = None if any(a is None for a in answers) else sorted({a for p in answers for a in p or []})
     v.sorry = (

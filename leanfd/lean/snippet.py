@@ -189,7 +189,6 @@ class Snippet:
     attempt_lines: int
     end_line: int
     statement: Statement | None = None
-    ref_name: str = ""
     check_line: int | None = None  # the kernel check (records only)
 
     @property
@@ -285,7 +284,7 @@ def assemble(record: CheckRecord, attempt: str, axioms: tuple[str, ...] = (), no
     return Snippet(
         header=header, body=body, nonce=nonce, targets=targets, pins=pins, pins_start=pins_start,
         ref_start=ref_start, attempt_start=attempt_start, attempt_lines=attempt_lines, end_line=end_line,
-        statement=stmt, ref_name=rname, check_line=check_line,
+        statement=stmt, check_line=check_line,
     )
 
 
