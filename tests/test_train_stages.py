@@ -223,3 +223,33 @@ def test_train_config_sections_from_flat_flags_and_nested_yaml(tmp_path):
         load(TrainConfig, bad)
     with pytest.raises(ConfigError, match="--temperature"):
         load(TrainConfig, overrides={"model": "m", "dataset": "d", "temperature": 0})
+
+
+def test_lean_feedback_is_rendered_once_for_the_revision_and_the_teacher(problem, cli_verifier, tiny_model_dir):
+    """The verify stage renders each verdict once, at --feedback-tokens; the next turn's prompt and
+    the FD teacher's compiler feedback quote that text, not a second rendering with other options."""
+    from leanfd.data.prompts import PromptBuilder
+    from leanfd.feedback.compiler import RenderOptions, render
+    from leanfd.feedback.critic import FeedbackConfig
+    from leanfd.lean.snippet import attempt_text
+    from leanfd.models import load_backend
+    from leanfd.models.base import SamplingConfig
+    from leanfd.train.rollout import RolloutEngine
+    from leanfd.train.teacher_feedback import TeacherFeedback
+
+    policy = load_backend("hf", str(tiny_model_dir))
+    opts = RenderOptions(max_tokens=80)
+    engine = RolloutEngine(policy, cli_verifier, PromptBuilder(num_few_shot=0),
+                           SamplingConfig(n=2, temperature=1.0, max_tokens=12, stop=("```",)), turns=2, feedback=opts)
+    attempts, _ = engine.collect([problem], seed=3)
+    first = [a for a in attempts if a.turn == 0]
+    revised = [a for a in attempts if a.turn == 1]
+    assert len(first) == 2 and len(revised) == sum(not a.proved for a in first) > 0  # a random model fails
+    for a in attempts:
+        assert a.compiler_feedback == render(attempt_text(a.check), a.verdict, opts)
+    for r in revised:
+        assert attempts[r.root].compiler_feedback in r.prompt  # the student reads the stage's text
+    # the teacher's budget (FeedbackConfig.max_tokens, 1024 here) does not re-render it at 80
+    texts = TeacherFeedback(FeedbackConfig(content="compiler", which="all"))(attempts)
+    for a, text in zip(attempts, texts):
+        assert text == "Lean's verdict on a previous attempt:\n" + a.compiler_feedback

@@ -99,14 +99,17 @@ class FeedbackConfig:
 
 async def teacher_feedback(
     statement: str, attempt: str, verdict: Verdict, config: FeedbackConfig,
-    critic: LLMCritic | None = None, sibling: str | None = None,
+    critic: LLMCritic | None = None, sibling: str | None = None, compiler: str | None = None,
 ) -> tuple[str | None, Feedback | None]:
-    """The privileged text for the teacher's context, or None when this attempt gets none."""
+    """The privileged text for the teacher's context, or None when this attempt gets none.
+    `compiler`: the verdict already rendered (training renders it once, in the verify stage);
+    None renders it here at `config.max_tokens`."""
     if config.which == "failed" and verdict.proved:
         return None, None
     parts: list[str] = []
     fb: Feedback | None = None
-    compiler = render(attempt, verdict, RenderOptions(max_tokens=config.max_tokens))
+    if compiler is None:
+        compiler = render(attempt, verdict, RenderOptions(max_tokens=config.max_tokens))
     if config.content in ("llm", "both") and critic is not None:
         fb = await critic.afeedback(statement, attempt, verdict, compiler)
         if fb.source == "llm":

@@ -34,6 +34,9 @@ class Attempt:
     check: CheckRecord  # the problem with the attempt extracted from `text`
     verdict: Verdict
     root: int  # index, in the step's attempts, of the first attempt of this episode (itself at turn 0)
+    # Lean's verdict rendered as text (feedback/compiler.py), once, by the verify stage: what a
+    # revision turn shows the student and what the FD teacher's compiler feedback quotes
+    compiler_feedback: str = ""
 
     @property
     def proved(self) -> bool:

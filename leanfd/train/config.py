@@ -39,6 +39,8 @@ class RolloutConfig:
     gen_chunks: int = opt(1, "split each step's generation into chunks; a chunk verifies while the next generates",
                           min=1)
     turns: int = opt(1, "attempts per episode: >1 revises a failed attempt after compiler feedback", min=1)
+    feedback_tokens: int = opt(1024, "budget of Lean's feedback on an attempt, rendered once: what a revision "
+                                     "turn and the FD teacher read", min=64)
     backend: Literal["hf", "vllm"] = opt(
         "hf", "sample with the live model (hf) or a vLLM engine colocated on each GPU that takes the new "
               "weights after every optimizer step (needs leanfd[vllm] and a CUDA GPU)", flag="rollout_backend")

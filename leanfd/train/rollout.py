@@ -33,22 +33,20 @@ log = logging.getLogger(__name__)
 
 REVISION = "\n```\n\nLean's verdict on the attempt above:\n{feedback}\n\nA corrected proof:\n\n```lean4\n{statement}"
 REVISION_CHAT = "Lean's verdict on your attempt:\n{feedback}\n\nWrite a corrected complete proof in a ```lean4 block."
-# The compiler feedback the student reads between turns, at its own budget (not the teacher's
-# FeedbackConfig.max_tokens): it becomes part of the prompt the student continues.
-REVISION_RENDER = RenderOptions(max_tokens=512)
 
 
 class RolloutEngine:
     """Turns a list of problems into verified attempts."""
 
     def __init__(self, policy: Backend, verifier: Verifier, builder: PromptBuilder, sampling: SamplingConfig,
-                 gen_chunks: int = 1, turns: int = 1):
+                 gen_chunks: int = 1, turns: int = 1, feedback: RenderOptions = RenderOptions()):
         self.policy = policy
         self.verifier = verifier
         self.builder = builder
         self.sampling = sampling
         self.gen_chunks = gen_chunks
         self.turns = turns
+        self.feedback = feedback  # how each verdict is rendered, once, for the revision and the teacher
 
     def collect(self, problems: list[Problem], seed: int) -> tuple[tuple[Attempt, ...], StepTimes]:
         times = _Times()
@@ -68,7 +66,7 @@ class RolloutEngine:
         return tuple(attempts), times.frozen()
 
     def _revision_prompt(self, a: Attempt) -> Prompt:
-        fb = render(attempt_text(a.check), a.verdict, REVISION_RENDER)
+        fb = a.compiler_feedback
         if isinstance(a.prompt, str):  # the model continues the statement again, as in turn 0
             return a.prompt + a.text + REVISION.format(feedback=fb, statement=a.problem.formal_statement)
         return [*a.prompt, {"role": "assistant", "content": a.text},
@@ -114,7 +112,11 @@ class RolloutEngine:
                         future = self.verifier.submit(check)
                     pending.append((fields, check, future))
         t = time.monotonic()
-        attempts = [Attempt(**fields, check=check, verdict=future.result()) for fields, check, future in pending]
+        attempts = []
+        for fields, check, future in pending:
+            verdict = future.result()
+            attempts.append(Attempt(**fields, check=check, verdict=verdict,
+                                    compiler_feedback=render(attempt_text(check), verdict, self.feedback)))
         times.verify += time.monotonic() - t
         return attempts
 

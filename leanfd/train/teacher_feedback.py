@@ -55,7 +55,8 @@ class TeacherFeedback:
 
         async def one(a: Attempt) -> str | None:
             text, _ = await teacher_feedback(a.check.formal_statement, attempt_text(a.check), a.verdict,
-                                             self.config, self.critic, proved_by_group.get(a.group))
+                                             self.config, self.critic, proved_by_group.get(a.group),
+                                             compiler=a.compiler_feedback or None)
             return text
 
         async def all_() -> list[str | None]:

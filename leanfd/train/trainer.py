@@ -21,6 +21,7 @@ import torch
 from leanfd.config import ConfigError
 from leanfd.data.benchmarks import Problem, load_problems
 from leanfd.data.prompts import PromptBuilder
+from leanfd.feedback.compiler import RenderOptions
 from leanfd.feedback.critic import FeedbackConfig, LLMCritic
 from leanfd.lean.verifier import Verifier
 from leanfd.models.base import SamplingConfig, encode_with_tokenizer
@@ -182,7 +183,8 @@ class Trainer:
         sampling = SamplingConfig(n=c.rollout.group_size, temperature=c.rollout.temperature, top_p=c.rollout.top_p,
                                   max_tokens=c.rollout.max_new_tokens, stop=stop)
         return RolloutEngine(policy, verifier, PromptBuilder(style=c.rollout.prompt_style), sampling,
-                             gen_chunks=c.rollout.gen_chunks, turns=c.rollout.turns)
+                             gen_chunks=c.rollout.gen_chunks, turns=c.rollout.turns,
+                             feedback=RenderOptions(max_tokens=c.rollout.feedback_tokens))
 
     def _teacher_feedback(self) -> TeacherFeedback:
         fd = self.config.fd
@@ -195,7 +197,8 @@ class Trainer:
             opts = {"base_url": fd.critic_base_url} if fd.critic in ("openai", "anthropic") else {}
             critic = LLMCritic(load_backend(fd.critic, fd.critic_model, **opts),
                                cache=FeedbackCache(cache_dir() / "feedback.sqlite"))
-        return TeacherFeedback(FeedbackConfig(content=fd.feedback, which=fd.feedback_on, sibling=fd.sibling), critic)
+        return TeacherFeedback(FeedbackConfig(content=fd.feedback, which=fd.feedback_on, sibling=fd.sibling,
+                                              max_tokens=self.config.rollout.feedback_tokens), critic)
 
     def _colocated_vllm(self) -> VLLMBackend:
         """One vLLM engine per process on its own GPU, built from the model on disk; its weights are
