@@ -43,7 +43,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -178,7 +178,11 @@ def _lex(src: str, pos: int = 0, plain: bool = False, core: bool = False, depth:
     """Tokens from `pos`. For the look-ahead of `_converge`: `plain` reads one way only (this
     module's reading: the main pass looks for other readings itself when it gets there); `core`
     reads core Lean's way where that is certain (a stray quote: skipped as core Lean skips it),
-    and `depth` counts how often that reading forked already where it is not."""
+    and `depth` counts how often that reading forked already where it is not.
+
+    The common tokens come from `_FAST` in one pass; at a character it leaves, a comment
+    (`_comment`) or another token (`_slow_step`) is read, and where core Lean may read the text
+    another way, `_converge` checks that both readings meet."""
     n = len(src)
     prev_other = False  # the last token was a symbol character, glued to what follows
     while pos < n:
@@ -192,8 +196,7 @@ def _lex(src: str, pos: int = 0, plain: bool = False, core: bool = False, depth:
                 break
             end = m.end()
             if group == "comment" and prev_other and m.start() == start:
-                raise LeanSyntaxError(f"`{src[start - 1]}` glued to a comment opener reads differently in "
-                                      "different token tables", start - 1)
+                raise _glued_comment(src, start)
             if group == "wide" or group == "image":
                 group = "other"
             elif group == "ident" and src.startswith(".«", end):
@@ -206,107 +209,147 @@ def _lex(src: str, pos: int = 0, plain: bool = False, core: bool = False, depth:
         if pos != start:
             prev_other = False  # a fast token came between: no symbol is glued to what follows
         c = src[pos]
-        nxt = src[pos + 1] if pos + 1 < n else ""
         if c == "\t" or c == "\r":
             raise LeanSyntaxError("a tab or a lone CR outside comments and strings (Lean does not allow them)", pos)
-        if (c == "-" and nxt == "-") or (c == "/" and nxt == "-"):
+        if src.startswith("--", pos) or src.startswith("/-", pos):
             if prev_other:
-                raise LeanSyntaxError(f"`{src[pos - 1]}` glued to a comment opener reads differently in "
-                                      "different token tables", pos - 1)
-            if c == "-":
-                end = src.find("\n", pos)
-                end = n if end < 0 else end
-                kind: TokenKind = "comment"
-            elif src[pos + 2 : pos + 3] in ("-", "!"):
-                # `/--` and `/-!` are tokens, and like every token they are followed by whitespace
-                # (spaces, newlines, comments) before the comment body begins
-                end = _block_end(src, _doc_whitespace(src, pos + 3), pos)
-                kind = "doc"
-            else:
-                end = _block_end(src, pos + 3, pos)  # a plain `/-` skips the character after it unread
-                kind = "comment"
-            yield Token(kind, src[pos:end], pos, end)
-            pos = end
-            prev_other = False
+                raise _glued_comment(src, pos)
+            tok = _comment(src, pos)
+            yield tok
+            pos, prev_other = tok.end, False
             continue
-        alternatives: list[int] = []  # where core Lean may read on instead, when it differs
-        if c == '"':
-            m = _STRING.match(src, pos)
-            if m is None:
-                raise LeanSyntaxError(_string_problem(src, pos), pos)
-            tok = Token("string", m.group(), pos, m.end())
-        elif c == "'" and nxt != "'" and (m := _CHAR.match(src, pos)):
-            tok = Token("char", m.group(), pos, m.end())
-        elif c == "'" and core:
-            pos, prev_other = _quote_resume(src, pos), False
-            continue
-        elif c == "'":
-            tok = _quote_token(src, pos)
-            if not plain:
-                resume = _quote_resume(src, pos)
-                if (phantoms := _quote_shortcut(src, tok.end, resume)) is not None:
-                    yield tok
-                    yield from phantoms
-                    pos, prev_other = tok.end, True
-                    continue
-                alternatives.append(resume)
-        elif "0" <= c <= "9":
-            m = _NUMBER.match(src, pos)
-            if m is None:
-                raise LeanSyntaxError("invalid number literal", pos)
-            tok = Token("number", m.group(), pos, m.end())
-        elif c == "r" and (m := _RAW_OPEN.match(src, pos)):
-            close = '"' + m.group(1)
-            j = src.find(close, m.end())
-            if j < 0:
-                raise LeanSyntaxError("unterminated raw string literal", pos)
-            tok = Token("string", src[pos : j + len(close)], pos, j + len(close))
-        elif c == ":" and nxt == "=":
-            tok = Token("assign", ":=", pos, pos + 2)
-        elif c == "#" and (m := _HASH.match(src, pos)):
-            if m.group().endswith("r") and _RAW_OPEN.match(src, m.end() - 1):
-                raise LeanSyntaxError("a `#` command glued to a raw string (`#xr#\"`): where Lean's token ends "
-                                      "is not known here", pos)
-            tok = Token("hash", m.group(), pos, m.end())
-            ident_end = _IDENT.match(src, pos + 1).end()
-            if ident_end > m.end():  # `#xfoo'`: unless `#xfoo` is a token, Lean reads `#` and `xfoo'`
-                alternatives.append(ident_end)
-        elif m := _IDENT.match(src, pos):
-            tok = Token("ident", m.group(), pos, m.end())
-            if m.end() < n and src[m.end()] == "." and src.startswith("«", m.end() + 1):
-                raise LeanSyntaxError("unterminated «identifier»", m.end() + 1)
-        elif c == "«":
-            raise LeanSyntaxError("unterminated «identifier»", pos)
-        elif c == "`" and (m := _IDENT.match(src, pos + 1)):  # a name literal: `r#"` after it is no raw string
-            yield Token("other", c, pos, pos + 1)
-            tok = Token("ident", m.group(), pos + 1, m.end())
-        else:
-            tok = Token("other", c, pos, pos + 1)
-            if c > "\x7f":
-                # A character that is no token makes core Lean skip one byte (`consumeInput` adds
-                # `' '`), into the middle of this one: it reads as a letter (`String.get`'s default
-                # `'A'`), and an identifier begins that takes the characters after it.
-                # Where that identifier ends where this module's next identifier ends too, both
-                # readings see the same code (`↑n`, `∀s`): only other ends need a look.
-                absorbed = _ABSORB.match(src, pos + 1).end()
-                ident = _IDENT.match(src, pos + 1) if nxt != "r" or not _RAW_OPEN.match(src, pos + 1) else None
-                if absorbed > pos + 1 and (ident is None or ident.end() != absorbed):
-                    alternatives.append(absorbed)
-                if nxt == "'":  # `∑'`, `⁻¹'`: Mathlib reads one token; or a char literal begins
-                    yield tok
-                    tok = _quote_token(src, pos + 1)
-                    if not plain:
-                        alternatives.append(pos + 1 if _CHAR.match(src, pos + 1) else _quote_resume(src, pos + 1))
-        if alternatives and not plain:
+        # lazily, as Lean reads: a look-ahead that wants no more tokens never reads what follows
+        step = yield from _slow_step(src, pos, plain, core)
+        if step.alternatives and not plain:
             if depth >= _MAX_DEPTH:
                 raise LeanSyntaxError("text that core Lean and Mathlib read differently", pos)
-            yield tok
-            yield from _converge(src, pos, tok.end, alternatives, depth)
-            pos, prev_other = tok.end, True
+            yield step.last  # type: ignore[misc]
+            yield from _converge(src, pos, step.end, list(step.alternatives), depth)
+            pos, prev_other = step.end, True
             continue
+        if step.last is not None:
+            yield step.last
+        pos, prev_other = step.end, step.glued
+
+
+def _glued_comment(src: str, pos: int) -> LeanSyntaxError:
+    return LeanSyntaxError(f"`{src[pos - 1]}` glued to a comment opener reads differently in "
+                           "different token tables", pos - 1)
+
+
+def _comment(src: str, pos: int) -> Token:
+    """The comment at `pos` (`--`, `/-`, or the doc comments `/--` and `/-!`), whole."""
+    if src[pos] == "-":
+        end = src.find("\n", pos)
+        end = len(src) if end < 0 else end
+        return Token("comment", src[pos:end], pos, end)
+    if src[pos + 2 : pos + 3] in ("-", "!"):
+        # `/--` and `/-!` are tokens, and like every token they are followed by whitespace
+        # (spaces, newlines, comments) before the comment body begins
+        end = _block_end(src, _doc_whitespace(src, pos + 3), pos)
+        return Token("doc", src[pos:end], pos, end)
+    end = _block_end(src, pos + 3, pos)  # a plain `/-` skips the character after it unread
+    return Token("comment", src[pos:end], pos, end)
+
+
+class _Step(NamedTuple):
+    """What `_slow_step` read at one position, besides the tokens it yielded on the way."""
+
+    last: Token | None  # the token the step ends with (None: core Lean skips the text)
+    end: int  # where this module reads on
+    alternatives: tuple[int, ...] = ()  # where core Lean may read on instead, when it differs
+    glued: bool = False  # the last token is a symbol character, glued to what follows
+
+
+def _one(tok: Token, *alternatives: int) -> _Step:
+    return _Step(tok, tok.end, alternatives, tok.kind == "other")
+
+
+_Steps = Generator[Token, None, _Step]  # yields the tokens before the last, returns the step
+
+
+def _slow_step(src: str, pos: int, plain: bool, core: bool) -> _Steps:
+    """The token at `pos` that `_FAST` leaves: strings it cannot match whole, quotes, numbers,
+    raw strings, `#` commands, `«»` names, name literals, wide characters."""
+    c = src[pos]
+    nxt = src[pos + 1] if pos + 1 < len(src) else ""
+    if c == '"':
+        m = _STRING.match(src, pos)
+        if m is None:
+            raise LeanSyntaxError(_string_problem(src, pos), pos)
+        return _one(Token("string", m.group(), pos, m.end()))
+    if c == "'":
+        return (yield from _quote_step(src, pos, nxt, plain, core))
+    if "0" <= c <= "9":
+        m = _NUMBER.match(src, pos)
+        if m is None:
+            raise LeanSyntaxError("invalid number literal", pos)
+        return _one(Token("number", m.group(), pos, m.end()))
+    if c == "r" and (m := _RAW_OPEN.match(src, pos)):
+        close = '"' + m.group(1)
+        j = src.find(close, m.end())
+        if j < 0:
+            raise LeanSyntaxError("unterminated raw string literal", pos)
+        return _one(Token("string", src[pos : j + len(close)], pos, j + len(close)))
+    if c == ":" and nxt == "=":
+        return _one(Token("assign", ":=", pos, pos + 2))
+    if c == "#" and (m := _HASH.match(src, pos)):
+        if m.group().endswith("r") and _RAW_OPEN.match(src, m.end() - 1):
+            raise LeanSyntaxError("a `#` command glued to a raw string (`#xr#\"`): where Lean's token ends "
+                                  "is not known here", pos)
+        ident_end = _IDENT.match(src, pos + 1).end()
+        # `#xfoo'`: unless `#xfoo` is a token, Lean reads `#` and `xfoo'`
+        return _one(Token("hash", m.group(), pos, m.end()), *((ident_end,) if ident_end > m.end() else ()))
+    if m := _IDENT.match(src, pos):
+        if m.end() < len(src) and src[m.end()] == "." and src.startswith("«", m.end() + 1):
+            raise LeanSyntaxError("unterminated «identifier»", m.end() + 1)
+        return _one(Token("ident", m.group(), pos, m.end()))
+    if c == "«":
+        raise LeanSyntaxError("unterminated «identifier»", pos)
+    if c == "`" and (m := _IDENT.match(src, pos + 1)):  # a name literal: `r#"` after it is no raw string
+        yield Token("other", c, pos, pos + 1)
+        return _one(Token("ident", m.group(), pos + 1, m.end()))
+    if c > "\x7f":
+        return (yield from _wide_step(src, pos, nxt, plain))
+    return _one(Token("other", c, pos, pos + 1))
+
+
+def _quote_step(src: str, pos: int, nxt: str, plain: bool, core: bool) -> _Steps:
+    """A `'`: a char literal, or a symbol's quote (Mathlib's `''`) that core Lean reads another way."""
+    if nxt != "'" and (m := _CHAR.match(src, pos)):
+        return _one(Token("char", m.group(), pos, m.end()))
+    if core:  # core Lean's reading: the stray quote is skipped
+        return _Step(None, _quote_resume(src, pos))
+    tok = _quote_token(src, pos)
+    if plain:
+        return _one(tok)
+    resume = _quote_resume(src, pos)
+    if (phantoms := _quote_shortcut(src, tok.end, resume)) is not None:
         yield tok
-        prev_other = tok.kind == "other"
-        pos = tok.end
+        yield from phantoms
+        return _Step(None, tok.end, (), True)
+    return _one(tok, resume)
+
+
+def _wide_step(src: str, pos: int, nxt: str, plain: bool) -> _Steps:
+    """A character beyond ASCII that no pattern took. A character that is no token makes core
+    Lean skip one byte (`consumeInput` adds `' '`), into the middle of this one: it reads as a
+    letter (`String.get`'s default `'A'`), and an identifier begins that takes the characters
+    after it. Where that identifier ends where this module's next identifier ends too, both
+    readings see the same code (`↑n`, `∀s`): only other ends need a look."""
+    tok = Token("other", src[pos], pos, pos + 1)
+    alternatives: list[int] = []
+    absorbed = _ABSORB.match(src, pos + 1).end()
+    ident = _IDENT.match(src, pos + 1) if nxt != "r" or not _RAW_OPEN.match(src, pos + 1) else None
+    if absorbed > pos + 1 and (ident is None or ident.end() != absorbed):
+        alternatives.append(absorbed)
+    if nxt != "'":
+        return _one(tok, *alternatives)
+    yield tok  # `∑'`, `⁻¹'`: Mathlib reads one token; or a char literal begins
+    quote = _quote_token(src, pos + 1)
+    if not plain:
+        alternatives.append(pos + 1 if _CHAR.match(src, pos + 1) else _quote_resume(src, pos + 1))
+    return _Step(quote, quote.end, tuple(alternatives), True)
 
 
 def _doc_whitespace(src: str, i: int) -> int:
