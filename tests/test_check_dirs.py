@@ -222,3 +222,20 @@ def test_sigterm_stops_a_directory_run_with_a_fifo(tmp_path):
         kill_tagged(tag)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     assert "leanfd: stopped by SIGTERM" in stderr and "Traceback" not in stderr
+
+
+def test_hidden_folders_are_not_walked_by_check_or_prove(tmp_path):
+    """`.lake` holds a Lean project's dependencies (all of Mathlib's sources) and `.git` its history:
+    `check DIR` and `prove --dataset DIR` share one walk, and neither enters them."""
+    from leanfd.data.benchmarks import iter_lean_dir
+
+    d = honest_directory(tmp_path)
+    for hidden in (".lake/packages/mathlib", ".git", "sub/.cache"):
+        (d / hidden).mkdir(parents=True)
+        (d / hidden / "dep.lean").write_text(PRELUDE + HONEST.format("dep"))
+    (d / ".hidden_file.lean").write_text(PRELUDE + HONEST.format("h"))  # a file, not a folder: read
+    names = sorted(item.name for item in iter_inputs([str(d)]))
+    assert names == [".hidden_file", "a", "sub/b"] and count_inputs([str(d)]) == 3
+    # a dataset's files hold statements (`:= sorry`): these proofs are reported, which shows each was read
+    read = sorted(Path(bad.path).relative_to(d).as_posix() for bad in iter_lean_dir(d))
+    assert read == [".hidden_file.lean", "a.lean", "sub/b.lean"], read

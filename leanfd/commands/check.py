@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from leanfd.lean.records import (
     LeanFile,
     Unreadable,
     Verdict,
+    lean_entries,
     not_regular,
     read_jsonl,
     read_lean_file,
@@ -69,22 +69,6 @@ def validate_inputs(paths: list[str]) -> None:
             raise InputError(f"{raw}: expected a .jsonl file, a .lean file or a directory")
         if kind := not_regular(path.stat().st_mode):  # a FIFO is never opened: reading it would wait for a writer
             raise InputError(f"{raw}: {kind}, not a regular file or a directory")
-
-
-def lean_entries(root: Path) -> list[tuple[Path, str]]:
-    """Every entry named `*.lean` under `root`, in path order, each with why it is skipped ("" for none):
-    a folder that cannot be listed is an entry too, since its files are unknown. Links are listed, never
-    followed into, so a link loop cannot trap the walk."""
-    found: dict[Path, str] = {}
-
-    def unlisted(e: OSError) -> None:
-        found[Path(e.filename)] = f"a folder that cannot be listed ({e.strerror or e}): its files are not checked"
-
-    for folder, dirs, files in os.walk(root, onerror=unlisted):
-        for name in (*dirs, *files):
-            if name.endswith(".lean"):
-                found.setdefault(Path(folder, name), "")
-    return sorted(found.items())
 
 
 def count_inputs(paths: list[str]) -> int:

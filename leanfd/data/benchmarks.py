@@ -47,7 +47,16 @@ from typing import Any, Union
 
 from leanfd.data.errors import DataError
 from leanfd.lean.errors import RecordError
-from leanfd.lean.records import BadLine, CheckRecord, Unreadable, decode_utf8, not_text, read_lean_file, read_lines
+from leanfd.lean.records import (
+    BadLine,
+    CheckRecord,
+    Unreadable,
+    decode_utf8,
+    lean_entries,
+    not_text,
+    read_lean_file,
+    read_lines,
+)
 from leanfd.lean.syntax import LeanSyntaxError, parse_declaration, split_lean_text, tokenize
 
 logger = logging.getLogger(__name__)
@@ -259,17 +268,17 @@ def iter_lean_file(path: str | Path, split: str = "") -> Iterator[Item]:
 
 
 def iter_lean_dir(root: str | Path) -> Iterator[Item]:
-    """Problems of the `.lean` files under `root`, in path order (see `problem_from_lean`).
+    """Problems of the `.lean` files under `root`, in path order (see `problem_from_lean`), walked
+    as `check DIR` walks (`records.lean_entries`: hidden folders such as `.lake` are not entered).
 
     A file's split is the name of the folder holding it (`MiniF2F/Test/foo.lean` is in split "Test";
-    files directly in `root` have split ""). Hidden folders (`.lake`, `.git`) are skipped.
+    files directly in `root` have split "").
     """
     root = Path(root)
-    files = sorted(
-        p for p in root.rglob("*.lean")
-        if not any(part.startswith(".") for part in p.relative_to(root).parts[:-1])
-    )
-    for path in files:
+    for path, why in lean_entries(root):
+        if why:
+            yield BadLine(str(path), 0, why)
+            continue
         rel = path.relative_to(root)
         yield from iter_lean_file(path, split=rel.parts[-2] if len(rel.parts) > 1 else "")
 

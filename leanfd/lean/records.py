@@ -158,6 +158,28 @@ def not_regular(mode: int) -> str | None:
     return None if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
+def lean_entries(root: str | Path) -> list[tuple[Path, str]]:
+    """Every entry named `*.lean` under `root`, in path order, each with why it cannot be read as a
+    file ("" when it may be): the one walk of a folder of Lean files (`check DIR`, `prove --dataset DIR`).
+
+    A folder that cannot be listed is an entry too, since its files are unknown. Hidden folders
+    (`.lake`, `.git`: a Lean project's dependencies and history) are not entered. Links are listed,
+    never followed into, so a link loop cannot trap the walk; what a listed entry is (a FIFO, a
+    folder, a broken link) is learnt by `read_lean_file`, which never opens what is no regular file.
+    """
+    found: dict[Path, str] = {}
+
+    def unlisted(e: OSError) -> None:
+        found[Path(e.filename)] = f"a folder that cannot be listed ({e.strerror or e}): its files are not read"
+
+    for folder, dirs, files in os.walk(root, onerror=unlisted):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in (*dirs, *files):
+            if name.endswith(".lean"):
+                found.setdefault(Path(folder, name), "")
+    return sorted(found.items())
+
+
 def read_lean_file(path: str | Path) -> str:
     """The text of a `.lean` file, as Lean reads it: UTF-8, byte for byte. A byte order mark is kept:
     Lean 4.35 does not skip one (`lean` on a file starting with it reads no `prelude` or `import`, and
