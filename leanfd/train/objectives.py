@@ -3,7 +3,14 @@
 Both objectives run through `accumulate` (one micro-batching helper): the step's rows are cut into
 index ranges of `micro_batch`, every process runs the same number of them (a process with fewer runs
 empty ones on a fallback row, zero loss and zero gradient: under DDP the last one all-reduces, under
-FSDP2 every forward is a collective), and gradients are synchronised on the last one only. A
+FSDP2 every forward is a collective), and gradients are synchronised on the last one only.
+
+The step's loss is its aggregation's definition over the whole step, every process included,
+however the rows are cut: a micro-batch's own mean is weighted by its rows' share of the step's
+normaliser (`row_weights`: counted completion tokens for `token_mean`, sequences for
+`sequence_mean` and `dr_grpo`), summed over processes, times the number of processes (DDP and
+FSDP2 average gradients). So one micro-batch or many, one process or two with uneven rows, give
+the same loss and gradients (tests/test_micro_batches.py). A
 micro-batch's loss is a module-level function of frozen rows and a range (`fd_micro_loss`,
 `grpo_micro_loss`): every option it reads is in its arguments. The teacher's prompts come made
 (`StepBatch.teacher_prompt_ids`, the feedback stage's).
@@ -29,10 +36,11 @@ from leanfd.train.batching import micro_batches, pad_list
 from leanfd.train.config import FDConfig, GRPOConfig
 from leanfd.train.forward import CompletionHidden, completion_hidden
 from leanfd.train.losses import group_advantages, grpo_loss
+from leanfd.train.losses.aggregate import Aggregation
 from leanfd.train.losses.chunked import fd_loss_chunked, token_logprobs_chunked
 from leanfd.train.parallel import Parallel
 from leanfd.train.reward import episode_rewards
-from leanfd.train.sharding import agree_count
+from leanfd.train.sharding import agree_count, agree_sum, world_size
 from leanfd.train.teacher_feedback import teacher_prompt_ids
 
 
@@ -80,20 +88,35 @@ class GRPORows:
 MicroLoss = Callable[[range, bool], tuple[torch.Tensor, dict[str, float]]]
 
 
-def accumulate(n: int, size: int, parallel: Parallel, loss_of: MicroLoss, stats: dict[str, float]) -> float:
-    """Backward every micro-batch of rows 0..n-1; returns the summed weighted loss.
+def row_weights(attempts: tuple[Attempt, ...], aggregation: Aggregation) -> list[float]:
+    """Each row's part in the step's normaliser: its completion tokens for a token mean, 1 for the
+    per-sequence normalisers (a sequence mean, and Dr. GRPO's B x budget)."""
+    if aggregation == "token_mean":
+        return [float(len(a.completion_ids)) for a in attempts]
+    return [1.0] * len(attempts)
 
-    `loss_of(rows, counted)` returns a micro-batch's loss and metrics; each is weighted here by the
-    micro-batch's share of the step, the metrics added into `stats`. An empty micro-batch runs row
-    `n` (the fallback) with `counted=False` (mask zero)."""
+
+def accumulate(weights: list[float], size: int, parallel: Parallel, loss_of: MicroLoss,
+               stats: dict[str, float]) -> float:
+    """Backward every micro-batch of the rows 0..len(weights)-1; returns this process's part of the
+    step's loss (the parts' mean over processes is the step's loss).
+
+    `loss_of(rows, counted)` returns a micro-batch's loss under its own normaliser and its metrics;
+    each is weighted here by the micro-batch's share of the step's normaliser, `weights` summed over
+    the rows and over every process, times the number of processes (their gradients are averaged);
+    the metrics are added into `stats` the same way. An empty micro-batch runs row `len(weights)`
+    (the fallback) with `counted=False` (mask zero)."""
+    n = len(weights)
     spans = [range(b[0], b[-1] + 1) for b in micro_batches(list(range(n)), size)]
     count = agree_count(max(1, len(spans)))  # at least one pass: every process takes part
+    step_total = agree_sum(sum(weights))
+    scale = world_size() / step_total if step_total > 0 else 0.0
     total = 0.0
     for k in range(count):
         span = spans[k] if k < len(spans) else range(0)
         sync = k == count - 1
         with contextlib.nullcontext() if sync else parallel.no_sync():
-            share = len(span) / max(1, n)
+            share = sum(weights[i] for i in span) * scale
             loss, metrics = loss_of(span or range(n, n + 1), bool(span))
             for key, value in metrics.items():
                 stats[key] += value * share
@@ -156,7 +179,8 @@ def fd_backward(batch: StepBatch, models: Models, config: FDConfig, *, temperatu
     stats = {"fd_divergence": 0.0, "entropy": 0.0, "teacher_entropy": 0.0, "clip_fraction": 0.0,
              "distilled": float(len(distilled))}
     run = LossRun(models, parallel, temperature, loss_chunk)
-    loss = accumulate(len(distilled), micro_batch, parallel, partial(fd_micro_loss, run, config, rows), stats)
+    weights = row_weights(rows.attempts[:-1], "token_mean")  # FD's divergence is a token mean
+    loss = accumulate(weights, micro_batch, parallel, partial(fd_micro_loss, run, config, rows), stats)
     return loss, stats
 
 
@@ -209,5 +233,6 @@ def grpo_backward(batch: StepBatch, models: Models, config: GRPOConfig, *, group
     stats = {"kl": 0.0, "clip_fraction": 0.0, "entropy": 0.0,
              "advantage_abs": sum(abs(x) for x in adv) / max(1, len(adv))}
     run = LossRun(models, parallel, temperature, loss_chunk)
-    loss = accumulate(len(order) - 1, micro_batch, parallel, partial(grpo_micro_loss, run, config, budget, rows), stats)
+    weights = row_weights(rows.attempts[:-1], config.aggregation)
+    loss = accumulate(weights, micro_batch, parallel, partial(grpo_micro_loss, run, config, budget, rows), stats)
     return loss, stats

@@ -204,6 +204,22 @@ def agree_count(n: int) -> int:
     return int(t.item())
 
 
+def agree_sum(x: float) -> float:
+    """The sum of `x` over all processes (x itself when not distributed): a step's normaliser, such
+    as its counted completion tokens, is the whole step's, not one process's."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return x
+    t = torch.tensor([x], dtype=torch.float64, device=_collective_device())
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return float(t.item())
+
+
+def world_size() -> int:
+    """How many processes train together (1 when not distributed). DDP and FSDP2 average gradients
+    over them, so a process's loss that is its share of the step's total is scaled by this."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
 @contextlib.contextmanager
 def gradient_sync(model: nn.Module, enabled: bool) -> Iterator[None]:
     """Within: this backward reduces gradients across ranks only when `enabled` (the last
