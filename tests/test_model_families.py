@@ -153,6 +153,24 @@ def test_bf16_and_autocast_pass_when_honest_and_a_tenth_too_large_is_refused(mod
         verify_head(_scaled_logits(_model(model_type, torch.bfloat16), 1.1), PROMPTS, COMPLETIONS, pad_id=0)
 
 
+def test_accelerate_mixed_precision_float32_outputs_are_checked_at_bf16_tolerance():
+    """accelerate's prepare(mixed_precision="bf16") runs the forward under autocast and returns its
+    outputs as float32: the logits are bf16 values, which the check must judge as bf16, with or
+    without an autocast around it (the trainer's losses apply the head inside one)."""
+    from accelerate.utils import convert_outputs_to_fp32
+
+    def prepared(model):
+        model.forward = convert_outputs_to_fp32(torch.autocast("cpu", dtype=torch.bfloat16)(model.forward))
+        return model
+
+    model = prepared(_model("gemma2"))
+    assert verify_head(model, PROMPTS, COMPLETIONS, pad_id=0) <= head_tolerance(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert verify_head(model, PROMPTS, COMPLETIONS, pad_id=0) <= head_tolerance(torch.bfloat16)
+    with pytest.raises(ConfigError, match="gemma2"):
+        verify_head(prepared(_scaled_logits(_model("gemma2"), 1.1)), PROMPTS, COMPLETIONS, pad_id=0)
+
+
 def test_verify_head_with_lora_dropout_on_lm_head_runs_in_eval_and_restores_every_mode():
     from peft import LoraConfig, get_peft_model
 

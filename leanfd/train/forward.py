@@ -178,16 +178,27 @@ def head_tolerance(dtype: torch.dtype) -> float:
     return 1e-4
 
 
-def _head_gap(head: LMHead, last_hidden: Tensor, model_logits: Tensor) -> Tensor:
-    """max over rows of max_v |head(h) - logits| / max_v |logits|: (B, H), (B, V) -> () float32; inf
-    when the shapes differ or a value is not finite."""
-    ours = head(last_hidden).float()  # (B, V)
-    theirs = model_logits.float()  # (B, V)
+def _head_gap(head: LMHead, last_hidden: Tensor, model_logits: Tensor) -> tuple[Tensor, torch.dtype]:
+    """(max over rows of max_v |head(h) - logits| / max_v |logits|, the least precise dtype of the
+    two sides): (B, H), (B, V) -> () float32, inf when the shapes differ or a value is not finite."""
+    ours = head(last_hidden)  # (B, V)
+    dtype = max(_computed_in(ours), _computed_in(model_logits), key=head_tolerance)
+    ours, theirs = ours.float(), model_logits.float()  # (B, V), (B, V)
     if ours.shape != theirs.shape:
-        return torch.tensor(float("inf"), device=theirs.device)
+        return torch.tensor(float("inf"), device=theirs.device), dtype
     largest = theirs.abs().amax(-1).clamp_min(torch.finfo(torch.float32).tiny)  # (B,)
     gap = ((ours - theirs).abs().amax(-1) / largest).amax()
-    return torch.nan_to_num(gap, nan=float("inf"))
+    return torch.nan_to_num(gap, nan=float("inf")), dtype
+
+
+def _computed_in(t: Tensor) -> torch.dtype:
+    """`t`'s dtype, or bf16 / fp16 where every value of a wider `t` is exact in it: the logits of a
+    bf16 forward that accelerate's mixed precision (convert_outputs_to_fp32) returns as float32."""
+    if t.dtype in (torch.float32, torch.float64):
+        for narrow in (torch.bfloat16, torch.float16):
+            if torch.equal(t, t.to(narrow).to(t.dtype)):
+                return narrow
+    return t.dtype
 
 
 _SUSPECT_FIELD = re.compile(r"logit|softcap|multiplier")
@@ -240,9 +251,8 @@ def _transformers_version() -> str:
     return transformers.__version__
 
 
-def _raise_unless_close(model: nn.Module, head: LMHead, gap: Tensor, dtypes: tuple[torch.dtype, ...]) -> float:
-    """The gap as a float, or the refusal when it is over the tolerance of the least precise of `dtypes`."""
-    dtype = max(dtypes, key=head_tolerance)
+def _raise_unless_close(model: nn.Module, head: LMHead, gap: Tensor, dtype: torch.dtype) -> float:
+    """The gap as a float, or the refusal when it is over `dtype`'s tolerance."""
     value = float(gap)
     if not value <= head_tolerance(dtype):
         raise _refusal(head, getattr(unwrap_model(model), "config", None), value, head_tolerance(dtype), dtype)
@@ -285,8 +295,8 @@ def completion_hidden(
     head = lm_head(model)
     if check_head:
         with torch.no_grad():
-            gap = _head_gap(head, last[:, -1], out.logits[:, -1])
-        _raise_unless_close(model, head, gap, (last.dtype, out.logits.dtype))
+            gap, dtype = _head_gap(head, last[:, -1], out.logits[:, -1])
+        _raise_unless_close(model, head, gap, dtype)
     hidden = gather_completion(last, starts, tokens.shape[1])  # (B, T, H)
     del out, last  # the other layers' states: autograd keeps what backward needs, nothing more
     return CompletionHidden(hidden=hidden, tokens=tokens, mask=mask, head=head)
@@ -303,11 +313,17 @@ def verify_head(
     to the largest logit) or raise ConfigError naming the model type, the config field and what to do.
 
     For the first step of a run (a resumed one too), on the model as training calls it (wrapped in
-    DDP / FSDP2 / PEFT, under the same autocast), with a few of the step's prompt and completion ids.
-    Collective where the model is (its forward, and the gap's all-reduce MAX, so that every rank
-    raises or none does): call it on every rank. Runs without grad and in eval mode (LoRA dropout on
-    lm_head would make the two sides differ), then puts every module back in its own mode.
+    DDP / FSDP2 / PEFT), with a few of the step's prompt and completion ids (at least one), inside
+    `parallel.autocast()` as the losses apply the head. The tolerance is that of the least precise
+    dtype either side computed in (`head_tolerance`), bf16 also when a bf16 forward's logits come
+    back as float32 (accelerate's mixed precision). Collective where the model is (its forward, and
+    the gap's all-reduce MAX, so that every rank raises or none does): call it on every rank. Runs
+    without grad and in eval mode (LoRA dropout on lm_head would make the two sides differ), then
+    puts every module back in its own mode.
     """
+    if not prompts or len(prompts) != len(completions):
+        raise ValueError(f"verify_head needs as many prompts as completions, at least one: got "
+                         f"{len(prompts)} and {len(completions)}")
     prompts = [list(p) for p in prompts]
     completions = [list(c) or [pad_id] for c in completions]  # an empty completion: as objectives runs it
     modes = [(m, m.training) for m in model.modules()]
@@ -317,10 +333,10 @@ def verify_head(
             out, _, _, _ = _forward(model, prompts, completions, pad_id)
             last = out.hidden_states[-1][:, -1]  # (B, H)
             head = lm_head(model)
-            gap = _head_gap(head, last, out.logits[:, -1])
+            gap, dtype = _head_gap(head, last, out.logits[:, -1])
             if torch.distributed.is_available() and torch.distributed.is_initialized():
                 torch.distributed.all_reduce(gap, op=torch.distributed.ReduceOp.MAX)
-            return _raise_unless_close(model, head, gap, (last.dtype, out.logits.dtype))
+            return _raise_unless_close(model, head, gap, dtype)
     finally:
         for module, training in modes:
             module.training = training
