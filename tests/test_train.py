@@ -145,16 +145,54 @@ def test_fd_steps_with_real_verification_and_llm_critic(taught_model, dataset, t
     with LLMServer(default=Answer(["Close the goal with the hypothesis or True.intro."])) as critic:
         train(common(taught_model, dataset, out, 2) + [
             "--method", "fd", "--feedback", "both", "--critic", "openai", "--critic-model", "critic",
-            "--critic-base-url", critic.openai_url, "--save-every", "2"], env={"LEANFD_CACHE": str(tmp_path / "cache")})
+            "--critic-base-url", critic.openai_url, "--save-every", "2", "--teacher-eval-every", "1"],
+              env={"LEANFD_CACHE": str(tmp_path / "cache")})
         assert critic.requests, "failed attempts went to the critic"
     rows = metrics(out)
     assert [r["step"] for r in rows] == [1, 2] and all(r["method"] == "fd" for r in rows)
+    for r in rows:  # the teacher's advantage, measured at every step here
+        assert r["teacher_advantage"] == pytest.approx(r["teacher_pass_rate"] - r["student_pass_rate"])
+        assert 0 <= r["teacher_pass_rate"] <= 1 and 0 <= r["student_pass_rate"] <= 1
+    assert any(r["teacher_samples"] > 0 for r in rows)
     assert all(0 <= r["pass_rate"] <= 1 and r["response_length"] > 0 for r in rows)
     assert any(r["distilled"] > 0 for r in rows) and any(r["fd_divergence"] > 0 for r in rows)
     assert {"entropy", "tokens_per_s", "time_generate", "time_verify", "time_train", "loss"} <= set(rows[0])
     info = json.loads((out / "final" / "leanfd_train.json").read_text())
     assert info["ranks_in_sync"] and info["steps"] == 2
     assert final_state(out)  # loads as a plain transformers model
+
+
+def test_teacher_advantage_is_the_teachers_lean_checked_pass_rate_minus_the_students(taught_model, dataset,
+                                                                                     bundled):
+    """The measurement `leanfd train` logs (issue 23): one teacher sample from each failed attempt's
+    privileged prompt, checked by Lean, against the student's pass rate on the same problems."""
+    from leanfd.data.prompts import extract_proof
+    from leanfd.lean.verifier import Verifier
+    from leanfd.models import load_backend
+    from leanfd.models.base import SamplingConfig
+    from leanfd.train.rollout import RolloutEngine
+    from leanfd.train.teacher_advantage import measure
+    from leanfd.train.teacher_feedback import teacher_prompt
+
+    model = load_backend("hf", str(taught_model))
+    hint = "Close the goal with the hypothesis."
+    with Verifier(backend="cli", toolchain=bundled, timeout=30) as verifier:
+        engine = RolloutEngine(model, verifier, PromptBuilder(), SamplingConfig(n=4, max_tokens=8, stop=("```",)))
+        attempts, _ = engine.collect(load_problems(str(dataset)), seed=5)
+        texts = tuple(None if a.proved else hint for a in attempts)
+        sampling = SamplingConfig(n=1, max_tokens=8, stop=("```",), seed=11)
+        adv = measure(attempts, texts, model, verifier, sampling)
+        failed = [a for a in attempts if not a.proved]
+        outs = model.generate([teacher_prompt(a.prompt, hint) for a in failed], sampling)
+        proved = [verifier.check(a.problem.to_check_record(extract_proof(o[0].text, a.problem))).proved
+                  for a, o in zip(failed, outs)]
+        padded = measure(attempts, texts, model, verifier, sampling, runs=lambda n: n + 3)
+    assert adv.attempts == len(failed) > 0 and adv.teacher_proved == sum(proved)
+    rate = {g: sum(a.proved for a in attempts if a.group == g) / 4 for g in (0, 1)}
+    assert adv.student_rate_sum == pytest.approx(sum(rate[a.group] for a in failed))
+    m = adv.metrics()
+    assert m["teacher_advantage"] == pytest.approx(sum(proved) / len(failed) - adv.student_rate_sum / len(failed))
+    assert padded.attempts == adv.attempts and padded.student_rate_sum == adv.student_rate_sum  # extras not counted
 
 
 def test_grpo_learns_from_verified_rewards(taught_model, dataset, tmp_path):

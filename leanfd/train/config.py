@@ -5,8 +5,10 @@ flags stay flat (`--divergence jsd`). Sections are frozen: a stage reads its own
 another's.
 
 Defaults for FD follow SDPO (Hubotter et al. 2026, arXiv 2601.20802), the nearest documented
-setting: reverse KL on the student's top-20 ids with a tail bucket, EMA rate 0.05, importance clip
-2, lr 1e-6. GRPO defaults follow DeepSeek-Prover-V1.5 RL where it states them (KL 0.02 there; 0
+setting: reverse KL, EMA rate 0.05, importance clip 2, lr 1e-6; but on the full vocabulary, the exact
+divergence, where SDPO takes the student's top-20 ids with a tail bucket (`--topk 20`): with the
+chunked LM head the full vocabulary costs less memory and no more time (bench/README.md, "FD's
+default support"). GRPO defaults follow DeepSeek-Prover-V1.5 RL where it states them (KL 0.02 there; 0
 here by default, as in Dr. GRPO).
 """
 
@@ -93,9 +95,10 @@ class FDConfig:
 
     divergence: Literal["reverse_kl", "forward_kl", "jsd"] = opt("reverse_kl", "FD's per-token divergence")
     jsd_beta: float = opt(0.5, "beta of the generalised JSD", min=0, max=1)
-    topk: int = opt(20, "divergence on top-k ids plus a tail bucket; 0 = full vocabulary", min=0)
+    topk: int = opt(0, "0: the divergence on the full vocabulary (exact); K: on top-K ids plus a tail "
+                       "bucket (SDPO's and TRL's approximation, K = 20 there)", min=0)
     topk_from: Literal["student", "teacher"] = opt(
-        "student", "whose top-k ids the support holds (SDPO's code and TRL take the student's)")
+        "student", "whose top-K ids the support holds when --topk K > 0 (SDPO's code and TRL take the student's)")
     ema_rate: float = opt(0.05, "teacher <- (1 - rate) teacher + rate student after each step", min=0, max=1)
     teacher: Literal["ema", "frozen"] = opt("ema", "EMA copy of the student, or the frozen initial model")
     importance_clip: float = opt(2.0, "per-token importance weight cap for off-policy tokens", gt=0)
@@ -105,6 +108,9 @@ class FDConfig:
     critic: Literal["openai", "anthropic", "hf"] | None = opt(None, "critic backend for llm feedback")
     critic_model: str | None = opt(None, "critic model name or path")
     critic_base_url: str | None = opt(None, "critic endpoint for openai/anthropic")
+    teacher_eval_every: int = opt(
+        10, "every N FD steps (and the first), sample the teacher once on each failed attempt and log its pass "
+            "rate minus the student's (teacher_advantage): FD helps only while it is positive; 0: never", min=0)
 
     def __post_init__(self) -> None:
         check_bounds(self)

@@ -36,6 +36,9 @@ from leanfd.train.objectives import Models, fd_backward, grpo_backward
 from leanfd.train.reward import step_rewards
 from leanfd.train.rollout import RolloutEngine
 from leanfd.train.setup import build
+from leanfd.train.sharding import agree_count
+from leanfd.train.teacher_advantage import TeacherAdvantage, log_advantage
+from leanfd.train.teacher_advantage import measure as measure_advantage
 from leanfd.train.teacher_feedback import TeacherFeedback, teacher_prompt_ids
 from leanfd.train.weight_sync import iter_policy_weights
 
@@ -62,6 +65,8 @@ class Trainer:
         self.models = Models(policy=b.policy, teacher=b.teacher, reference=b.reference, pad_id=b.pad_id,
                              encode=lambda prompt: encode_with_tokenizer(self.tokenizer, prompt, self._model_name))
         self.step = 0
+        self._first_step = 0  # this process's first step (a resumed run's is not 0)
+        self._teacher_backend: HFBackend | None = None  # the FD teacher as a sampler, made when first measured
         self._vllm: VLLMBackend | None = None
         self.metrics = MetricsLogger(self.out, enabled=self.accelerator.is_main_process,
                                      live=c.log.live, tensorboard=c.log.tensorboard, total_steps=c.max_steps)
@@ -93,6 +98,7 @@ class Trainer:
     def train(self) -> Path:
         c, acc = self.config, self.accelerator
         self._maybe_resume()
+        self._first_step = self.step
         jobs = c.verifier.jobs or max(1, (os.cpu_count() or 1) // acc.num_processes)
         with Verifier(dataclasses.replace(c.verifier, jobs=jobs)) as verifier:
             engine, feedback = self._engine(verifier), self._teacher_feedback()
@@ -122,6 +128,7 @@ class Trainer:
         texts = feedback(attempts) if method == "fd" else (None,) * len(attempts)
         prompts = teacher_prompt_ids(attempts, texts, self.models.encode) if method == "fd" else None
         feedback_time = time.monotonic() - t
+        advantage = self._teacher_advantage(attempts, texts, engine) if method == "fd" else None
         batch = StepBatch(attempts, rewards, texts, prompts)
         # 5. loss and gradients
         t = time.monotonic()
@@ -166,6 +173,12 @@ class Trainer:
         tokens = acc.reduce(torch.tensor(float(times.generated_tokens), device=acc.device), reduction="sum")
         reduced["tokens_per_s"] = float(tokens) / max(times.generate, 1e-9)
         reduced["method"] = method  # type: ignore[assignment]
+        if advantage is not None:  # counts summed over processes, then the rates
+            counts = acc.reduce(torch.tensor([advantage.attempts, advantage.teacher_proved, advantage.student_rate_sum],
+                                             dtype=torch.float64, device=acc.device), reduction="sum").tolist()
+            summed = TeacherAdvantage(int(counts[0]), int(counts[1]), counts[2])
+            reduced.update(summed.metrics())
+            log_advantage(self.step + 1, summed, acc.is_main_process)
         return reduced
 
     # -- the stages' parts ----------------------------------------------------------------------
@@ -185,6 +198,20 @@ class Trainer:
         return RolloutEngine(policy, verifier, PromptBuilder(style=c.rollout.prompt_style), sampling,
                              gen_chunks=c.rollout.gen_chunks, turns=c.rollout.turns,
                              feedback=RenderOptions(max_tokens=c.rollout.feedback_tokens))
+
+    def _teacher_advantage(self, attempts, texts, engine: RolloutEngine) -> TeacherAdvantage | None:
+        """The teacher sampled on this step's failed attempts, at the first FD step and every
+        `--teacher-eval-every` after (the EMA teacher drifts); None at other steps."""
+        every = self.config.fd.teacher_eval_every  # FD steps come first, in fd and in fd+grpo runs
+        if not every or self.models.teacher is None or (self.step % every and self.step != self._first_step):
+            return None
+        if self._teacher_backend is None:
+            sharded = self.config.optim.sharding == "fsdp2"
+            self._teacher_backend = HFBackend(self.models.teacher, self.tokenizer, synced_gpus=sharded)
+        sampling = dataclasses.replace(engine.sampling, seed=self.config.seed * 1_000_003 + self.step * 7919 + 17
+                                       + self.accelerator.process_index)
+        runs = agree_count if self.config.optim.sharding == "fsdp2" else (lambda n: n)
+        return measure_advantage(attempts, texts, self._teacher_backend, engine.verifier, sampling, runs)
 
     def _teacher_feedback(self) -> TeacherFeedback:
         fd = self.config.fd
