@@ -195,6 +195,34 @@ def test_teacher_advantage_is_the_teachers_lean_checked_pass_rate_minus_the_stud
     assert padded.attempts == adv.attempts and padded.student_rate_sum == adv.student_rate_sum  # extras not counted
 
 
+def test_a_model_whose_logits_leanfd_does_not_reproduce_is_refused_before_the_first_step(tiny_model_dir, dataset,
+                                                                                        tmp_path):
+    """HyperCLOVA X multiplies its logits by `logits_scaling` (Granite divides by the same field): a
+    model type outside forward.py's table that post-processes its logits is refused at the start of
+    the run, naming the field, not trained on logits 4x off (issue 23.6)."""
+    import shutil
+
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    config = AutoConfig.for_model("hyperclovax", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                  num_attention_heads=4, num_key_value_heads=2, vocab_size=len(tok),
+                                  logits_scaling=4.0, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    model_dir = tmp_path / "clova"
+    AutoModelForCausalLM.from_config(config).save_pretrained(model_dir)
+    for f in Path(tiny_model_dir).iterdir():
+        if "token" in f.name or f.name == "generation_config.json":
+            shutil.copy(f, model_dir / f.name)
+    out = tmp_path / "run"
+    res = subprocess.run([sys.executable, "-m", "leanfd", "train", *common(model_dir, dataset, out, 1)],
+                         capture_output=True, text=True, timeout=300, cwd=REPO,
+                         env={**os.environ, "LEANFD_LEAN": "bundled", "TOKENIZERS_PARALLELISM": "false"})
+    assert res.returncode == 2, res.stderr[-3000:]
+    assert "hyperclovax" in res.stderr and "logits_scaling" in res.stderr and "Traceback" not in res.stderr
+    assert not (out / "metrics.jsonl").exists() or not metrics(out)  # refused before a step ran
+
+
 def test_grpo_learns_from_verified_rewards(taught_model, dataset, tmp_path):
     out = tmp_path / "grpo"
     train(common(taught_model, dataset, out, 2) + ["--method", "grpo", "--kl-beta", "0.02", "--save-every", "2",

@@ -31,6 +31,7 @@ from leanfd.train import checkpoints
 from leanfd.train.attempts import StepBatch
 from leanfd.train.config import TrainConfig
 from leanfd.train.ema import ema_update
+from leanfd.train.forward import verify_head
 from leanfd.train.metrics import MetricsLogger
 from leanfd.train.objectives import Models, fd_backward, grpo_backward
 from leanfd.train.reward import step_rewards
@@ -99,6 +100,7 @@ class Trainer:
         c, acc = self.config, self.accelerator
         self._maybe_resume()
         self._first_step = self.step
+        self._check_heads()
         jobs = c.verifier.jobs or max(1, (os.cpu_count() or 1) // acc.num_processes)
         with Verifier(dataclasses.replace(c.verifier, jobs=jobs)) as verifier:
             engine, feedback = self._engine(verifier), self._teacher_feedback()
@@ -198,6 +200,19 @@ class Trainer:
         return RolloutEngine(policy, verifier, PromptBuilder(style=c.rollout.prompt_style), sampling,
                              gen_chunks=c.rollout.gen_chunks, turns=c.rollout.turns,
                              feedback=RenderOptions(max_tokens=c.rollout.feedback_tokens))
+
+    def _check_heads(self) -> None:
+        """The LM head the losses apply (forward.py) must give each model's own logits, checked on a
+        prompt of the run before the first step, a resumed one's too: a family whose logit
+        post-processing leanfd does not reproduce is refused, never trained on wrong numbers. On
+        every process (the check is collective under FSDP2)."""
+        ids = self.models.encode(PromptBuilder(style=self.config.rollout.prompt_style).build(self.problems[0]))
+        ids = ids if len(ids) >= 2 else ids * 2
+        cut = max(1, len(ids) - 8)
+        with self.parallel.autocast():
+            for model in (self.models.policy, self.models.teacher, self.models.reference):
+                if model is not None:
+                    verify_head(model, [ids[:cut]], [ids[cut:]], self.models.pad_id)
 
     def _teacher_advantage(self, attempts, texts, engine: RolloutEngine) -> TeacherAdvantage | None:
         """The teacher sampled on this step's failed attempts, at the first FD step and every
