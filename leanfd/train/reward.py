@@ -1,9 +1,11 @@
 """Rewards from verdicts: pure functions, no model and no Lean.
 
 - 1 for a proof Lean accepted (`proved`: the reference theorem, same type, allowed axioms only);
-- `format_reward` for an attempt that elaborates without an error yet is not proved (a `sorry`,
-  a different statement): the shape is right, the proof is not;
-- 0 otherwise: an error, a timeout, a crash, a refusal.
+- `format_reward` for an attempt Lean read whole and found no error in, yet not proved (status
+  `failed`: a `sorry`): the shape is right, the proof is not;
+- 0 otherwise: an error, a timeout, a crash, and every `rejected` verdict: a proof of a different
+  statement, a forbidden axiom, a refusal by the policy. Paying the format reward for proving
+  another statement would reward the policy for changing the problem.
 An episode (an attempt and its revisions, `turns > 1`) earns its best attempt's reward.
 """
 
@@ -14,9 +16,10 @@ from leanfd.train.attempts import Attempt
 
 
 def elaborated_without_error(verdict: Verdict) -> bool:
-    """Lean read the whole attempt and reported no error in it or in its header."""
+    """Lean read the whole attempt and reported no error in it or in its header, and the verdict is
+    `failed` (a `sorry`, say): never `rejected`, which a proof of a different statement is."""
     if verdict.status != "failed" or verdict.truncated:
-        return False  # timeout, crash, refusal: Lean's answer is missing or was not read
+        return False  # rejected: no proof of this problem; timeout, crash: Lean's answer is missing or unread
     return not any(m.severity == "error" and m.region in ("header", "attempt") for m in verdict.messages)
 
 
