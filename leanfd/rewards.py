@@ -18,15 +18,16 @@ whole theorem from a ```lean4 block), checked soundly, all of a batch at once, a
 
 When the verification itself cannot happen (the server is down or refuses the request, a Lean
 process cannot be started), nothing is scored: `LeanReward` raises `RewardError`, naming the URL and
-what went wrong, after `retries` tries for what may pass (no connection, HTTP 5xx). With
-`on_error="zero"` the batch scores 0.0 instead, with a warning: never 1.0, and never a reward for an
-attempt nobody checked.
+what went wrong, after `retries` tries for what may pass (no connection, HTTP 5xx; a busy server's
+429 is waited for as its `Retry-After` says, up to `http_timeout`). With `on_error="zero"` the batch
+scores 0.0 instead, with a warning: never 1.0, and never a reward for an attempt nobody checked.
 
 verl: `compute_score(data_source, solution_str, ground_truth, extra_info)` for its default reward
 manager, `compute_score_batch` for `reward_manager=batch` (one concurrent check per batch). The
 statement is `ground_truth` (or `ground_truth["formal_statement"]`); `header` and `name` come from
 `extra_info` or from a `ground_truth` dict. `url`, `token`, `format_reward` are keywords
-(verl's `custom_reward_function.reward_kwargs`), else `LEANFD_REWARD_URL` and `LEANFD_REWARD_TOKEN`.
+(verl's `custom_reward_function.reward_kwargs`), else the variables `LEANFD_REWARD_URL` and
+`LEANFD_REWARD_TOKEN` (or the server's own `LEANFD_SERVE_TOKEN`); with no URL, Lean runs in the process.
 """
 
 from __future__ import annotations
@@ -187,6 +188,7 @@ class _Remote:
         self.url = url.rstrip("/")
         self.endpoint = self.url + "/v1/check"
         self.timeout, self.retries, self.chunk = timeout, max(1, retries), max(1, chunk)
+        self.http_timeout = http_timeout
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(http_timeout, connect=10.0))
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="leanfd-reward")
@@ -201,23 +203,30 @@ class _Remote:
         body: dict[str, Any] = {"records": [_wire(r) for r in records]}
         if self.timeout is not None:
             body["timeout"] = self.timeout
-        for attempt in range(self.retries):
-            last = attempt == self.retries - 1
+        busy_until = time.monotonic() + self.http_timeout  # how long a busy server (429) is waited for
+        failures = 0
+        while True:
             try:
                 response = self._client.post(self.endpoint, json=body)
-            except httpx.TimeoutException as e:  # the server took it and did not answer: not sent again
-                raise RewardError(f"leanfd serve at {self.url} did not answer in time ({type(e).__name__})") from None
-            except httpx.HTTPError as e:
-                if last:
-                    raise RewardError(f"cannot reach leanfd serve at {self.url} after {self.retries} tries: "
+            except httpx.ReadTimeout:  # the server has the checks and is slow: asking again would not help
+                raise RewardError(f"leanfd serve at {self.url} did not answer within {self.http_timeout:g} s "
+                                  "(http_timeout=)") from None
+            except httpx.HTTPError as e:  # no connection, or it broke: a check is pure, so asking again is safe
+                failures += 1
+                if failures >= self.retries:
+                    raise RewardError(f"cannot reach leanfd serve at {self.url} after {failures} tries: "
                                       f"{type(e).__name__}: {e} (is `leanfd serve` running there?)") from None
-                time.sleep(2 ** attempt)
+                time.sleep(2 ** (failures - 1))
                 continue
-            if response.status_code >= 500 and not last:
-                time.sleep(2 ** attempt)
+            if response.status_code == 429 and time.monotonic() < busy_until:  # its queue is full: come back
+                time.sleep(_retry_after(response))
                 continue
+            if response.status_code >= 500:
+                failures += 1
+                if failures < self.retries:
+                    time.sleep(2 ** (failures - 1))
+                    continue
             return self._verdicts(response, len(records))
-        raise AssertionError("unreachable")
 
     def _verdicts(self, response: Any, expected: int) -> list[Verdict]:
         where = f"leanfd serve at {self.url}"
@@ -242,10 +251,19 @@ def _wire(r: CheckRecord) -> dict[str, str]:
     return {**d, "code": r.code} if r.code is not None else {**d, "proof": r.proof or ""}
 
 
-def _detail(response: Any) -> str:
-    """The server's own reason (FastAPI's `detail`), else the start of the body."""
+def _retry_after(response: Any) -> float:
+    """The seconds a 429 asks the client to wait (`Retry-After`), within 0.1 and 60; 1 when it says none."""
     try:
-        detail = response.json().get("detail")
+        return min(60.0, max(0.1, float(response.headers.get("Retry-After", 1))))
+    except ValueError:
+        return 1.0
+
+
+def _detail(response: Any) -> str:
+    """The server's own reason (`detail`, `error` or `message` of a JSON body), else the body's start."""
+    try:
+        body = response.json()
+        detail = next((body[k] for k in ("detail", "error", "message") if body.get(k)), None)
     except (ValueError, AttributeError):
         detail = None
     return str(detail) if detail else (response.text[:200] or response.reason_phrase)
@@ -260,7 +278,7 @@ _rewards_lock = threading.Lock()
 def _reward(url: str | None, token: str | None, format_reward: float, on_error: OnError) -> LeanReward:
     """One LeanReward per settings for the process (verl calls `compute_score` once per sample)."""
     url = url or os.environ.get("LEANFD_REWARD_URL") or None
-    token = token or os.environ.get("LEANFD_REWARD_TOKEN") or None
+    token = token or os.environ.get("LEANFD_REWARD_TOKEN") or os.environ.get("LEANFD_SERVE_TOKEN") or None
     key = (url, token, format_reward, on_error)
     with _rewards_lock:
         if key not in _rewards:

@@ -4,11 +4,17 @@ compute_score, on verdicts of the bundled Lean, and a two-step TRL GRPOTrainer r
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 from leanfd.lean.verifier import Verifier
@@ -105,13 +111,16 @@ class _Answer(http.server.BaseHTTPRequestHandler):
     """A loopback HTTP server that answers every POST with the status and body it was given: what a
     failing proxy or a broken server sends (no Lean involved, so nothing of Lean is imitated)."""
 
-    status, body, seen = 500, b"", []
+    statuses, body, seen = [500], b"", []
 
     def do_POST(self):
         self.seen.append((self.path, self.headers.get("Authorization"),
                           json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-        self.send_response(self.status)
+        status = self.statuses[min(len(self.seen), len(self.statuses)) - 1]  # the last one repeats
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if status == 429:
+            self.send_header("Retry-After", "0.2")
         self.end_headers()
         self.wfile.write(self.body)
 
@@ -119,14 +128,15 @@ class _Answer(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize(("status", "body", "message"), [
-    (500, b'{"detail": "worker pool exhausted"}', r"answered POST /v1/check with HTTP 500: worker pool exhausted"),
-    (401, b'{"detail": "bad token"}', r"refused the request \(HTTP 401: bad token\); give token="),
-    (200, b'{"nothing": 1}', r"answered 200 without verdicts"),
-    (200, b'{"verdicts": []}', r"answered 0 verdicts for 1 records"),
+@pytest.mark.parametrize(("statuses", "body", "message", "posts"), [
+    ([500], b'{"detail": "pool exhausted"}', r"answered POST /v1/check with HTTP 500: pool exhausted", 2),
+    ([401], b'{"detail": "wrong token"}', r"refused the request \(HTTP 401: wrong token\); give token=", 1),
+    ([429, 429, 401], b'{"detail": "wrong token"}', r"refused the request \(HTTP 401", 3),  # busy: waited for
+    ([200], b'{"nothing": 1}', r"answered 200 without verdicts", 1),
+    ([200], b'{"verdicts": []}', r"answered 0 verdicts for 1 records", 1),
 ])
-def test_server_errors_are_clear(toy_header, status, body, message):
-    handler = type("Handler", (_Answer,), {"status": status, "body": body, "seen": []})
+def test_server_errors_are_clear(toy_header, statuses, body, message, posts):
+    handler = type("Handler", (_Answer,), {"statuses": statuses, "body": body, "seen": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -141,13 +151,59 @@ def test_server_errors_are_clear(toy_header, status, body, message):
     assert (path, auth) == ("/v1/check", "Bearer s3cret")
     assert sent == {"timeout": 7, "records": [{"name": "toy_add_zero", "header": toy_header,
                                                 "formal_statement": STATEMENT, "proof": PROOF}]}
-    assert len(handler.seen) == (2 if status >= 500 else 1)  # a 5xx is tried again, the rest are not
+    assert len(handler.seen) == posts  # a 5xx is tried again (retries=2), a 429 waited out, the rest are not
 
 
-@pytest.mark.skipif(importlib.util.find_spec("leanfd.serve") is None,
-                    reason="leanfd serve (leanfd/serve/, POST /v1/check) is not in this tree yet")
-def test_url_mode_against_leanfd_serve(toy_header):
-    pytest.skip("written once leanfd serve's command is known")
+SERVE = Path(__file__).resolve().parents[1] / "leanfd" / "commands" / "serve.py"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A real `leanfd serve` on 127.0.0.1 (server backend, bundled Lean) that wants a token; its URL."""
+    if not SERVE.exists():
+        pytest.skip("`leanfd serve` (leanfd/commands/serve.py) is not in this tree yet")
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = {**os.environ, "LEANFD_SERVE_TOKEN": "s3cret", "LEANFD_LEAN": "bundled"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "leanfd", "serve", "--host", "127.0.0.1", "--port", str(port),
+                                 "--verifier-backend", "server", "--verifier-jobs", "2", "--lean", "bundled"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"leanfd serve exited {proc.returncode}: {log.read_text()[-2000:]}"
+            try:
+                httpx.get(url + "/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, f"leanfd serve not up in 60 s: {log.read_text()[-2000:]}"
+                time.sleep(0.2)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # its own process group: the server and its Lean processes
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_url_mode_against_leanfd_serve(served, verifier, toy_header, monkeypatch):
+    completions = [PROOF, WRONG, SORRY, OTHER, AXIOM, WHOLE]
+    here = LeanReward(verifier, format_reward=0.25)
+    there = LeanReward(url=served, token="s3cret", format_reward=0.25, chunk=4)  # two requests at once
+    assert there(prompts=["p"] * 6, completions=completions, **columns(toy_header, 6)) \
+        == here(prompts=["p"] * 6, completions=completions, **columns(toy_header, 6)) \
+        == [1.0, 0.0, 0.25, 0.0, 0.0, 1.0]
+    assert [v.status for v in there.last_verdicts] == [v.status for v in here.last_verdicts]
+    with pytest.raises(RewardError, match=f"leanfd serve at {served} refused the request \\(HTTP 401"):
+        LeanReward(url=served, token="wrong")(prompts=["p"], completions=[PROOF], **columns(toy_header, 1))
+    monkeypatch.setenv("LEANFD_REWARD_URL", served)
+    monkeypatch.setenv("LEANFD_REWARD_TOKEN", "s3cret")
+    assert compute_score("leanfd/toy", PROOF, STATEMENT, {"header": toy_header}) == 1.0
 
 
 # --- TRL: a two-step GRPOTrainer run with LeanReward -------------------------------------------------
