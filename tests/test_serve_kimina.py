@@ -127,14 +127,18 @@ def test_api_key_and_retry_after_a_full_queue(bundled):
         assert server.metrics(headers=auth)['leanfd_requests_refused_total{code="429"}'] >= 1
 
 
-def test_real_leanfd_serve_with_a_token_from_the_environment(tmp_path):
-    """The command itself: started with a token in LEANFD_SERVE_TOKEN, called by the client's api key."""
+def test_real_leanfd_serve_with_a_yaml_config_and_a_token_from_the_environment(tmp_path):
+    """The command itself: options from YAML (the command line wins), a token in LEANFD_SERVE_TOKEN,
+    called by the client's api key."""
+    config = tmp_path / "serve.yaml"
+    config.write_text("port: 8\nverifier:\n  backend: cli\n  jobs: 1\n")
     env = {**os.environ, "LEANFD_LEAN": "bundled", "LEANFD_SERVE_TOKEN": "tok"}
-    proc = subprocess.Popen([sys.executable, "-m", "leanfd", "serve", "--port", "0", "--verifier-backend", "cli",
-                             "--verifier-jobs", "1"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "leanfd", "serve", "--config", str(config), "--port", "0"],
+                            cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()
         assert "listening on http://127.0.0.1:" in line, line + proc.stderr.read()
+        assert "(backend cli, 1 Lean processes)" in line
         url = line.split("listening on ")[1].split(" ")[0]
         client = kimina.KiminaClient(api_url=url, api_key="tok", n_retries=3)
         result = client.check([kimina.Snippet(id="a", code=AXIOM_FILE)], timeout=30, show_progress=False)
