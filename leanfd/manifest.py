@@ -69,8 +69,9 @@ def differences(recorded: Any, now: Any, where: str = "") -> list[str]:
     return [f"{where}: {json.dumps(recorded, ensure_ascii=False)} recorded, {json.dumps(now, ensure_ascii=False)} now"]
 
 
-def write(path: Path, manifest: Manifest) -> None:
-    atomic_write_text(path, json.dumps(manifest.to_dict(), indent=1, ensure_ascii=False) + "\n")
+def write(path: Path, manifest: Manifest, option: str | None = None) -> None:
+    """All at once beside the results; with `option` (the results' own), a failed write names it."""
+    atomic_write_text(path, json.dumps(manifest.to_dict(), indent=1, ensure_ascii=False) + "\n", option)
 
 
 def check_resumable(path: Path, now: Manifest, results: str, option: str) -> None:

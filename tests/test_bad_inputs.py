@@ -294,3 +294,19 @@ def test_a_missing_extra_stops_the_command_before_it_prints_anything(results):
     """`report` without matplotlib: the install hint, not a table and then the hint."""
     res, _, _ = results["report-without-matplotlib"]
     assert res.stdout == "" and "pass@k" not in res.stderr
+
+
+# --- outputs that are no regular file or directory, refused before any work (issue 24; the FIFOs, devices, links,
+# locks and full disks are in tests/test_outputs_safe.py)
+CASES += [
+    C("check-out-under-a-file", f"{GOOD_CHECK} --out sentinel.jsonl/v.jsonl", 2, "--out sentinel.jsonl/v.jsonl",
+      "sentinel.jsonl is a regular file, not a directory"),
+    C("feedback-out-under-a-file", "feedback attempts.jsonl --out sentinel.jsonl/f.jsonl", 2,
+      "--out sentinel.jsonl/f.jsonl", "not a directory"),
+    C("prove-out-is-a-file", "prove --dataset toy.jsonl --proofs attempts.jsonl --out sentinel.jsonl", 2,
+      "--out sentinel.jsonl", "a regular file, not a directory"),
+    C("report-plot-is-a-directory", "report run1 --plot folder", 2, "--plot folder", "a directory"),
+    C("report-plot-unknown-format", "report run1 --plot plot.xyz", 2, "--plot plot.xyz", ".png"),
+    C("train-output-dir-under-a-file", f"{GOOD_TRAIN} --output-dir sentinel.jsonl/run", 2,
+      "--output-dir sentinel.jsonl/run", "not a directory"),
+]

@@ -43,7 +43,7 @@ from leanfd.lean.verifier import Verifier, VerifierConfig
 from leanfd.manifest import Manifest, check_resumable, sha256_json, verifier_settings
 from leanfd.manifest import write as manifest_write
 from leanfd.options import opt
-from leanfd.outputs import AtomicJsonl, Earlier, InOrder, has_content, refuse_clobber, refuse_same
+from leanfd.outputs import AtomicJsonl, Earlier, InOrder, claim, has_content, refuse_clobber, refuse_same
 
 Item = CheckRecord | LeanFile
 KEY = "record_key"  # the output field naming the input record a verdict belongs to (`--resume`)
@@ -261,7 +261,21 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--resume and --overwrite apply to --out: give --out FILE.jsonl")
     if out_path is not None:
         refuse_same([("PATH", p) for p in paths], [("--out", out_path), ("--out", manifest_path(out_path))])
-        refuse_clobber(out_path, "--out", opts.resume, opts.overwrite)
+    # --out: a regular file (or none yet), this process its only writer until the run ends, room for the verdicts
+    with claim(out_path, "--out", need=output_bytes(paths, out_path, opts.resume)):
+        if out_path is not None:
+            refuse_clobber(out_path, "--out", opts.resume, opts.overwrite)
+        return _run(opts, paths, out_path, console)
+
+
+def output_bytes(paths: list[str], out: Path | None, resume: bool) -> int:
+    """Bytes the output needs at least: each verdict line holds its record's fields (a .lean file's text),
+    and a resumed output is rewritten beside the old one."""
+    need = sum(Path(p).stat().st_size for p in paths if Path(p).is_file())
+    return need + (out.stat().st_size if resume and out is not None and out.is_file() else 0)
+
+
+def _run(opts: CheckOptions, paths: list[str], out_path: Path | None, console: Console) -> int:
     policy = Policy(allowed_axioms=opts.allow_axiom or DEFAULT_AXIOMS)
     config = dataclasses.replace(opts.verifier, policy=policy)
     verifier = Verifier(config)
@@ -292,10 +306,14 @@ def run(args: argparse.Namespace) -> int:
                 for line in earlier.unused():  # a stopped run keeps what it was resumed from
                     out.write_raw(line)
                 earlier.close()
-            if ok or out.lines:  # the settings go with the verdicts they made, never ahead of them
-                manifest_write(manifest_path(out_path), manifest)
+            try:
+                if out.keeps(ok):  # the settings go with the verdicts they made, never ahead of them
+                    manifest_write(manifest_path(out_path), manifest, "--out")
+            except BaseException:
+                out.discard()  # verdicts without their settings could never be resumed
+                raise
             out.close(ok)
-            if not ok and out.lines:
+            if not ok and out.keeps(ok):
                 console.print(f"{out_path}: {out.lines} verdicts kept; add --resume to check the rest")
     Console().print(summary(counts, bad))
     total_done = sum(counts.values())

@@ -28,7 +28,7 @@ from leanfd.lean.snippet import attempt_text
 from leanfd.lean.toolchain import cache_dir
 from leanfd.lean.verifier import Verifier, VerifierConfig
 from leanfd.options import opt
-from leanfd.outputs import AtomicJsonl, refuse_clobber, refuse_same
+from leanfd.outputs import AtomicJsonl, claim, refuse_clobber, refuse_same
 
 
 def _verdict_line(d: Any) -> tuple[CheckRecord, Verdict | None]:
@@ -48,7 +48,12 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(f"--critic {args.critic} needs --model (e.g. claude-sonnet-4-5, or the served model's name)")
     out_path = Path(args.out)
     refuse_same([("ATTEMPTS.jsonl", args.attempts)], [("--out", out_path)])
-    refuse_clobber(out_path, "--out", resume=False, overwrite=args.overwrite)
+    with claim(out_path, "--out"):  # a regular file (or none yet), written by this process only, before any work
+        refuse_clobber(out_path, "--out", resume=False, overwrite=args.overwrite)
+        return await _feedback(args, console, out_path)
+
+
+async def _feedback(args: argparse.Namespace, console: Console, out_path: Path) -> int:
     items = read_inputs(args.attempts, console)
     todo = [i for i, (_, v) in enumerate(items) if v is None]
     if todo:

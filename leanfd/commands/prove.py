@@ -26,7 +26,7 @@ from leanfd.lean.verifier import Verifier, VerifierConfig
 from leanfd.manifest import verifier_settings
 from leanfd.models import BackendKind
 from leanfd.options import opt
-from leanfd.outputs import refuse_clobber, refuse_same
+from leanfd.outputs import claim, refuse_clobber, refuse_same, written
 from leanfd.prove.report import table
 from leanfd.prove.runner import (
     ATTEMPTS,
@@ -82,7 +82,13 @@ def run(args: argparse.Namespace) -> int:
     # Everything the user gave is checked before the run directory is touched.
     refuse_same([("--dataset", args.dataset), ("--proofs", args.proofs), ("--few-shot", args.few_shot)],
                 [("--out", out / name) for name in OUTPUTS])
-    refuse_clobber(out, "--out", args.resume, args.overwrite)
+    # --out: a directory (or none yet), this process its only writer until the run ends; a full disk names it
+    with claim(out, "--out", kind="dir"), written("--out", out, "the attempts written so far are kept (--resume)"):
+        refuse_clobber(out, "--out", args.resume, args.overwrite)
+        return _prove(args, console, out)
+
+
+def _prove(args: argparse.Namespace, console: Console, out: Path) -> int:
     bad: list[BadLine] = []
     problems = load_problems(args.dataset, split=args.split, names=args.names, limit=args.limit, bad=bad)
     for b in bad:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 from leanfd.commands import usable_lean
-from leanfd.config import ConfigError, load, option_names
+from leanfd.config import load, option_names
+from leanfd.outputs import written
 from leanfd.train.config import TrainConfig
 
 
@@ -35,8 +35,14 @@ def run(args: argparse.Namespace) -> int:
         print(format_plan(plan))
         check_fits(plan)  # a ConfigError: exit code 2 and what to change
         return 0
-    if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():
-        raise ConfigError(f"--output-dir {config.output_dir} is a file; give a directory (new, or a run's to resume)")
+    from leanfd.train.checkpoints import claim_output_dir
+
+    with claim_output_dir(config.output_dir), written("--output-dir", config.output_dir,
+                                                      "its complete checkpoints are kept (a rerun resumes)"):
+        return _train(config)
+
+
+def _train(config: TrainConfig) -> int:
     from leanfd.data.benchmarks import load_problems
 
     problems = load_problems(config.dataset, split=config.split, names=config.names, limit=config.limit)

@@ -10,17 +10,23 @@ torch.distributed.checkpoint written by all processes at once, see parallel.py) 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
+import os
 import shutil
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leanfd.config import ConfigError, to_yaml
+from leanfd.outputs import claim, output_target
 from leanfd.train.config import TrainConfig
-from leanfd.train.parallel import Parallel
+
+if TYPE_CHECKING:  # torch: not loaded before `leanfd train` has claimed --output-dir
+    from leanfd.train.parallel import Parallel
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,19 @@ def save(run: RunState, path: Path) -> Path:
 # What a checkpoint's state is shaped by: resuming under other values cannot load it.
 SHAPING = (("method",), ("model",), ("init_from",), ("optim", "sharding"), ("optim", "lora_r"),
            ("optim", "lora_targets"), ("optim", "teacher_dtype"), ("fd", "teacher"), ("grpo", "kl_beta"))
+
+
+def claim_output_dir(out: str | Path) -> AbstractContextManager:
+    """`--output-dir` is a directory (or none yet) that one training writes at a time, checked before
+    any work. Under `accelerate launch` every process of a run calls this: the lock is the run's, so
+    only its main process (RANK 0; no RANK: a single process) takes it, the others check the path
+    only. Another run's main process is then refused (naming the holder's pid), and its launcher
+    stops that run's other processes when it exits; `check_resumable` alone could not tell a
+    finished run's checkpoints from a running one's."""
+    if os.environ.get("RANK", "0") != "0":
+        output_target(out, "--output-dir", "dir")
+        return contextlib.nullcontext()
+    return claim(out, "--output-dir", kind="dir")
 
 
 def check_resumable(config, out: Path) -> None:
