@@ -232,16 +232,56 @@ def _flatten_yaml(cls: type, data: dict[str, Any], where: str,
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: {'.'.join((*path, name))} is a section: give a mapping of option: value, "
                                   f"not {type(value).__name__}")
-            out.update(_flatten_yaml(_base(hints[name])[0], value, where, (*path, name)))
+            for leaf_path, v in _flatten_yaml(_base(hints[name])[0], value, where, (*path, name)).items():
+                flat = next((d for d, lp in by_dest.items() if lp == leaf_path), leaf_path[-1])
+                _once(out, leaf_path, flat, where)
+                out[leaf_path] = v
         elif f is not None and not _is_section(f, _base(hints[name])[0]):
             out[(*path, name)] = value
         elif name in by_dest:
+            _once(out, by_dest[name], name, where)
             out[by_dest[name]] = value
         else:
             unknown.append(".".join((*path, name)))
     if unknown:
         raise ConfigError(f"{where}: unknown option(s): {', '.join(sorted(unknown))}; see --help for the list")
     return out
+
+
+def _once(out: dict[tuple[str, ...], Any], path: tuple[str, ...], flat: str, where: str) -> None:
+    """One option set twice in one file (flat under its flag name and nested in its section) would
+    leave one value silently unused: refused, naming both spellings."""
+    if path in out:
+        dotted = ".".join(path)
+        raise ConfigError(f"{where}: `{flat}` (at the top) and `{dotted}` (in the {path[0]} section) are one option "
+                          "given twice: keep one")
+
+
+class DuplicateKey(yaml.YAMLError):
+    """A mapping of a YAML file gives one key twice: `line` is the second one's (1-based)."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, refusing a key given twice in one mapping (PyYAML keeps the last silently).
+    Written here: a `construct_mapping` that checks each key against those already read."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)  # merge keys (`<<:`) first, as SafeLoader does
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: SafeLoader's own error says so below
+                continue
+            if first != key_node.start_mark.line + 1:
+                raise DuplicateKey(f"`{key}` is given twice (first at line {first}): keep one",
+                                   key_node.start_mark.line + 1)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _build(cls: type, values: dict[tuple[str, ...], Any], path: tuple[str, ...] = (), converted: bool = False,
@@ -276,7 +316,9 @@ def load(cls: type[C], yaml_path: str | Path | None = None, overrides: dict[str,
     values: dict[tuple[str, ...], Any] = {}
     if yaml_path:
         try:
-            data = yaml.safe_load(Path(yaml_path).read_text()) or {}
+            data = yaml.load(Path(yaml_path).read_text(), Loader=UniqueKeyLoader) or {}
+        except DuplicateKey as e:
+            raise ConfigError(f"{yaml_path}:{e.line}: {e.message}") from None
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
             raise ConfigError(f"cannot read config {yaml_path}: {e}") from None
         if not isinstance(data, dict):
@@ -289,6 +331,20 @@ def load(cls: type[C], yaml_path: str | Path | None = None, overrides: dict[str,
         values.update(from_command_line)
         names = {leaf.path: leaf.flag for leaf in leaves(cls) if leaf.path in from_command_line}
     return _build(cls, values, names=names)
+
+
+def given(cls: type, args: argparse.Namespace, dests: list[str] | tuple[str, ...]) -> list[str]:
+    """The flags, among `dests`, whose value in `args` (parsed with defaults) differs from the default."""
+    by_dest = {leaf.dest: leaf for leaf in leaves(cls)}
+    return [by_dest[d].flag for d in dests if getattr(args, d, None) not in (None, by_dest[d].default)]
+
+
+def refuse_unused(cls: type, args: argparse.Namespace, dests: list[str] | tuple[str, ...], why: str) -> None:
+    """Refuse options that have no effect in the combination given (an option silently ignored is a
+    run that is not the one asked for): ConfigError naming each one given, and `why` ("with --proofs")."""
+    if flags := given(cls, args, dests):
+        verb, them = ("has", "it") if len(flags) == 1 else ("have", "them")
+        raise ConfigError(f"{', '.join(flags)} {verb} no effect {why}: drop {them}")
 
 
 def option_names(cls: type) -> set[str]:

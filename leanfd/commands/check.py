@@ -51,6 +51,12 @@ KEY = "record_key"  # the output field naming the input record a verdict belongs
 KEPT_ON_RESUME = tuple(s for s in STATUSES if s != "crashed")
 
 
+# Lines shown per file and reason when records are skipped (a benchmark without proofs: one reason, every
+# line), and not-proved records named when there is no --out to hold their verdicts.
+SHOWN = 3
+NAMED = 50
+
+
 class Skipped(BadLine):
     """An entry named `*.lean` in a directory that is not a regular file leanfd can read (a directory,
     a broken link, a FIFO, a device, no permission), or a folder that cannot be listed: reported,
@@ -69,6 +75,17 @@ def validate_inputs(paths: list[str]) -> None:
             raise InputError(f"{raw}: expected a .jsonl file, a .lean file or a directory")
         if kind := not_regular(path.stat().st_mode):  # a FIFO is never opened: reading it would wait for a writer
             raise InputError(f"{raw}: {kind}, not a regular file or a directory")
+    for raw in paths:  # an input with nothing to check is a mistake to say, not a table of zeros
+        path = Path(raw)
+        if path.is_dir() and not lean_entries(path):
+            raise InputError(f"{raw}: no .lean files in this directory (nor below it)")
+        if path.is_file() and path.suffix != ".lean" and not _has_a_line(path):
+            raise InputError(f"{raw}: empty: no records (one JSON object per line)")
+
+
+def _has_a_line(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return any(line.strip() for line in fh)
 
 
 def count_inputs(paths: list[str]) -> int:
@@ -87,8 +104,9 @@ def count_inputs(paths: list[str]) -> int:
     return n
 
 
-def iter_inputs(paths: list[str]) -> Iterator[Item | BadLine]:
-    """Records and files from every path, lazily and in order; a malformed line is a BadLine in its place."""
+def iter_inputs(paths: list[str], toolchain: Toolchain | None = None) -> Iterator[Item | BadLine]:
+    """Records and files from every path, lazily and in order; a malformed line is a BadLine in its place.
+    With `toolchain`, each JSONL record is yielded after `require_header` (its file and line named)."""
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -97,7 +115,9 @@ def iter_inputs(paths: list[str]) -> Iterator[Item | BadLine]:
         elif path.suffix == ".lean":
             yield lean_file(path, path.stem)
         else:
-            for _, rec in read_jsonl(path):
+            for line, rec in read_jsonl(path):
+                if toolchain is not None and isinstance(rec, CheckRecord):
+                    require_header(toolchain, rec, f"{raw}:{line}")
                 yield rec
 
 
@@ -112,15 +132,17 @@ def lean_file(path: Path, name: str) -> LeanFile | BadLine:
         return BadLine(str(path), 0, str(e))
 
 
-def records_importable(items: Iterator[Item | BadLine], toolchain: Toolchain, where: str) -> Iterator[Item | BadLine]:
-    """`items`, each JSONL record after Lean has shown it can import the record's header (once per
-    header): a Lean that cannot stops the run with exit 3 before that record runs, since a dataset's
-    records share their header. A .lean file is not asked: Lean's answer on its own header is that
-    file's verdict (see `run` for a run in which Lean can import no file's header)."""
-    for item in items:
-        if isinstance(item, CheckRecord):
-            toolchain.require_imports(item.header, f"{where}: {item.name!r}")
-        yield item
+def require_header(toolchain: Toolchain, record: CheckRecord, where: str) -> None:
+    """Lean must show it can import the record's header (once per header): a Lean that cannot stops
+    the run with exit 3 before the record runs, since a dataset's records share their header. A record
+    without a header that this Lean needs (the bundled runtime has not even `Init`) is the record's
+    fault: an InputError naming its line and field. A .lean file is not asked: Lean's answer on its
+    own header is that file's verdict (see `run` for a run in which Lean can import no file's header)."""
+    if not record.header.strip() and toolchain.import_error(record.header) is not None:
+        raise InputError(f"{where}: record {record.name!r} has no `header` field (or an empty one), and this Lean "
+                         "cannot check a statement without one (the bundled runtime has no library, not even `Init`): "
+                         "give each record the header its statement needs, e.g. \"header\": \"prelude\\n...\"")
+    toolchain.require_imports(record.header, f"{where}: {record.name!r}")
 
 
 class RecordKeys:
@@ -156,6 +178,8 @@ async def check_all(verifier: Verifier, items: Iterator[Item | BadLine], out: In
     goes to `header_failed` (its path, Lean's error)."""
     counts: Counter = Counter()
     keys = RecordKeys()
+    reasons: Counter = Counter()  # (file, why) -> lines skipped for it: the first few are shown, then a count
+    named = 0  # not-proved records named so far (without --out, nothing else names them)
     waiting: list[tuple[int, Item, str] | None] = []  # the i-th item sent to the verifier: position, item, key
 
     columns = (TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(),
@@ -167,7 +191,10 @@ async def check_all(verifier: Verifier, items: Iterator[Item | BadLine], out: In
             for pos, item in enumerate(items):
                 if isinstance(item, BadLine):
                     bad.append(item)
-                    if isinstance(item, Skipped):
+                    reasons[(item.path, item.error)] += 1
+                    if reasons[(item.path, item.error)] > SHOWN:
+                        pass
+                    elif isinstance(item, Skipped):
                         console.print(f"[yellow]skipped[/] {escape(item.path)}: {escape(item.error)}")
                     else:
                         report_bad(console, item)
@@ -194,7 +221,19 @@ async def check_all(verifier: Verifier, items: Iterator[Item | BadLine], out: In
                 report_header(console, item.path, verdict.status, error.text, verifier.toolchain.bundled)
             if out is not None:
                 out.put(pos, output_line(verdict, item, key))
+            elif not verdict.proved and not (isinstance(item, LeanFile) and verdict.header_error is not None):
+                named += 1
+                if named <= NAMED:
+                    where = item.path if isinstance(item, LeanFile) else repr(item.name)
+                    first = verdict.first_error.text.splitlines()[0] if verdict.first_error else verdict.reason
+                    console.print(f"[yellow]{verdict.status}[/] {escape(where)}: {escape(first)}")
+                elif named == NAMED + 1:
+                    console.print("... more records not proved: give --out FILE.jsonl to keep every verdict")
             progress.update(task, advance=1, proved=counts["proved"])
+    for (path, why), n in reasons.items():
+        if n > SHOWN:
+            console.print(f"[yellow]skipped[/] {escape(path)}: {n - SHOWN} more lines for the same reason "
+                          f"({escape(why)})")
     return counts
 
 
@@ -329,6 +368,6 @@ def _run(opts: CheckOptions, paths: list[str], out_path: Path | None, console: C
 
 async def _check(verifier: Verifier, paths: list[str], out: InOrder | None, earlier: Earlier | None,
                  console: Console, total: int, bad: list[BadLine], header_failed: list[tuple[str, str]]) -> Counter:
-    items = records_importable(iter_inputs(paths), verifier.toolchain, " ".join(paths))
+    items = iter_inputs(paths, verifier.toolchain)
     async with verifier:
         return await check_all(verifier, items, out, earlier, console, total, bad, header_failed)

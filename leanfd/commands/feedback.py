@@ -18,7 +18,7 @@ from rich.progress import (
 )
 
 from leanfd.commands import importable, read_good_lines
-from leanfd.config import section
+from leanfd.config import refuse_unused, section
 from leanfd.feedback.cache import FeedbackCache
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.feedback.critic import LLMCritic
@@ -46,6 +46,11 @@ def read_inputs(path: str, console: Console) -> list[tuple[CheckRecord, Verdict 
 async def run_async(args: argparse.Namespace, console: Console) -> int:
     if args.critic != "compiler" and not args.model:
         raise ConfigError(f"--critic {args.critic} needs --model (e.g. claude-sonnet-4-5, or the served model's name)")
+    check_options(args)
+    if args.critic == "hf":  # a local model that cannot load says so before Lean runs
+        from leanfd.models import check_model
+
+        check_model("hf", args.model)
     out_path = Path(args.out)
     refuse_same([("ATTEMPTS.jsonl", args.attempts)], [("--out", out_path)])
     with claim(out_path, "--out"):  # a regular file (or none yet), written by this process only, before any work
@@ -136,3 +141,17 @@ ALIASES = {"verifier_backend": ("--backend",), "verifier_timeout": ("--timeout",
 
 def run(args: argparse.Namespace) -> int:
     return asyncio.run(run_async(args, Console(stderr=True)))
+# What only a critic model reads: with --critic compiler these would be silently ignored.
+CRITIC_ONLY = ("model", "base_url", "template", "critic_jobs", "all", "cache", "no_cache")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse every option that has no effect in the combination given, naming it and why."""
+    if args.critic == "compiler":
+        refuse_unused(FeedbackOptions, args, CRITIC_ONLY, "with --critic compiler (no critic model is asked)")
+    elif args.critic == "hf":
+        refuse_unused(FeedbackOptions, args, ("base_url",), "with --critic hf (the model runs here; --base-url is "
+                                                            "for openai and anthropic)")
+    if args.no_cache:
+        refuse_unused(FeedbackOptions, args, ("cache",), "with --no-cache (no cache is read or written)")
+

@@ -18,7 +18,7 @@ from rich.progress import (
 )
 
 from leanfd.commands import VERIFIER_ALIASES, read_good_lines, report_bad, usable_lean
-from leanfd.config import section
+from leanfd.config import refuse_unused, section
 from leanfd.data.benchmarks import load_problems
 from leanfd.lean.errors import ConfigError, InputError
 from leanfd.lean.records import BadLine
@@ -36,8 +36,10 @@ from leanfd.prove.runner import (
     AttemptRow,
     ProveConfig,
     Prover,
+    check_size,
     open_run,
     run_manifest,
+    size_run,
 )
 
 
@@ -82,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
     # Everything the user gave is checked before the run directory is touched.
     refuse_same([("--dataset", args.dataset), ("--proofs", args.proofs), ("--few-shot", args.few_shot)],
                 [("--out", out / name) for name in OUTPUTS])
+    check_options(args)
+    if args.proofs is None:  # before Lean starts and --out is touched: a model that cannot load says so now
+        from leanfd.models import check_model
+
+        check_model(args.model_backend, args.model, chat=args.prompt_style == "chat")
     # --out: a directory (or none yet), this process its only writer until the run ends; a full disk names it
     with claim(out, "--out", kind="dir"), written("--out", out, "the attempts written so far are kept (--resume)"):
         refuse_clobber(out, "--out", args.resume, args.overwrite)
@@ -102,6 +109,13 @@ def _prove(args: argparse.Namespace, console: Console, out: Path) -> int:
                          prompt_style=args.prompt_style, few_shot=args.few_shot, num_few_shot=args.num_few_shot)
     vconf = args.options.verifier
     proofs = _read_proofs(args.proofs, console) if args.proofs else None
+    if proofs is not None and not proofs:
+        raise InputError(f"--proofs {args.proofs}: no attempts (each line: name, and proof or code)")
+    kept = _lines(out / ATTEMPTS) if args.resume else 0
+    sizing = size_run(len(problems), config, out, kept=kept, proofs=None if proofs is None else len(proofs))
+    if warning := check_size(sizing, args.out, generating=proofs is None):  # refuses what cannot fit
+        console.print(f"[yellow]warning[/] {warning}")
+    console.print(sizing.describe())
     toolchain = usable_lean(vconf.lean, problems, args.dataset)  # exit 3 before a model is loaded
     verifier = Verifier(vconf, toolchain)
     manifest = run_manifest(args.dataset, problems, config, verifier_settings(vconf, verifier.lean_version),
@@ -143,6 +157,32 @@ def _prove(args: argparse.Namespace, console: Console, out: Path) -> int:
                       "(a repeat of an attempt shares its verdict)")
     console.print(f"wrote {out / ATTEMPTS}, {out / SUMMARY}{plot}")
     return 0
+
+
+# Options that only generation reads: with --proofs they would be silently ignored.
+GENERATION = ("model", "model_backend", "base_url", "k", "temperature", "top_p", "max_tokens", "seed",
+              "stop_at_first", "prompt_style", "few_shot", "num_few_shot", "problems_per_batch")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse every option that has no effect in the combination given, naming it and why."""
+    if args.proofs is not None:
+        refuse_unused(ProveOptions, args, GENERATION, "with --proofs (the attempts are verified, not generated)")
+        return
+    if args.model_backend in ("hf", "vllm"):
+        refuse_unused(ProveOptions, args, ("base_url",), f"with --backend {args.model_backend} (the model runs here; "
+                                                        "--base-url is for openai and anthropic)")
+    if args.few_shot is None:
+        refuse_unused(ProveOptions, args, ("num_few_shot",), "without --few-shot (no examples to put in the prompt)")
+
+
+def _lines(path: Path) -> int:
+    """The lines of a file (0 when it is not there): the attempts a resumed run keeps, about."""
+    try:
+        with open(path, "rb") as fh:
+            return sum(1 for _ in fh)
+    except OSError:
+        return 0
 
 
 def _proof_line(d: Any) -> dict:

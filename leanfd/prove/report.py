@@ -41,7 +41,28 @@ def load_summary(run_dir: str | Path) -> dict[str, Any]:
             or not {"problems", "solved"} <= set(summary):
         raise InputError(f"{path}: not a summary `leanfd prove` wrote (expected an object with problems, solved "
                          "and pass_at_k)")
+    if why := summary_error(summary):
+        raise InputError(f"{path}: not a summary `leanfd prove` wrote: {why}")
     return summary
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def summary_error(summary: dict[str, Any]) -> str | None:
+    """What is wrong with the fields a report reads, naming the field; None when they are right."""
+    for key in ("problems", "solved"):
+        if not _count(summary[key]):
+            return f"field `{key}` must be a count (an integer, 0 or more), got {summary[key]!r:.60}"
+    if "runs" in summary and not (_count(summary["runs"]) and summary["runs"] >= 1):
+        return f"field `runs` must be a count of runs, got {summary['runs']!r:.60}"
+    for k, v in summary["pass_at_k"].items():
+        if not (k.isascii() and k.isdigit() and int(k) >= 1):
+            return f"field `pass_at_k` has the key {k!r:.60}: each key is a k, an integer of 1 or more"
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            return f"field `pass_at_k.{k}` must be a fraction from 0 to 1, got {v!r:.60}"
+    return None
 
 
 def group_runs(labels: list[str], pattern: str | None) -> dict[str, list[str]]:

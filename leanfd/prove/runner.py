@@ -15,9 +15,12 @@ import concurrent.futures
 import hashlib
 import json
 import logging
+import os
+import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +42,22 @@ SUMMARY = "summary.json"
 PLOT = "pass_at_k.png"
 MANIFEST = "run.json"
 OUTPUTS = (MANIFEST, ATTEMPTS, SUMMARY, PLOT)
+
+# Rows (problem, sample) per generation call, at most: a large -k is sampled in chunks of this many, so
+# memory does not grow with k. 512 rows is where the hf backend's throughput stops growing (see
+# leanfd/models/hf.py); each row draws from its own seed, so the chunking changes no sample.
+MAX_ROWS_PER_CALL = 512
+# Attempts generated but not yet verified, at most: past this, generation waits for Lean.
+MAX_PENDING = 2 * MAX_ROWS_PER_CALL
+# Distinct attempts whose verdict is kept for repeats to share (the oldest finished ones go first).
+MAX_CHECKS_KEPT = 10_000
+# What one attempt costs, for sizing a run before it starts: a line of attempts.jsonl holds the verdict
+# and fields (about 1 KB on the toy problems, never less) and the completion twice over (raw, and the
+# proof cut from it: up to 4 bytes a token each in JSON). In memory the runner holds at most
+# MAX_CHECKS_KEPT + MAX_PENDING of them, and a (problem, sample) pair per attempt a resumed run keeps.
+ROW_MIN_BYTES = 1000
+ROW_TOKEN_BYTES = 8
+KEPT_PAIR_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,110 @@ class AttemptRow:
     verdict: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Sizing:
+    """What a run will take, estimated before it starts (`size_run`)."""
+
+    samples: int  # attempts still to make
+    disk_min: int  # bytes attempts.jsonl grows by, at least
+    disk_max: int  # ... and at most (every completion max_tokens long)
+    disk_free: int  # bytes free where --out is
+    memory: int  # bytes the runner holds at most
+    memory_free: int | None  # bytes of memory available, when known
+
+    def describe(self) -> str:
+        free = "" if self.memory_free is None else f" of {_size(self.memory_free)} available"
+        return (f"{self.samples:,} samples to make: attempts.jsonl grows by {_size(self.disk_min)} to "
+                f"{_size(self.disk_max)} ({_size(self.disk_free)} free), memory about {_size(self.memory)}{free}")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def free_disk(path: Path) -> int:
+    """Bytes free on the file system `path` is (or will be, for a folder not made yet) on."""
+    here = path.absolute()
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    return shutil.disk_usage(here).free
+
+
+def size_run(problems: int, config: ProveConfig, out: Path, *, kept: int = 0, proofs: int | None = None) -> Sizing:
+    """The samples, disk and memory a run of `problems` problems will take; `kept`: attempts a resumed
+    run already has; `proofs`: the number of given attempts (no generation). Pure but for reading free
+    disk and memory."""
+    samples = max(0, (proofs if proofs is not None else problems * config.k) - kept)
+    row = ROW_MIN_BYTES + (0 if proofs is not None else ROW_TOKEN_BYTES * config.max_tokens)
+    held = min(samples, MAX_CHECKS_KEPT + MAX_PENDING) * row + kept * KEPT_PAIR_BYTES
+    return Sizing(samples=samples, disk_min=samples * ROW_MIN_BYTES, disk_max=samples * row, disk_free=free_disk(out),
+                  memory=held, memory_free=available_memory())
+
+
+def check_size(sizing: Sizing, out: str, generating: bool) -> str | None:
+    """Refuse (ConfigError, naming the options that set the size) a run that cannot fit: its smallest
+    attempts.jsonl larger than the free disk, or what it holds in memory larger than what is available.
+    Returns a warning when only its largest attempts.jsonl would not fit, else None."""
+    fix = "lower -k or --limit (or --max-tokens), or choose --out on a larger disk" if generating else \
+        "verify fewer attempts at once, or choose --out on a larger disk"
+    if sizing.disk_min > sizing.disk_free:
+        raise ConfigError(f"{sizing.samples:,} samples (-k times the problems) need at least "
+                          f"{_size(sizing.disk_min)} in --out {out}, which has {_size(sizing.disk_free)} free: {fix}")
+    if sizing.memory_free is not None and sizing.memory > sizing.memory_free:
+        raise ConfigError(f"{sizing.samples:,} samples (-k times the problems) need about {_size(sizing.memory)} of "
+                          f"memory, and {_size(sizing.memory_free)} is available: lower --max-tokens, -k or --limit")
+    if sizing.disk_max > sizing.disk_free:
+        return (f"--out {out} has {_size(sizing.disk_free)} free; attempts.jsonl may grow by up to "
+                f"{_size(sizing.disk_max)} if the completions are long: lower -k, --limit or --max-tokens if it fills")
+    return None
+
+
+class Tally:
+    """The attempts of a run as far as the summary and `--resume` need them: per problem, how many were
+    made and how many proved, and the (problem, sample) pairs kept from an earlier run. It grows with
+    the problems, not with the samples made (a run of -k 100000 keeps no attempt in memory)."""
+
+    def __init__(self, rows: Iterable[dict[str, Any]] = ()) -> None:
+        self.counts: dict[str, list[int]] = {}
+        self.kept: set[tuple[str, int]] = set()
+        self.n = 0
+        for r in rows:
+            self.kept.add((r["problem"], r.get("sample")))
+            self.append(r)
+
+    def append(self, row: dict[str, Any]) -> None:
+        c = self.counts.setdefault(row["problem"], [0, 0])
+        c[0] += 1
+        c[1] += row["status"] == "proved"
+        self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def solved(self) -> set[str]:
+        return {u for u, (_, c) in self.counts.items() if c}
+
+
 def _row(d: Any) -> dict[str, Any]:
     if not isinstance(d, dict):
         raise InputError(f"an attempt is a JSON object, got {type(d).__name__}")
@@ -98,17 +221,15 @@ def read_attempts(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def summarize_run(problems: list[Problem], rows: list[dict[str, Any]], k: int, stop_at_first: bool) -> dict[str, Any]:
-    """pass@k from the attempts written so far.
+def summarize_run(problems: list[Problem], rows: Iterable[dict[str, Any]] | Tally, k: int,
+                  stop_at_first: bool) -> dict[str, Any]:
+    """pass@k from the attempts written so far (their rows, or their Tally).
 
     With stop-at-first-success a solved problem has fewer than k samples, so the unbiased
     estimator is defined only at k = the budget: pass@k is then the fraction solved.
     """
-    counts: dict[str, list[int]] = {p.uid: [0, 0] for p in problems}
-    for r in rows:
-        if r["problem"] in counts:
-            counts[r["problem"]][0] += 1
-            counts[r["problem"]][1] += r["status"] == "proved"
+    tally = rows if isinstance(rows, Tally) else Tally(rows)
+    counts: dict[str, list[int]] = {p.uid: list(tally.counts.get(p.uid, (0, 0))) for p in problems}
     attempted = {u: (n, c) for u, (n, c) in counts.items() if n > 0}
     out: dict[str, Any] = {
         "problems": len(problems), "attempted": len(attempted), "samples": sum(n for n, _ in attempted.values()),
@@ -172,7 +293,7 @@ def run_manifest(dataset: str, problems: list[Problem], config: ProveConfig, ver
     return Manifest(inputs=inputs, settings=settings)
 
 
-def open_run(out: Path, manifest: Manifest, resume: bool, overwrite: bool) -> list[dict[str, Any]]:
+def open_run(out: Path, manifest: Manifest, resume: bool, overwrite: bool) -> Tally:
     """Make `out` ready for a run and return the attempts it keeps.
 
     A directory already holding something is refused unless `resume` (its run.json must match
@@ -183,10 +304,10 @@ def open_run(out: Path, manifest: Manifest, resume: bool, overwrite: bool) -> li
     if overwrite:
         for name in OUTPUTS:
             (out / name).unlink(missing_ok=True)
-    rows: list[dict[str, Any]] = []
+    rows = Tally()
     if resume and has_content(out):
         check_resumable(out / MANIFEST, manifest, f"the run in {out}", "--out")
-        rows = read_attempts(out / ATTEMPTS)
+        rows = Tally(read_attempts(out / ATTEMPTS))
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(out / MANIFEST, manifest)
     return rows
@@ -205,23 +326,29 @@ class Prover:
         # One Lean check per distinct (problem, text) in a run: sampling at temperature 1 repeats
         # itself (a third of the 32 samples of a toy problem are often one text), and Lean's verdict
         # on the same input is the same, so a repeat shares its twin's check.
+        # At most MAX_CHECKS_KEPT are kept, so that a large -k does not keep every verdict.
         self._checks: dict[CheckRecord, concurrent.futures.Future[Verdict]] = {}
+        self._lean_checks = 0
 
     @property
     def lean_checks(self) -> int:
         """Distinct attempts sent to Lean by this runner (the rest were repeats of one of them)."""
-        return len(self._checks)
+        return self._lean_checks
 
     def _submit(self, record: CheckRecord) -> concurrent.futures.Future[Verdict]:
         if record not in self._checks:
+            if len(self._checks) >= MAX_CHECKS_KEPT:
+                for old in [r for r, f in islice(self._checks.items(), len(self._checks) // 2) if f.done()]:
+                    del self._checks[old]
             self._checks[record] = self.verifier.submit(record)
+            self._lean_checks += 1
         return self._checks[record]
 
     @property
     def attempts_path(self) -> Path:
         return self.out / ATTEMPTS
 
-    def _record(self, attempts: Iterator[AttemptRow], rows: list[dict[str, Any]]) -> None:
+    def _record(self, attempts: Iterator[AttemptRow], rows: Tally) -> None:
         """Append each attempt to attempts.jsonl as soon as it is verified (whole, unbuffered: a kill loses none)."""
         with JsonlWriter(self.attempts_path, "a") as fh:
             for attempt in attempts:
@@ -230,18 +357,18 @@ class Prover:
                 rows.append(row)
                 self.on_attempt(attempt)
 
-    def run(self, problems: list[Problem], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def run(self, problems: list[Problem], rows: Tally | list[dict[str, Any]]) -> dict[str, Any]:
         """Sample and verify what is missing from `rows`, the attempts `open_run` kept."""
-        done = {(r["problem"], r["sample"]) for r in rows}
-        solved = {r["problem"] for r in rows if r["status"] == "proved"}
-        self._record(self._generate_and_verify(problems, done, solved), rows)
+        rows = rows if isinstance(rows, Tally) else Tally(rows)
+        self._record(self._generate_and_verify(problems, rows.kept, rows.solved), rows)
         return self.write_summary(problems, rows)
 
     def run_proofs(self, problems: list[Problem], proofs: list[dict[str, Any]],
-                   rows: list[dict[str, Any]]) -> dict[str, Any]:
+                   rows: Tally | list[dict[str, Any]]) -> dict[str, Any]:
         """Verify attempts produced elsewhere (records `name` + `proof` or `code`): same outputs."""
         by_key = {p.uid: p for p in problems} | {p.name: p for p in problems}
-        done = {(r["problem"], r["sample"]) for r in rows}
+        rows = rows if isinstance(rows, Tally) else Tally(rows)
+        done = rows.kept
         counter: dict[str, int] = {}
         jobs = []
         for rec in proofs:
@@ -258,7 +385,7 @@ class Prover:
         self._record(self._verify_stream(jobs), rows)
         return self.write_summary(problems, rows, k=max(counter.values(), default=1))
 
-    def write_summary(self, problems: list[Problem], rows: list[dict[str, Any]],
+    def write_summary(self, problems: list[Problem], rows: Tally | list[dict[str, Any]],
                       k: int | None = None) -> dict[str, Any]:
         summary = summarize_run(problems, rows, k or self.config.k, self.config.stop_at_first)
         atomic_write_text(self.out / SUMMARY, json.dumps(summary, indent=1))
@@ -278,17 +405,17 @@ class Prover:
         builder = c.prompt_builder()
         stop = ("```",) if c.prompt_style == "completion" else ()
         sampling = SamplingConfig(n=1, temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens, stop=stop)
-        rounds = [c.k] if not c.stop_at_first else [1] * c.k
+        # Without stop-at-first one round of k samples per problem, else k rounds of one: (first, end) samples.
+        rounds = ((s, s + 1) for s in range(c.k)) if c.stop_at_first else iter([(0, c.k)])
         pending: list[concurrent.futures.Future] = []
         meta: list[tuple] = []
-        for round_index, per_problem in enumerate(rounds):
-            # One row per (problem, sample) still missing, each with its own seed: the batches can be
-            # cut anywhere without changing what any row draws.
-            todo = [(p, s) for p in problems if not (c.stop_at_first and p.uid in solved)
-                    for s in self._samples(round_index, rounds) if (p.uid, s) not in done]
-            rows_per_call = c.problems_per_batch * per_problem
-            for start in range(0, len(todo), rows_per_call):
-                batch = todo[start : start + rows_per_call]
+        for first, end in rounds:
+            # One row per (problem, sample) still missing, each with its own seed: the chunks can be cut
+            # anywhere without changing what any row draws. A lazy sequence, read a chunk at a time.
+            skip = set(solved) if c.stop_at_first else set()  # solved before the round: the same on a rerun
+            todo = ((p, s) for p in problems if p.uid not in skip for s in range(first, end) if (p.uid, s) not in done)
+            rows_per_call = min(c.problems_per_batch * (end - first), MAX_ROWS_PER_CALL)
+            while batch := list(islice(todo, rows_per_call)):
                 prompts = {p.uid: builder.build(p) for p, _ in batch}
                 t = time.monotonic()
                 outs = self.backend.generate([prompts[p.uid] for p, _ in batch], sampling,
@@ -298,17 +425,15 @@ class Prover:
                     attempt = extract_proof(comp.text, p)
                     pending.append(self._submit(p.to_check_record(attempt)))
                     meta.append((p, s, attempt, comp.text, len(comp.token_ids or []) or None, per_sample))
-                # The next batch generates while Lean checks this one; finished checks flow out now.
-                yield from self._drain(pending, meta, solved, block=False)
-            yield from self._drain(pending, meta, solved, block=True)
+                # The next chunk generates while Lean checks this one; finished checks flow out now, and
+                # generation waits for Lean when more than MAX_PENDING attempts are waiting.
+                yield from self._drain(pending, meta, solved, MAX_PENDING)
+            yield from self._drain(pending, meta, solved, 0)
 
-    def _samples(self, round_index: int, rounds: list[int]) -> list[int]:
-        start = sum(rounds[:round_index])
-        return list(range(start, start + rounds[round_index]))
-
-    def _drain(self, pending: list, meta: list, solved: set, block: bool) -> Iterator[AttemptRow]:
+    def _drain(self, pending: list, meta: list, solved: set, most: int) -> Iterator[AttemptRow]:
+        """The finished checks, waiting for Lean until at most `most` are left pending."""
         while pending:
-            if block:
+            if len(pending) > most:
                 concurrent.futures.wait(pending[:1])
             ready = [i for i, f in enumerate(pending) if f.done()]
             if not ready:
