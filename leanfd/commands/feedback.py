@@ -138,9 +138,6 @@ OPTIONS = FeedbackOptions
 # Older names, kept for a release: `--backend` and `--timeout` were the verifier's, `--jobs` the critic's.
 ALIASES = {"verifier_backend": ("--backend",), "verifier_timeout": ("--timeout",), "critic_jobs": ("--jobs",)}
 
-
-def run(args: argparse.Namespace) -> int:
-    return asyncio.run(run_async(args, Console(stderr=True)))
 # What only a critic model reads: with --critic compiler these would be silently ignored.
 CRITIC_ONLY = ("model", "base_url", "template", "critic_jobs", "all", "cache", "no_cache")
 
@@ -155,3 +152,6 @@ def check_options(args: argparse.Namespace) -> None:
     if args.no_cache:
         refuse_unused(FeedbackOptions, args, ("cache",), "with --no-cache (no cache is read or written)")
 
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(run_async(args, Console(stderr=True)))
