@@ -1,4 +1,11 @@
-"""The `leanfd` command: thin; it parses arguments and calls the packages below.
+"""leanfd: a Lean 4 toolchain for LLM theorem provers. It checks proofs with Lean,
+soundly (check), trains provers on Lean's verdicts with Feedback Distillation or
+GRPO (train, feedback), samples benchmarks and reports pass@k (prove, report),
+suggests Lean-checked tactics in the editor (lsp) and serves the verifier over
+HTTP (serve). `leanfd doctor` shows what it finds on this machine; `leanfd
+COMMAND --help` describes each command.
+
+Each command parses its options and calls the package that does the work (leanfd/commands/).
 
 Exit codes scripts can trust: 0 success (for `check`: every record proved), 1 some record not
 proved or malformed (or a bug in leanfd: "internal error", its traceback with --debug), 2 bad usage,
@@ -49,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from leanfd.config import add_arguments
 
-    parser = argparse.ArgumentParser(prog="leanfd", description=__doc__.split("\n")[0],
+    parser = argparse.ArgumentParser(prog="leanfd", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=version())
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")

@@ -1,6 +1,10 @@
 """`leanfd doctor`: everything a newcomer needs, found or not, each missing piece with the command
 that fixes it: Lean and what it can import, lake/elan, a C compiler, the optional extras, API keys
-(present or not, never their values), GPUs and vLLM."""
+(present or not, never their values), GPUs and vLLM.
+
+A fix is a command to copy, so it is never cut: a short one stands in the table's fix column, a
+longer one is numbered there and printed whole below the table, one unwrapped line each, at any
+terminal width and when piped."""
 
 from __future__ import annotations
 
@@ -24,8 +28,10 @@ from leanfd.options import opt
 MATHLIB_PROBE = "import Mathlib\n#check Nat.Prime\n"
 PRELUDE_PROBE = "prelude\ninductive T : Prop where\n  | intro : T\ntheorem t : T := T.intro\n"
 ELAN = "curl https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh -sSf | sh"
-MATHLIB_FIX = (f"{ELAN}; then `lake exe cache get && lake build` in a Lake project that depends on Mathlib (this "
-               "repository is one) and run leanfd inside it, or pass --lean")
+# A fix is shell lines, each a command with, after `#`, why or where: pasted as is, it runs.
+MATHLIB_FIX = (f"{ELAN}\nlake exe cache get && lake build   # in a Lake project that depends on Mathlib (this "
+               "repository is one); then run leanfd inside it, or pass --lean PATH")
+FIX_IN_TABLE = 40  # a fix this long or shorter stays in the table; a longer one is printed whole below it
 # extra -> the modules it installs (import names)
 EXTRAS: dict[str, tuple[str, ...]] = {
     "train": ("torch", "transformers", "peft", "accelerate", "matplotlib"),
@@ -98,7 +104,7 @@ def lean_rows(lean: str | None) -> list[tuple[str, str, str]]:
 
 def tool_rows() -> list[tuple[str, str, str]]:
     rows = []
-    for tool, fix in (("elan", ELAN), ("lake", f"comes with elan: {ELAN}")):
+    for tool, fix in (("elan", ELAN), ("lake", f"{ELAN}   # lake comes with elan")):
         rows.append((tool, shutil.which(tool) or "not found", "" if shutil.which(tool) else fix))
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     rows.append(("C compiler (bundled runtime)", cc or "not found",
@@ -121,7 +127,7 @@ def extra_rows() -> list[tuple[str, str, str]]:
 
 def key_rows() -> list[tuple[str, str, str]]:
     return [(key, "set" if os.environ.get(key) else "not set", "" if os.environ.get(key) else
-             f"export {key}=... (needed for {why})") for key, why in KEYS.items()]
+             f"export {key}=...   # needed for {why}") for key, why in KEYS.items()]
 
 
 def gpu_rows() -> list[tuple[str, str, str]]:
@@ -135,14 +141,11 @@ def gpu_rows() -> list[tuple[str, str, str]]:
     vllm = importlib.util.find_spec("vllm") is not None
     usable = "usable" if vllm and gpus else ("installed, but needs a CUDA GPU" if vllm else "not installed")
     rows.append(("vLLM", usable,
-                 "" if vllm else "pip install 'leanfd[vllm]' (on a CUDA machine)"))
+                 "" if vllm else "pip install 'leanfd[vllm]'   # on a CUDA machine"))
     return rows
 
 
 def run(args: argparse.Namespace) -> int:
-    table = Table(title="leanfd doctor")
-    for column in ("what", "found", "fix"):
-        table.add_column(column)
     ok = True
     try:
         rows = lean_rows(args.lean)
@@ -150,7 +153,23 @@ def run(args: argparse.Namespace) -> int:
         ok, rows = False, [("Lean", f"[red]{escape(str(e))}", GET_LEAN)]
     rows += tool_rows() + extra_rows() + key_rows() + gpu_rows()
     rows.append(("launcher cache", str(cache_dir()), ""))
+    below: list[str] = []
+    cells = []
     for what, found, fix in rows:
-        table.add_row(escape(what), found if found.startswith("[red]") else escape(found), escape(fix))
-    Console().print(table)
+        if len(fix) > FIX_IN_TABLE or "\n" in fix:
+            below.append(fix)
+            fix = f"[{len(below)}] below"
+        cells.append((escape(what), found if found.startswith("[red]") else escape(found), escape(fix)))
+    table = Table(title="leanfd doctor")
+    table.add_column("what", overflow="fold")
+    table.add_column("found", overflow="fold")  # a path or a version: folded, never cut
+    table.add_column("fix", no_wrap=True, min_width=max(len(c[2]) for c in cells))  # whole, on one line
+    for row in cells:
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    for i, fix in enumerate(below, start=1):
+        first, *more = fix.split("\n")
+        console.print("\n".join([f"[{i}] {first}", *(" " * len(f"[{i}] ") + line for line in more)]),
+                      markup=False, highlight=False, soft_wrap=True)
     return 0 if ok else 3

@@ -4,10 +4,21 @@ The attempt is shown with line numbers; each Lean message is placed under the li
 the first error is marked, and the goals left at the failure follow. The whole is cut to a token
 budget, keeping the first error and the lines around it. This is what a teacher sees as
 compiler-only privileged feedback, and what a student sees between turns of a multi-turn attempt.
+
+Positions are the verdict's: lines count from 1 (the attempt's first line is line 1) and columns
+from 0, as Lean reports them, so the text and the verdict JSON name the same place.
+
+A message that only follows from an error already shown is left out of the text (the verdict keeps
+every one): Lean's `internal exception #N` spanning a declaration that holds an error (Lean 4.35 with
+a `prelude` header reports one for every theorem whose proof holds an error or `sorry`; a plain
+`lean FILE` does too, and `set_option Elab.async false` makes it go away: Lean's, not the
+verifier's), and the verifier's own checks when the attempt itself failed (the kernel check of a
+theorem that was never added says `unknown constant`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,6 +41,23 @@ class RenderOptions:
     max_message_chars: int = 1200  # each message is cut to this many characters
 
 
+INTERNAL_EXCEPTION = re.compile(r"internal exception #\d+")
+
+
+def _encloses(outer: Message, inner: Message) -> bool:
+    end = (outer.end_line or outer.line, outer.end_column if outer.end_column is not None else outer.column)
+    inner_end = (inner.end_line or inner.line, inner.end_column if inner.end_column is not None else inner.column)
+    return (outer.line, outer.column) <= (inner.line, inner.column) and inner_end <= end
+
+
+def consequences(messages: list[Message]) -> list[Message]:
+    """Lean's `internal exception #N` errors that span another error of the same region: what Lean
+    reports after that error, not a second problem. One with no error inside it is not among them."""
+    return [m for m in messages if m.severity == "error" and INTERNAL_EXCEPTION.fullmatch(m.text.strip())
+            and any(o is not m and o.severity == "error" and o.region == m.region and _encloses(m, o)
+                    and not INTERNAL_EXCEPTION.fullmatch(o.text.strip()) for o in messages)]
+
+
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines() or [""])
 
@@ -37,10 +65,10 @@ def _indent(text: str, prefix: str) -> str:
 def _fmt(m: Message, first: bool, opts: RenderOptions) -> str:
     text = m.text if len(m.text) <= opts.max_message_chars else m.text[: opts.max_message_chars] + " …"
     tag = ">>> FIRST ERROR" if first else m.severity
-    return _indent(f"[{tag} at line {m.line}, column {m.column + 1}]\n{text}", "     | ")
+    return _indent(f"[{tag} at line {m.line}, column {m.column}]\n{text}", "     | ")
 
 
-def headline(verdict: Verdict) -> str:
+def headline(verdict: Verdict, shown: list[Message] | None = None) -> str:
     if verdict.status == "proved":
         return "Lean accepted the proof."
     if verdict.status == "timeout":
@@ -49,16 +77,25 @@ def headline(verdict: Verdict) -> str:
         return f"Lean crashed while checking ({verdict.reason})."
     if verdict.status == "rejected":
         return f"The attempt was rejected: {verdict.reason}"
-    errors = sum(m.severity == "error" for m in verdict.messages if m.region == "attempt")
+    if shown is None:
+        shown = _shown(verdict.messages)
+    errors = sum(m.severity == "error" and m.region == "attempt" for m in shown)
     why = verdict.reason or "Lean reported errors"
     return f"The proof does not check: {why} ({errors} error{'s' if errors != 1 else ''})."
+
+
+def _shown(messages: list[Message]) -> list[Message]:
+    """The messages worth showing: all but the consequences of another one shown."""
+    dropped = consequences(messages)
+    return [m for m in messages if not any(m is d for d in dropped)]
 
 
 def render(attempt: str, verdict: Verdict, opts: RenderOptions = RenderOptions(),
            count: TokenCounter = approx_tokens) -> str:
     """Feedback text for `attempt` (the text the model wrote) and its verdict."""
     lines = attempt.split("\n")
-    shown = [m for m in verdict.messages if m.region == "attempt"
+    worth = _shown(verdict.messages)
+    shown = [m for m in worth if m.region == "attempt"
              and (m.severity == "error" or (opts.include_warnings and m.severity == "warning"))]
     first = verdict.first_error if verdict.first_error in shown else next(
         (m for m in shown if m.severity == "error"), None)
@@ -80,8 +117,12 @@ def render(attempt: str, verdict: Verdict, opts: RenderOptions = RenderOptions()
                 out.append(_fmt(m, m == first, opts))
         return "\n".join(out)
 
-    parts = [headline(verdict)]
-    other = [m for m in verdict.messages if m.region in ("header", "reference", "checks") and m.severity == "error"]
+    parts = [headline(verdict, worth)]
+    attempt_failed = any(m.severity == "error" and m.region == "attempt" for m in worth)
+    # The verifier's checks run after the attempt: when it failed, their errors follow from it. An error
+    # the headline already quotes (a rejection's reason) is not repeated.
+    other = [m for m in worth if m.severity == "error" and m.text not in parts[0]
+             and (m.region in ("header", "reference") or (m.region == "checks" and not attempt_failed))]
     for m in other[:3]:
         parts.append(f"[{m.region} error] {m.text[: opts.max_message_chars]}")
     goal_text = ""

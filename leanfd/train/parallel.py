@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 from pathlib import Path
 from typing import Protocol
 
@@ -63,7 +64,8 @@ class DDP:
         return weight_sync.weights_checksum(self.unwrapped())
 
     def save_state(self, path: Path) -> None:
-        self.accelerator.save_state(str(path))
+        with _tied_head_quiet(self.unwrapped()):
+            self.accelerator.save_state(str(path))
 
     def load_state(self, path: Path) -> None:
         self.accelerator.load_state(str(path))
@@ -76,6 +78,25 @@ class DDP:
                 model = copy.deepcopy(model).merge_and_unload()
             model.save_pretrained(str(directory))
             tokenizer.save_pretrained(str(directory))
+
+
+@contextlib.contextmanager
+def _tied_head_quiet(model: torch.nn.Module):
+    """accelerate 1.16's safetensors save drops every tensor that shares storage with another and logs
+    "Removed shared tensor {'lm_head.weight'} ..." at each checkpoint. For a model whose config ties
+    the LM head to the embeddings that is the intended layout (loading ties them again), so the warning
+    is dropped; any other shared tensor (or an untied model's) still warns."""
+    tied = bool(getattr(getattr(model, "config", None), "tie_word_embeddings", False))
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not (tied and "Removed shared tensor" in record.getMessage())
+
+    logger = logging.getLogger("accelerate.utils.other")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 class FSDP2:
