@@ -221,3 +221,27 @@ def test_summaries_from_rows_and_from_a_tally_agree():
     rows = [{"problem": p, "sample": s, "status": st} for p, s, st in
             (("a", 0, "proved"), ("a", 1, "failed"), ("b", 0, "failed"), ("b", 1, "failed"))]
     assert summarize_run(problems, rows, 2, False) == summarize_run(problems, Tally(rows), 2, False)
+
+
+def test_a_large_k_is_sampled_in_bounded_chunks(monkeypatch, tmp_path, tiny_model_dir):
+    """Every generate call holds at most MAX_ROWS_PER_CALL rows, whatever -k; every sample is made once."""
+    import leanfd.prove.runner as runner
+    from leanfd.data.benchmarks import load_problems
+    from leanfd.lean.verifier import Verifier, VerifierConfig
+    from leanfd.models import load_backend
+
+    monkeypatch.setenv("LEANFD_LEAN", "bundled")
+    monkeypatch.setattr(runner, "MAX_ROWS_PER_CALL", 4)
+    monkeypatch.setattr(runner, "MAX_PENDING", 3)
+    backend = load_backend("hf", str(tiny_model_dir))
+    sizes: list[int] = []
+    generate = backend.generate
+    monkeypatch.setattr(backend, "generate", lambda prompts, *a, **kw: sizes.append(len(prompts)) or
+                        generate(prompts, *a, **kw))
+    problems = load_problems(TOY / "toy.jsonl", limit=2)
+    with Verifier(VerifierConfig()) as verifier:
+        summary = runner.Prover(verifier, tmp_path, runner.ProveConfig(k=5, max_tokens=3), backend=backend).run(
+            problems, runner.Tally())
+    assert sizes == [4, 4, 2] and summary["samples"] == 10
+    rows = [json.loads(x) for x in (tmp_path / "attempts.jsonl").read_text().splitlines()]
+    assert sorted((r["problem"], r["sample"]) for r in rows) == sorted((p.uid, s) for p in problems for s in range(5))
