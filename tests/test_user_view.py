@@ -157,3 +157,47 @@ def test_a_lone_internal_exception_is_shown(cli_verifier, toy_header):
     errors = [m for m in verdict.messages if m.severity == "error" and m.region == "attempt"]
     assert [m.text for m in errors] == ["internal exception #3"]  # Lean 4.35's only word on it: it matters
     assert "internal exception #3" in render(attempt_text(rec), verdict)
+
+
+# -- the pass@k plot -------------------------------------------------------------------------------
+
+
+def _prove_run(d, pass_at_k: dict[str, float], problems: int = 44, source: str = "lean_project/toy/family.jsonl"):
+    d.mkdir()
+    (d / "summary.json").write_text(json.dumps({"problems": problems, "solved": 2, "k": 8, "pass_at_k": pass_at_k}))
+    (d / "run.json").write_text(json.dumps({"leanfd": "0", "inputs": {"dataset": {"source": source}}, "settings": {}}))
+    return d
+
+
+def test_the_pass_at_k_plot_shows_its_data_and_says_what_it_is(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from leanfd.prove.report import load_summary, pass_at_k_figure, plot_title, run_dataset
+
+    warm = {"1": 0.0125, "2": 0.017, "4": 0.021, "8": 0.023}  # the demo's 2.3% and 4.5% curves
+    fd = {"1": 0.02, "2": 0.03, "4": 0.04, "8": 0.045}
+    runs = [_prove_run(tmp_path / "warm_start", warm), _prove_run(tmp_path / "fd_16_steps", fd)]
+    res = leanfd("report", *map(str, runs), "--plot", str(tmp_path / "p.png"))
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    title = plot_title({r.name: (run_dataset(r), load_summary(r)) for r in runs})
+    assert title == "pass@k on family.jsonl (n = 44 problems, k = 1-8)"
+    fig = pass_at_k_figure({"warm_start": warm, "fd_16_steps": fd}, title)
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    ys = [y for line in ax.get_lines() for y in line.get_ydata()]
+    assert lo <= min(ys) and max(ys) <= hi  # every point is drawn
+    assert hi - lo < 10  # ... on an axis fitted to them, not 0-100: 2.3% and 4.5% are apart
+    assert abs(ax.transData.transform((8, 4.5))[1] - ax.transData.transform((8, 2.3))[1]) > 50  # pixels apart
+    assert ax.get_title() == title
+    plt.close(fig)
+
+
+def test_report_of_a_training_run_says_how_to_get_its_pass_at_k(tmp_path):
+    train = tmp_path / "fd"
+    (train / "final").mkdir(parents=True)
+    (train / "metrics.jsonl").write_text('{"step": 1}\n')
+    res = leanfd("report", str(train), "--plot", str(tmp_path / "p.png"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "`leanfd train` run" in res.stderr and f"--model {train / 'final'}" in res.stderr

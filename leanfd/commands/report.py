@@ -8,17 +8,28 @@ from pathlib import Path
 
 from rich.console import Console
 
-from leanfd.lean.errors import ConfigError
+from leanfd.lean.errors import ConfigError, InputError
 from leanfd.options import opt
 from leanfd.outputs import atomic_write_with, claim, refuse_same
-from leanfd.prove.report import group_runs, load_summary, mean_summary, plot_curves, run_labels, table
+from leanfd.prove.report import (
+    group_runs,
+    load_summary,
+    mean_summary,
+    plot_curves,
+    plot_title,
+    run_dataset,
+    run_labels,
+    table,
+)
 
 
 @dataclass(frozen=True)
 class ReportOptions:
     """`leanfd report`'s options."""
 
-    runs: tuple[str, ...] = opt((), "output directories of `leanfd prove`", positional=True, metavar="DIR")
+    runs: tuple[str, ...] = opt((), "output directories of `leanfd prove` (for a `leanfd train` run, prove its "
+                                    "final/ model first: `leanfd prove --model RUN/final --out EVAL ...`)",
+                                positional=True, metavar="DIR")
     plot: str = opt("pass_at_k.png", "where to write the comparison plot", metavar="FILE")
     json: bool = opt(False, "print the table as JSON instead", store_true=True)
     group: str | None = opt(None, "runs whose names this regex maps to one name (its first group, else the match) "
@@ -51,11 +62,25 @@ def refuse_format(plot: str) -> None:
                           f"{', '.join('.' + f for f in sorted(formats))}")
 
 
+def refuse_train_run(run_dir: str) -> None:
+    """A `leanfd train` output directory holds a model, not pass@k: say how to get its pass@k."""
+    d = Path(run_dir)
+    if not (d / "summary.json").exists() and ((d / "metrics.jsonl").is_file() or (d / "final").is_dir()):
+        raise InputError(f"{run_dir} is a `leanfd train` run, which holds a model, not pass@k: prove its final model "
+                         f"first (`leanfd prove --dataset DATA --model {d / 'final'} --out {d}-eval`) and report "
+                         f"{d}-eval")
+
+
 def _report(args: argparse.Namespace) -> int:
-    summaries = {label: load_summary(d) for d, label in run_labels(args.runs).items()}
+    for d in args.runs:
+        refuse_train_run(d)
+    labels = run_labels(args.runs)
+    summaries = {label: load_summary(d) for d, label in labels.items()}
+    datasets = {label: run_dataset(d) for d, label in labels.items()}
     groups = group_runs(list(summaries), args.group)
     if args.group:
         summaries = {name: mean_summary([summaries[r] for r in runs]) for name, runs in groups.items()}
+        datasets = {name: datasets[runs[0]] for name, runs in groups.items()}
     if args.json:
         import json
 
@@ -66,6 +91,7 @@ def _report(args: argparse.Namespace) -> int:
         Console().print(table(summaries))
     curves = {name: s["pass_at_k"] for name, s in summaries.items() if s["pass_at_k"]}
     bands = {name: (s["min"], s["max"]) for name, s in summaries.items() if s.get("runs", 1) > 1}
-    atomic_write_with(args.plot, lambda tmp: plot_curves(curves, tmp, bands=bands), "--plot")
+    title = plot_title({name: (datasets[name], summaries[name]) for name in curves})
+    atomic_write_with(args.plot, lambda tmp: plot_curves(curves, tmp, title=title, bands=bands), "--plot")
     Console(stderr=True).print(f"plot: {args.plot}")
     return 0
