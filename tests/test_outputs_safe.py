@@ -174,6 +174,20 @@ def test_an_output_in_use_by_another_process_is_refused_naming_its_pid(tmp_path,
         holder.wait()
 
 
+def test_a_killed_writer_leaves_no_lock_that_blocks(tmp_path):
+    """flock goes with its process, SIGKILL too: the next run takes the stale file, then removes it."""
+    out = lay_out(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, "v.jsonl", "--out", "file"], cwd=out,
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert holder.stdout.readline() == "held\n"
+    holder.kill()
+    holder.wait()
+    assert (out / ".v.jsonl.lock").exists()
+    res = leanfd(*CHECK, "v.jsonl", cwd=out)
+    assert res.returncode == 0, res.stderr
+    assert len((out / "v.jsonl").read_text().splitlines()) == 3 and not list(out.glob(".*"))
+
+
 def test_train_processes_of_one_run_share_its_output_dir(tmp_path):
     """Under `accelerate launch` only the main process (RANK 0) holds the lock: the others go on (here to the
     model that does not exist) instead of refusing their own run's directory."""
@@ -244,6 +258,22 @@ def test_a_full_file_system_is_refused_before_any_work(tmp_path, small_fs, comma
     assert res.returncode == 2, res.stdout + res.stderr
     assert f"{OPTION[command]} {target}" in res.stderr and "free" in res.stderr, res.stderr
     assert "Lean:" not in res.stderr and kinds(small_fs) == before
+
+
+@pytest.mark.parametrize("command", ["check", "prove"])
+def test_a_read_only_file_system_is_refused_before_any_work(tmp_path, command):
+    lay_out(tmp_path)
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        res = leanfd(*(FILE_WRITERS | DIR_WRITERS)[command], str(mnt / "new"), cwd=tmp_path / "out")
+        assert res.returncode == 2, res.stdout + res.stderr
+        assert f"--out {mnt / 'new'}: cannot write in {mnt}" in res.stderr and "Read-only" in res.stderr, res.stderr
+        assert "Lean:" not in res.stderr and not list(mnt.iterdir())
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def small_files(limit: int):
