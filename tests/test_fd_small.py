@@ -19,13 +19,32 @@ from hint_critic import MODEL, HintCritic, hint  # noqa: E402
 FAMILY = TOY / "family.jsonl"
 
 
-def test_hint_names_the_first_wrong_token_and_never_the_whole_proof():
+def test_hint_names_the_first_wrong_token_and_the_next_few_of_a_proof():
     ref = " And.intro h.right h.left"
     text = hint(ref, " And.intro h.left h.right")
     assert "after `And.intro`" in text and "`h.left` where a proof has `h.right`" in text
-    assert ref.strip() not in text
+    assert text.endswith("A proof begins:\n And.intro h.right h.left")  # a short proof: whole, as written
+    long = " congrArg (fun y => N.add y i) hx"
+    text = hint(long, " congrArg N.succ hx")
+    assert text.endswith("A proof begins (it goes on):\n congrArg (fun y =>")  # AHEAD = 4 tokens past it
+    assert long.strip() not in text
     assert "very start" in hint(" Eq.symm h", "")
     assert "must go" in hint(" Eq.symm h", " Eq.symm h h")
+
+
+def test_the_critic_reads_the_proof_out_of_the_trainers_attempt_text():
+    from hint_critic import proof_part
+
+    stmt = "theorem t (h : Eq a b) : Eq b a :="
+    assert proof_part(stmt, stmt + " Eq.symm h").strip() == "Eq.symm h"  # leanfd's attempt_text: statement + proof
+    assert proof_part(stmt, " Eq.symm h").strip() == "Eq.symm h"
+
+
+def test_the_critic_serves_while_a_command_runs():
+    code = "import sys; print(sys.argv[1].startswith('http://127.0.0.1:'))"
+    res = subprocess.run([sys.executable, str(TOY / "hint_critic.py"), "--", sys.executable, "-c", code, "{url}/x"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.startswith("True\n"), res
 
 
 def test_the_critic_answers_leanfds_critic_prompt_over_http(cli_verifier):
@@ -52,7 +71,7 @@ def tiny_warm_start(tmp_path_factory):
     warm = toy_module("warm_start")
     out = tmp_path_factory.mktemp("warm")
     return warm.warm_start(warm.WarmStartConfig(out=str(out), hidden=32, layers=1, heads=4, steps=2, batch=4,
-                                                teacher_pairs=0))
+                                                teacher_pairs=0, measure_samples=0))
 
 
 @pytest.mark.parametrize("method,expected", [("fd", ["fd", "fd"]), ("grpo", ["grpo", "grpo"]),

@@ -9,7 +9,7 @@ warm = toy_module("warm_start")
 
 def _run(tmp_path, name: str, seed: int):
     c = warm.WarmStartConfig(out=str(tmp_path / name), seed=seed, vocab=1024, hidden=32, layers=1, heads=4,
-                             steps=3, batch=4, teacher_pairs=0)
+                             steps=3, batch=4, teacher_pairs=0, measure_samples=0)
     return warm.warm_start(c)
 
 
@@ -37,7 +37,7 @@ def test_loads_like_a_hub_model_and_tokenizes_the_prompt_as_trained(tmp_path):
 def test_reuse_keeps_a_warm_start_made_with_the_same_options_only(tmp_path):
     out = _run(tmp_path, "r", 0)
     same = warm.WarmStartConfig(out=str(out), seed=0, vocab=1024, hidden=32, layers=1, heads=4, steps=3, batch=4,
-                                teacher_pairs=0)
+                                teacher_pairs=0, measure_samples=0)
     assert warm.made_with(out, same)
     assert not warm.made_with(out, warm.WarmStartConfig(**{**vars(same), "steps": 4}))
     assert not warm.made_with(tmp_path / "elsewhere", same)
@@ -58,8 +58,8 @@ def test_teacher_pairs_carry_leans_verdict_and_the_critics_hint_as_fd_places_the
     subset = [r for r in rows if r["split"] == "train"][::40]  # one or two of several shapes
     data = tmp_path / "family.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in subset))
-    c = warm.WarmStartConfig(dataset=str(data), out=str(tmp_path / "w"), teacher_pairs=2)
-    prompts, targets = warm.teacher_sft_pairs(str(data), c)
+    c = warm.WarmStartConfig(dataset=str(data), out=str(tmp_path / "w"), teacher_pairs=2, feedback="both")
+    prompts, targets, _ = warm.teacher_sft_pairs(str(data), c)
     assert 0 < len(prompts) <= 2 * len(subset)
     builder = PromptBuilder(style="completion")
     from leanfd.data.benchmarks import load_problems
@@ -67,11 +67,13 @@ def test_teacher_pairs_carry_leans_verdict_and_the_critics_hint_as_fd_places_the
     students = {builder.build(p): p for p in load_problems(str(data), split="train")}
     for prompt, target in zip(prompts, targets):
         assert prompt.startswith(FEEDBACK_INTRO + "\n")
-        assert "Feedback on a previous attempt:\nThe attempt" in prompt  # the critic's hint
+        assert "Feedback on a previous attempt:\nThe attempt" in prompt  # the critic's hint, on the proof alone
+        assert "A proof begins" in prompt or "whole proof and then more" in prompt
+        assert "wrong at its very start: it has `theorem`" not in prompt
         assert "Lean's verdict on a previous attempt:\n" in prompt  # and the compiler's
         student = next(s for s in students if prompt.endswith(s))
         assert target == students[student].extra["formal_proof"] + warm.FENCE
-    assert warm.teacher_sft_pairs(str(data), c) == (prompts, targets)  # deterministic
+    assert warm.teacher_sft_pairs(str(data), c)[:2] == (prompts, targets)  # deterministic
 
 
 def test_corruptions_are_near_and_never_the_proof():
@@ -79,5 +81,24 @@ def test_corruptions_are_near_and_never_the_proof():
 
     rng = random.Random(0)
     proof = " And.intro h.right h.left"
-    outs = [warm.corrupt(proof, rng, ["h", "h.left", "And.intro"]) for _ in range(50)]
+    others = [" Eq.symm h", " And.intro h.right  h.left"]  # the second is the proof, spaced otherwise
+    outs = [warm.corrupt(proof, rng, ["h", "h.left", "And.intro"], others) for _ in range(100)]
     assert proof not in outs and len(set(outs)) > 5
+    assert " Eq.symm h" in outs and others[1] not in outs  # another theorem's proof, never this one's
+    assert any(lemma in o for o in outs for lemma in warm.LEMMAS if lemma != "And.intro")
+
+
+def test_teacher_advantage_is_measured_on_the_students_own_failures(tmp_path):
+    """A 2-step model proves nothing: every student sample fails, each gets FD's feedback and one
+    teacher sample; the numbers are the same on a second measurement (deterministic by seed)."""
+    c = warm.WarmStartConfig(out=str(tmp_path / "m"), hidden=32, layers=1, heads=4, steps=2, batch=4,
+                             teacher_pairs=0, measure_names=r"^fam_(and_left|symm|and_left_nested)_0$",
+                             measure_samples=2)
+    out = warm.warm_start(c)
+    adv = __import__("json").loads((out / "teacher_advantage.json").read_text())
+    assert {k: (v["problems"], v["samples"]) for k, v in adv.items()} == {"train": (2, 4), "near": (1, 2)}
+    for v in adv.values():
+        assert v["failures"] == v["samples"] * (1 - v["student"])
+        assert v["advantage"] == round(v["teacher"] - v["student"], 4)
+    assert warm.teacher_advantage(out, c.dataset, c.measure_names, 2, c.seed) == adv
+    assert "teacher's advantage, train shapes" in warm.advantage_lines(adv)[0]

@@ -9,11 +9,14 @@ hub model (`save_pretrained` model and tokenizer) that `leanfd train --model DIR
 `leanfd prove --model DIR` load. Deterministic: the same seed and options give the same files.
 
 FD's teacher is the model itself with privileged feedback before the prompt. A model taught only
-(prompt -> proof) has never seen such a context and writes no proof in it (bench/fd_small/
-teacher_gain.py), so FD would distill towards a teacher worse than the student. `teacher_pairs`
-adds SFT pairs in the teacher's format: a corrupted attempt at a train theorem that the bundled
-Lean rejects, FD's feedback on it (Lean's verdict and the hint critic's hint, made by leanfd's own
-code), the prompt, then the reference proof. A 7B prover reads feedback without this.
+(prompt -> proof) has never seen such a context and writes no proof in it, so FD would distill
+towards a teacher worse than the student. `teacher_pairs` adds SFT pairs in the teacher's format:
+a corrupted attempt at a train theorem that the bundled Lean rejects (a wrong constant, lemma or
+argument order, a cut or another theorem's proof), FD's feedback on it (Lean's verdict and the hint
+critic's hint, made by leanfd's own code), the prompt, then the reference proof. A 7B prover reads
+feedback without this. At the end the teacher's advantage is measured (`teacher_advantage`: the
+teacher's pass rate on the student's own failed samples minus the student's, on train and on near
+held-out shapes), printed and saved as `teacher_advantage.json`.
 
     python lean_project/toy/warm_start.py --out runs/toy/warm_start [--reuse]
 
@@ -48,19 +51,28 @@ class WarmStartConfig:
     dataset: str = str(DEFAULT_DATASET)
     out: str = "runs/toy/warm_start"
     seed: int = 0
-    vocab: int = 1024  # byte-level BPE: 256 bytes + merges + special tokens
+    # byte-level BPE: 256 bytes + merges + special tokens; more merges make whole proof lines single
+    # tokens, and a hint's part of a proof then no longer shares the proof's tokens
+    vocab: int = 1024
     hidden: int = 256
     layers: int = 4
     heads: int = 8
-    steps: int = 300  # few on purpose: ~20-30% pass@1 on train, see the README
+    steps: int = 300  # few on purpose: a student at 5-30% pass@1 on train, see docs/fd_small.md
     batch: int = 16
     lr: float = 2e-3
     sft_share: float = 1.0  # share of the train split used for SFT (the rest is left to FD/GRPO)
     # FD's teacher is the model itself reading privileged feedback; a 7B prover can read it, a model
     # taught only (prompt -> proof) cannot. This many pairs per problem teach it to: a corrupted
     # attempt, Lean's verdict on it and the hint critic's hint, placed as FD places them, then the
-    # proof (0: none, and FD's teacher then proves nothing; the README measures both).
-    teacher_pairs: int = 1
+    # proof (0: none, and FD's teacher then proves nothing; docs/fd_small.md measures both).
+    teacher_pairs: int = 4
+    # the teacher's privileged text, as `leanfd train --feedback` names it: "llm" is the hint critic's
+    # hint alone (the critic read Lean's verdict to write it), "both" puts Lean's verdict after it
+    feedback: str = "llm"
+    # the teacher's advantage, measured at the end: `measure_samples` student samples on each train
+    # and near held-out problem whose name matches `measure_names` (0 samples: not measured)
+    measure_names: str = r"_0$"
+    measure_samples: int = 4
 
 
 def sft_pairs(dataset: str) -> tuple[list[str], list[str]]:
@@ -112,18 +124,32 @@ def build_model(tokenizer, c: WarmStartConfig):
     return model
 
 
-def corrupt(proof: str, rng: random.Random, words: list[str]) -> str:
-    """A wrong attempt near `proof`: cut short, one token replaced or dropped, or two swapped."""
+# lemma names of the toy prelude a corruption may put in the wrong place
+LEMMAS = ("And.intro", "Or.inl", "Or.inr", "Or.rec", "Eq.refl", "Eq.symm", "Eq.trans", "congrArg",
+          "False.elim", "Exists.intro", "N.rec", "N.succ", "N.zero")
+
+
+def corrupt(proof: str, rng: random.Random, words: list[str], others: list[str] = ()) -> str:
+    """A wrong attempt near `proof`: cut short, one token replaced (by a word of the problem, a
+    lemma or a numeral), dropped or swapped with the next, or another theorem's proof outright (what
+    a weak student writes most)."""
     from hint_critic import TOKEN
 
     toks = TOKEN.findall(proof)
     for _ in range(20):
         out, i = list(toks), rng.randrange(len(toks))
-        op = rng.choice(("cut", "replace", "drop", "swap"))
+        op = rng.choice(("cut", "replace", "lemma", "drop", "swap", "other"))
+        if op == "other" and others:
+            text = rng.choice(others)
+            if TOKEN.findall(text) != toks:
+                return text
+            continue
         if op == "cut":
             out = out[:i]
         elif op == "replace":
             out[i] = rng.choice(words)
+        elif op == "lemma":
+            out[i] = rng.choice(LEMMAS)
         elif op == "drop":
             del out[i]
         elif i + 1 < len(out):
@@ -134,49 +160,144 @@ def corrupt(proof: str, rng: random.Random, words: list[str]) -> str:
     return " sorry"
 
 
-def teacher_sft_pairs(dataset: str, c: WarmStartConfig, keep: list[int] | None = None) -> tuple[list[str], list[str]]:
-    """(FD teacher's prompt, proof + fence) for `teacher_pairs` corrupted attempts per train problem
-    that the bundled Lean rejects, the feedback made by leanfd's own FD code: Lean's verdict and the
-    hint critic over HTTP (`--feedback both` in `leanfd train`)."""
+def fd_feedback(dataset: str, checked: list, content: str) -> list[str | None]:
+    """FD's privileged text on each (problem, check record, verdict), as `leanfd train --feedback
+    CONTENT` makes it: leanfd's `teacher_feedback` over Lean's verdict and the hint critic's answer
+    (over HTTP, from a server started here), on the attempt as the trainer renders it."""
     import asyncio
 
-    from hint_critic import MODEL, TOKEN, HintCritic
+    from hint_critic import MODEL, HintCritic
+
+    from leanfd.feedback.critic import FeedbackConfig, LLMCritic, teacher_feedback
+    from leanfd.lean.snippet import attempt_text
+    from leanfd.models.openai_api import OpenAIBackend
+
+    config = FeedbackConfig(content=content)
+    with HintCritic(dataset) as server:
+        critic = LLMCritic(OpenAIBackend(MODEL, base_url=server.url))
+
+        async def one(p, record, verdict):
+            return (await teacher_feedback(p.formal_statement, attempt_text(record), verdict, config, critic))[0]
+
+        async def all_():
+            return await asyncio.gather(*(one(*row) for row in checked))
+
+        return asyncio.run(all_())
+
+
+def verify(records: list) -> list:
+    """The bundled Lean's verdict on each check record."""
+    from leanfd.lean.verifier import Verifier
+
+    with Verifier(backend="snapshot", lean="bundled", timeout=60, jobs=2) as verifier:
+        return [f.result() for f in [verifier.submit(r) for r in records]]
+
+
+def teacher_sft_pairs(dataset: str, c: WarmStartConfig,
+                      keep: list[int] | None = None) -> tuple[list[str], list[str], list[str]]:
+    """(FD teacher's prompt, proof + fence, the student's prompt in it) for `teacher_pairs` corrupted
+    attempts per train problem that the bundled Lean rejects, the feedback made by leanfd's own FD
+    code (`fd_feedback`)."""
+    from hint_critic import TOKEN
 
     from leanfd.data.benchmarks import load_problems
     from leanfd.data.prompts import PromptBuilder
-    from leanfd.feedback.critic import FeedbackConfig, LLMCritic, teacher_feedback
-    from leanfd.lean.verifier import Verifier
-    from leanfd.models.openai_api import OpenAIBackend
     from leanfd.train.teacher_feedback import teacher_prompt
 
     rng = random.Random(f"{c.seed}:teacher")
     builder = PromptBuilder(style="completion")
-    jobs = []
     problems = load_problems(dataset, split="train")
-    for p in problems if keep is None else [problems[i] for i in keep]:
+    problems = problems if keep is None else [problems[i] for i in keep]
+    others = sorted({p.extra["formal_proof"] for p in problems})
+    jobs = []
+    for p in problems:
         words = sorted(set(TOKEN.findall(p.formal_statement + p.extra["formal_proof"])))
-        jobs += [(p, corrupt(p.extra["formal_proof"], rng, words)) for _ in range(c.teacher_pairs)]
-    with Verifier(backend="snapshot", lean="bundled", timeout=60, jobs=2) as verifier:
-        verdicts = [f.result() for f in [verifier.submit(p.to_check_record({"proof": a})) for p, a in jobs]]
-    config = FeedbackConfig(content="both")
-    prompts, targets = [], []
-    with HintCritic(dataset) as server:
-        critic = LLMCritic(OpenAIBackend(MODEL, base_url=server.url))
-
-        async def feedback(p, attempt, verdict):
-            return (await teacher_feedback(p.formal_statement, attempt, verdict, config, critic))[0]
-
-        async def all_():
-            return await asyncio.gather(*(feedback(p, a, v) for (p, a), v in zip(jobs, verdicts)))
-
-        texts = asyncio.run(all_())
-    for (p, _), v, text in zip(jobs, verdicts, texts):
-        if not v.proved and text:
-            prompts.append(teacher_prompt(builder.build(p), text))
+        jobs += [(p, p.to_check_record({"proof": corrupt(p.extra["formal_proof"], rng, words, others)}))
+                 for _ in range(c.teacher_pairs)]
+    verdicts = verify([r for _, r in jobs])
+    failed = [(p, r, v) for (p, r), v in zip(jobs, verdicts) if not v.proved]
+    texts = fd_feedback(dataset, failed, c.feedback)
+    prompts, targets, students = [], [], []
+    for (p, _, _), text in zip(failed, texts):
+        if text:
+            students.append(builder.build(p))
+            prompts.append(teacher_prompt(students[-1], text))
             targets.append(p.extra["formal_proof"] + FENCE)
-    log.info("%d teacher pairs (%d corrupted attempts, %d rejected by Lean)", len(prompts), len(jobs),
-             sum(not v.proved for v in verdicts))
-    return prompts, targets
+    log.info("%d teacher pairs (%d corrupted attempts, %d rejected by Lean)", len(prompts), len(jobs), len(failed))
+    return prompts, targets, students
+
+
+def sample(model, tokenizer, prompts: list[str], seed: int, batch: int = 32, max_new_tokens: int = 64) -> list[str]:
+    """One completion per prompt at temperature 1 (top-p 1), as `leanfd train` and `prove` sample."""
+    import torch
+
+    outs = []
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for i in range(0, len(prompts), batch):
+            enc = tokenizer(prompts[i : i + batch], return_tensors="pt", padding=True, padding_side="left")
+            o = model.generate(**enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+                               max_new_tokens=max_new_tokens)
+            outs += tokenizer.batch_decode(o[:, enc.input_ids.shape[1] :], skip_special_tokens=True)
+    return outs
+
+
+def teacher_advantage(model_dir: str | Path, dataset: str, names: str = r"_[01]$", samples: int = 4,
+                      seed: int = 0, feedback: str = "llm") -> dict:
+    """Whether FD's teacher is better than its student, on the student's own failures.
+
+    For the train problems and the near held-out problems whose names match `names`: `samples`
+    student samples each (the student's prompt), verified by the bundled Lean; for each failed one,
+    FD's privileged text on it (`fd_feedback`: the hint critic's hint, and Lean's verdict with
+    `feedback` "both") placed by
+    leanfd's `teacher_prompt`, and one teacher sample from there, verified. `teacher` is the share of
+    those teacher samples Lean accepts, `student` the share of all student samples, `advantage` the
+    difference; `student_on_failures` is the student's pass rate on the problem of each failure
+    (the failures lean to hard problems, so this is the stricter baseline)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from leanfd.data.benchmarks import load_problems
+    from leanfd.data.prompts import PromptBuilder, extract_proof
+    from leanfd.train.teacher_feedback import teacher_prompt
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    builder = PromptBuilder(style="completion")
+
+    def check(problems, completions):
+        records = [p.to_check_record(extract_proof(o, p)) for p, o in zip(problems, completions)]
+        return records, verify(records)
+
+    sets = {"train": load_problems(dataset, split="train", names=names),
+            "near": [p for p in load_problems(dataset, split="test", names=names) if p.extra.get("holdout") == "near"]}
+    out = {}
+    for which, problems in sets.items():
+        rows = [p for p in problems for _ in range(samples)]
+        prompts = [builder.build(p) for p in rows]
+        records, verdicts = check(rows, sample(model, tokenizer, prompts, seed))
+        failed = [i for i, v in enumerate(verdicts) if not v.proved]
+        texts = fd_feedback(dataset, [(rows[i], records[i], verdicts[i]) for i in failed], feedback)
+        taught = [(i, t) for i, t in zip(failed, texts) if t]
+        t_rows = [rows[i] for i, _ in taught]
+        _, t_verdicts = check(t_rows, sample(model, tokenizer, [teacher_prompt(prompts[i], t) for i, t in taught],
+                                             seed + 1))
+        by_problem: dict[str, list[bool]] = {}
+        for p, v in zip(rows, verdicts):
+            by_problem.setdefault(p.uid, []).append(v.proved)
+        student = sum(v.proved for v in verdicts) / max(1, len(verdicts))
+        teacher = sum(v.proved for v in t_verdicts) / max(1, len(t_verdicts))
+        on_failures = sum(sum(by_problem[p.uid]) / len(by_problem[p.uid]) for p in t_rows) / max(1, len(t_rows))
+        out[which] = {"problems": len(problems), "samples": len(rows), "failures": len(t_rows),
+                      "student": round(student, 4), "teacher": round(teacher, 4),
+                      "advantage": round(teacher - student, 4), "student_on_failures": round(on_failures, 4)}
+    return out
+
+
+def advantage_lines(adv: dict) -> list[str]:
+    """The teacher's advantage as the demo prints it."""
+    return [f"teacher's advantage, {which} shapes: teacher {r['teacher']:.1%} on the student's {r['failures']} failed "
+            f"samples, student {r['student']:.1%} of {r['samples']} samples: {100 * r['advantage']:+.1f} points"
+            for which, r in adv.items()]
 
 
 def encode(tokenizer, prompts: list[str], targets: list[str]) -> list[tuple[list[int], int]]:
@@ -230,16 +351,14 @@ def warm_start(c: WarmStartConfig) -> Path:
     prompts, targets = sft_pairs(c.dataset)
     keep = sorted(random.Random(c.seed).sample(range(len(prompts)), round(c.sft_share * len(prompts))))
     prompts, targets = [prompts[i] for i in keep], [targets[i] for i in keep]
+    t_prompts, t_targets, t_students = teacher_sft_pairs(c.dataset, c, keep) if c.teacher_pairs else ([], [], [])
     # The corpus: each distinct prompt once (the prelude header repeats in all of them, which is what
-    # makes its lines single tokens) and every proof, plus the FD teacher's feedback preamble. Not the
-    # feedback texts: their varied lines would take the merges that keep the header short.
-    from leanfd.train.teacher_feedback import FEEDBACK_INTRO
-
-    tokenizer = train_tokenizer([*dict.fromkeys(prompts), *targets, FEEDBACK_INTRO], c.vocab)
-    if c.teacher_pairs:
-        t_prompts, t_targets = teacher_sft_pairs(c.dataset, c, keep)
-        prompts, targets = prompts + t_prompts, targets + t_targets
-    data = encode(tokenizer, prompts, targets)
+    # makes its lines single tokens), every proof, and each distinct line of the teacher's feedback
+    # (its wording gets merges, so a teacher prompt is about twice a student's; each line once, or the
+    # proofs the hints quote would become single tokens).
+    lines = [ln for t, q in zip(t_prompts, t_students) for ln in t[: len(t) - len(q)].splitlines(keepends=True)]
+    tokenizer = train_tokenizer([*dict.fromkeys(prompts), *targets, *dict.fromkeys(lines)], c.vocab)
+    data = encode(tokenizer, prompts + t_prompts, targets + t_targets)
     with torch.random.fork_rng(devices=[]):
         model = build_model(tokenizer, c)
         losses = sft(model, data, tokenizer.convert_tokens_to_ids(PAD), c)
@@ -248,12 +367,27 @@ def warm_start(c: WarmStartConfig) -> Path:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     info = {"config": asdict(c), "parameters": sum(p.numel() for p in model.parameters()),
-            "sft_pairs": len(data), "mean_tokens": sum(len(d) for d, _ in data) / len(data),
+            "sft_pairs": len(data), "teacher_pairs": len(t_prompts),
+            "mean_tokens": sum(len(d) for d, _ in data) / len(data),
             "losses": losses, "seconds": round(time.monotonic() - t0, 1)}
+    log.info("%s: %d parameters, %d pairs (%d teacher pairs), final loss %.4f, %.0f s", out, info["parameters"],
+             len(data), len(t_prompts), losses[-1] if losses else float("nan"), info["seconds"])
+    if c.measure_samples:
+        t1 = time.monotonic()
+        adv = teacher_advantage(out, c.dataset, c.measure_names, c.measure_samples, c.seed, c.feedback)
+        (out / "teacher_advantage.json").write_text(json.dumps(adv, indent=1) + "\n")
+        log.info("teacher's advantage measured in %.0f s", time.monotonic() - t1)
+        info["measure_seconds"] = round(time.monotonic() - t1, 1)
+    # written last: its presence says the warm start is complete (made_with)
     (out / "warm_start.json").write_text(json.dumps(info, indent=1) + "\n")
-    log.info("%s: %d parameters, %d pairs, final loss %.4f, %.0f s", out, info["parameters"], len(data),
-             losses[-1] if losses else float("nan"), info["seconds"])
     return out
+
+
+def print_advantage(out: Path) -> None:
+    path = out / "teacher_advantage.json"
+    if path.is_file():
+        for line in advantage_lines(json.loads(path.read_text())):
+            print(line)
 
 
 def made_with(out: Path, c: WarmStartConfig) -> bool:
@@ -279,8 +413,9 @@ def main() -> None:
     c = WarmStartConfig(**args)
     if reuse and made_with(Path(c.out), c):
         log.info("%s: reused (made with the same options)", c.out)
-        return
-    warm_start(c)
+    else:
+        warm_start(c)
+    print_advantage(Path(c.out))
 
 
 if __name__ == "__main__":
