@@ -73,14 +73,16 @@ def has_content(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 
 
-def refuse_clobber(path: Path, option: str, resume: bool, overwrite: bool) -> None:
-    """An existing, non-empty output needs `--resume` or `--overwrite`, never silent replacement."""
+def refuse_clobber(path: Path, option: str, resume: bool | None, overwrite: bool) -> None:
+    """An existing, non-empty output needs `--resume` or `--overwrite`, never silent replacement.
+    `resume` None: the command has no `--resume`, and the message offers only `--overwrite`."""
     if resume and overwrite:
         raise OutputError("--resume keeps the output and --overwrite replaces it: give one of them")
     if has_content(path) and not (resume or overwrite):
         kind = "directory" if path.is_dir() else "file"
-        raise OutputError(f"{option} {path}: the {kind} already holds results; add --resume to keep them and "
-                          f"do only what is missing, or --overwrite to replace them")
+        fix = ("add --overwrite to replace them, or give another " + option if resume is None else
+               "add --resume to keep them and do only what is missing, or --overwrite to replace them")
+        raise OutputError(f"{option} {path}: the {kind} already holds results; {fix}")
 
 
 def partial_path(path: Path) -> Path:

@@ -143,7 +143,9 @@ def test_feedback_cli_with_openai_critic_and_cache(llm_server, tmp_path):
     assert {r["status"] for r in rows} == {"failed", "rejected"}
     n = len(llm_server.requests)
     assert n == 3
-    assert subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120).returncode == 2  # kept
+    kept = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert kept.returncode == 2 and "--overwrite" in kept.stderr  # kept; feedback has no --resume to offer
+    assert "--resume" not in kept.stderr, kept.stderr
     subprocess.run([*cmd, "--overwrite"], env=env, capture_output=True, text=True, timeout=120, check=True)
     assert len(llm_server.requests) == n  # all from the cache
     # bare attempts are verified first; compiler feedback needs no model

@@ -54,7 +54,7 @@ async def run_async(args: argparse.Namespace, console: Console) -> int:
     out_path = Path(args.out)
     refuse_same([("ATTEMPTS.jsonl", args.attempts)], [("--out", out_path)])
     with claim(out_path, "--out"):  # a regular file (or none yet), written by this process only, before any work
-        refuse_clobber(out_path, "--out", resume=False, overwrite=args.overwrite)
+        refuse_clobber(out_path, "--out", resume=None, overwrite=args.overwrite)  # feedback has no --resume
         return await _feedback(args, console, out_path)
 
 
