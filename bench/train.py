@@ -62,9 +62,9 @@ def run(method: str, model: Path, steps: int, args: argparse.Namespace, workdir:
         "max_new_tokens": args.new_tokens, "verifier_backend": "server", "lean": args.lean, "bf16": args.bf16,
         "micro_batch": args.micro_batch, "save_every": 10**9, "live": False, "lr": 1e-6, "resume": False,
         "gen_chunks": args.gen_chunks, "gradient_checkpointing": args.gradient_checkpointing,
-        # TRL's SDPOTrainer support (student top-20 + tail; leanfd's default is now the full
+        # FD as TRL's SDPOTrainer: its support (student top-20 + tail; leanfd's default is now the full
         # vocabulary), and no teacher-advantage sampling, which TRL does not do
-        "topk": 20, "teacher_eval_every": 0})
+        **({"topk": 20, "teacher_eval_every": 0} if method == "fd" else {})})
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     t = time.monotonic()

@@ -14,6 +14,7 @@ here by default, as in Dr. GRPO).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -140,7 +141,7 @@ class LogConfig:
     save_every: int = opt(50, "steps between checkpoints (and at the end)", min=1)
     keep_checkpoints: int = opt(2, "checkpoints kept on disk", min=1)
     tensorboard: bool = opt(False, "also write TensorBoard events (needs the tensorboard package)")
-    live: bool = opt(True, "on a terminal, the metrics as an 80-column table (else one key=value line a step)")
+    live: bool = opt(True, "on a terminal, the metrics as an 80-column table (else one short line a step)")
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -196,9 +197,35 @@ class TrainConfig:
             raise ConfigError(f"fd+grpo needs 0 < --fd-steps < --max-steps (got {self.fd_steps} and {self.max_steps})")
         if self.fd.feedback in ("llm", "both") and self.fd.critic is None and self.method != "grpo":
             raise ConfigError("--feedback llm/both needs a critic: --critic openai|anthropic|hf --critic-model NAME")
+        self._refuse_unused()
         if self.optim.sharding == "fsdp2" and self.rollout.turns > 1 and self.rollout.backend == "hf":
             raise ConfigError("--sharding fsdp2 with --turns > 1 needs --rollout-backend vllm: with the hf sampler "
                               "every process must run the same revisions")
+
+    def _refuse_unused(self) -> None:
+        """An option the run would never read is refused, naming it: a run that silently ignores one
+        is not the run asked for (GRPO options in an FD-only run, FD's in a GRPO run, a critic that
+        compiler feedback never asks)."""
+        unused: list[str] = []
+        if self.method == "grpo":
+            unused += _changed(self.fd, FDConfig())
+            why = "with --method grpo (no FD step runs)"
+        else:
+            fd_only = self.method == "fd"
+            # the format reward still shapes the logged reward of an FD run; the rest is GRPO's loss only
+            unused += [f for f in _changed(self.grpo, GRPOConfig()) if fd_only and f != "--format-reward"]
+            why = f"with --method {self.method}"
+            if self.fd.feedback == "compiler":
+                unused += [f for f in _changed(self.fd, FDConfig()) if f.startswith("--critic")]
+                why += " and --feedback compiler (no critic is asked)" if any(
+                    f.startswith("--critic") for f in unused) else ""
+            elif self.fd.critic == "hf" and self.fd.critic_base_url:
+                unused.append("--critic-base-url")
+                why += " and --critic hf (the critic runs here)"
+        if unused:
+            verb = "has" if len(unused) == 1 else "have"
+            raise ConfigError(f"{', '.join(unused)} {verb} no effect {why}: drop "
+                              f"{'it' if len(unused) == 1 else 'them'} (YAML: the key in its section)")
 
     @property
     def uses_teacher(self) -> bool:
@@ -214,3 +241,9 @@ class TrainConfig:
         if self.method == "fd+grpo":
             return "fd" if step < self.fd_steps else "grpo"
         return self.method  # type: ignore[return-value]
+
+
+def _changed(section: object, default: object) -> list[str]:
+    """The flags of `section`'s fields whose value differs from `default`'s."""
+    return [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(section)  # type: ignore[arg-type]
+            if getattr(section, f.name) != getattr(default, f.name)]
