@@ -390,10 +390,11 @@ class Prover:
         summary = summarize_run(problems, rows, k or self.config.k, self.config.stop_at_first)
         atomic_write_text(self.out / SUMMARY, json.dumps(summary, indent=1))
         if summary["pass_at_k"]:
-            from leanfd.prove.report import plot_curves
+            from leanfd.prove.report import plot_curves, plot_title, run_dataset
 
-            curves = {self.out.name or "run": summary["pass_at_k"]}
-            atomic_write_with(self.out / PLOT, lambda tmp: plot_curves(curves, tmp))
+            name = self.out.name or "run"
+            title = plot_title({name: (run_dataset(self.out), summary)})  # the dataset, n and k, as report's
+            atomic_write_with(self.out / PLOT, lambda tmp: plot_curves({name: summary["pass_at_k"]}, tmp, title=title))
         return summary
 
     # -- the pipeline: batch b+1 generates while batch b verifies ----------------------------------
