@@ -4,9 +4,10 @@ Every run goes through `leanfd train` itself (lean_project/toy/train-cpu.yaml: 8
 step, so every method samples the same number of completions) and is evaluated with `leanfd prove`
 on held-out shapes (the family's test split, one problem of each shape; `--eval-split train`: the
 shapes trained on). pass@k is also kept apart for the *near* and the *far* held-out shapes
-(lean_project/toy/family.py). The FD teacher's privileged feedback is Lean's compiler feedback plus
-a hint from `lean_project/toy/hint_critic.py`, an OpenAI-compatible critic on loopback that knows the reference
-proof (a stand-in for the paper's LLM critic).
+(lean_project/toy/family.py). The FD teacher's privileged feedback (`--feedback llm`, the format the warm
+start teaches) is a hint from `lean_project/toy/hint_critic.py`, an OpenAI-compatible critic on loopback that
+knows the reference proof and quotes its first few tokens past the attempt's mistake (a stand-in for the
+paper's LLM critic).
 
 Training runs in segments of `--eval-every` steps: each segment resumes the last checkpoint (the
 trainer resumes exactly: data order and sampling seeds are functions of the step) and writes
@@ -139,7 +140,7 @@ def train_segments(method: str, seed: int, a: argparse.Namespace, critic_url: st
         ends.append(a.steps)
     if method == "fd+grpo":
         ends = [e for e in ends if e > fd_steps]
-    critic = ["--feedback", "both", "--critic", "openai", "--critic-model", CRITIC_MODEL,
+    critic = ["--feedback", "llm", "--critic", "openai", "--critic-model", CRITIC_MODEL,
               "--critic-base-url", critic_url]
     curve, t0 = [start], time.monotonic()
     for end in ends:
