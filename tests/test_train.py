@@ -243,6 +243,21 @@ def test_a_model_whose_logits_leanfd_does_not_reproduce_is_refused_before_the_fi
     assert not (out / "metrics.jsonl").exists() or not metrics(out)  # refused before a step ran
 
 
+def test_a_checkpoint_the_file_system_refuses_names_the_output_dir(tiny_model_dir, dataset, tmp_path):
+    """Issue 24: a save that fails (here RLIMIT_FSIZE: the kernel's EFBIG, as a full disk fails) is
+    exit 2 naming --output-dir and the checkpoint, not an internal error inside torch."""
+    import resource
+
+    out = tmp_path / "run"
+    res = subprocess.run([sys.executable, "-m", "leanfd", "train", *common(tiny_model_dir, dataset, out, 1)],
+                         capture_output=True, text=True, timeout=300, cwd=REPO,
+                         env={**os.environ, "LEANFD_LEAN": "bundled", "TOKENIZERS_PARALLELISM": "false"},
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000)))
+    assert res.returncode == 2, res.stderr[-3000:]
+    assert f"--output-dir {out}" in res.stderr and "cannot write it" in res.stderr, res.stderr[-3000:]
+    assert "Traceback" not in res.stderr and "internal error" not in res.stderr
+
+
 def test_grpo_learns_from_verified_rewards(taught_model, dataset, tmp_path):
     out = tmp_path / "grpo"
     train(common(taught_model, dataset, out, 2) + ["--method", "grpo", "--kl-beta", "0.02", "--save-every", "2",

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leanfd.config import ConfigError, to_yaml
-from leanfd.outputs import claim, output_target
+from leanfd.outputs import OutputError, claim, output_target, written
 from leanfd.train.config import TrainConfig
 
 if TYPE_CHECKING:  # torch: not loaded before `leanfd train` has claimed --output-dir
@@ -52,11 +53,36 @@ def listed(out: Path) -> list[Path]:
 def save(run: RunState, path: Path) -> Path:
     acc = run.accelerator
     acc.wait_for_everyone()
-    run.parallel.save_state(path)
-    if acc.is_main_process:
-        write_state(run, path)
+    with saving(path):
+        run.parallel.save_state(path)
+        if acc.is_main_process:
+            write_state(run, path)
     acc.wait_for_everyone()
     return path
+
+
+# How torch (`PytorchStreamWriter failed writing file`) and safetensors (`IoError(Os { code: 28 ...`)
+# word a write the file system refused, under their own exception types.
+_WRITE_REFUSED = re.compile(r"fail\w* writ|No space|too large|quota|Read-only|IoError|code: (28|27|30|122)\b", re.I)
+
+
+@contextlib.contextmanager
+def saving(path: Path):
+    """A checkpoint or final model the file system refuses (full, over quota, read-only, too large)
+    is an OutputError naming --output-dir and the path (exit 2), not an internal error; the
+    checkpoints written before it are kept, so the run resumes from the last one."""
+    kept = f"the checkpoints before {path.name} are kept and the run resumes from the last of them"
+    try:
+        with written("--output-dir", path, kept=kept):
+            yield
+    except OutputError:
+        raise
+    except Exception as e:  # noqa: BLE001 (torch and safetensors wrap the OS error in their own types)
+        if not _WRITE_REFUSED.search(str(e)):
+            raise
+        reason = str(e).strip().splitlines()[-1][:300]
+        raise OutputError(f"--output-dir {path}: cannot write it ({reason}); {kept}: free space on its file system "
+                          "or give another --output-dir, then run again") from None
 
 
 # What a checkpoint's state is shaped by: resuming under other values cannot load it.
@@ -138,11 +164,12 @@ def save_final(run: RunState, final: Path) -> Path:
         log.error("processes hold different weights after training: %s", checksums)
     if acc.is_main_process:
         final.mkdir(parents=True, exist_ok=True)
-    run.parallel.export(final, run.tokenizer)  # FSDP2: every process takes part
-    if acc.is_main_process:
-        info = {"steps": run.step, "method": run.config.method, "processes": acc.num_processes,
-                "sharding": run.config.optim.sharding, "rank_checksums": checksums,
-                "ranks_in_sync": len(set(checksums)) == 1}
-        (final / "leanfd_train.json").write_text(json.dumps(info, indent=1))
+    with saving(final):
+        run.parallel.export(final, run.tokenizer)  # FSDP2: every process takes part
+        if acc.is_main_process:
+            info = {"steps": run.step, "method": run.config.method, "processes": acc.num_processes,
+                    "sharding": run.config.optim.sharding, "rank_checksums": checksums,
+                    "ranks_in_sync": len(set(checksums)) == 1}
+            (final / "leanfd_train.json").write_text(json.dumps(info, indent=1))
     acc.wait_for_everyone()
     return final
