@@ -1,14 +1,16 @@
 """`leanfd serve` under load, beside `leanfd check` on the same records (issue 25).
 
-On loopback: `leanfd check` checks the records once (the baseline), then a `leanfd serve` started here
-gets them from N concurrent clients x M requests (`POST /v1/check`, R records each), every record
-once; then a soak keeps the clients sending for S seconds while the server's memory (its process and
-every Lean process under it) is sampled. Reports checks/s of both and their ratio, p50/p99 request
-latency, lost, duplicated or misplaced verdicts (each verdict is matched to its record by name and
-position) and statuses that differ from the CLI's, and the memory at the soak's start and end.
+On loopback: `leanfd check` checks the records once (the baseline), then a `leanfd serve` started
+here gets them from N concurrent clients x M requests (`POST /v1/check`, R records each), every
+record once (the server's start and first check untimed; so the CLI's rate is also given net of a
+2-record run's wall time: its start and Lean's warm-up); then a soak keeps the clients sending for
+S seconds while the server's memory is sampled (its own process, and with every Lean process under
+it). Reports checks/s of both and their ratio, p50/p99 request latency, lost, duplicated or
+misplaced verdicts (each verdict is matched to its record by name and position), statuses that
+differ from the CLI's, and the memory over the soak.
 
-    python bench/serve.py --records 120 --clients 4 --requests 30 --soak 150       # snapshot backend
-    python bench/serve.py --backend ray --ray-nodes 2 --records 40 --clients 4 --requests 10 --soak 120
+    python bench/serve.py --records 180 --clients 4 --soak 150          # snapshot backend, 1 record a request
+    python bench/serve.py --backend ray --ray-nodes 2 --jobs 1 --ray-local-backend server --records 60 --soak 150
 
 The header is bench/verify.py's stand-in for `import Mathlib` (the toy prelude and `--decls` pairs of
 declarations), the records its batch without timeouts (two thirds proved, a third type mismatches).
@@ -50,8 +52,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tree_rss_mb(root: int) -> float:
-    """Resident memory of `root` and every process under it, in MB."""
+def rss_mb(root: int) -> tuple[float, float]:
+    """Resident memory, in MB, of `root` alone (the server: where a leak would stay) and of `root` and
+    every process under it (with the Lean processes of the checks running at that moment)."""
     parents, rss = {}, {}
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
@@ -68,13 +71,15 @@ def tree_rss_mb(root: int) -> float:
         while q and q != root:
             q = parents.get(q, 0)
         total += kb if q == root else 0
-    return total / 1024
+    return rss.get(root, 0) / 1024, total / 1024
 
 
 def verifier_args(args: argparse.Namespace) -> list[str]:
     out = ["--verifier-backend", args.backend, "--verifier-jobs", str(args.jobs),
            "--verifier-timeout", str(args.timeout), "--lean", args.lean]
-    return out + (["--verifier-ray-address", args.ray_address] if args.backend == "ray" else [])
+    if args.backend == "ray":
+        out += ["--verifier-ray-address", args.ray_address, "--verifier-ray-local-backend", args.ray_local_backend]
+    return out
 
 
 def run_cli(args: argparse.Namespace, records: list[dict], tmp: Path) -> dict:
@@ -216,27 +221,29 @@ def soak(server: Server, args: argparse.Namespace, records: list[dict]) -> dict:
                     counts["checks"] += len(verdicts)
                     counts["misplaced"] += [v["name"] for v in verdicts] != [r["name"] for r in req]
 
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float]] = []
     loads = [os.getloadavg()[0]]
     threads = [threading.Thread(target=client, args=(c,)) for c in range(args.clients)]
     t0 = time.monotonic()
     for th in threads:
         th.start()
     while (now := time.monotonic() - t0) < args.soak:
-        samples.append((now, tree_rss_mb(server.proc.pid)))
+        samples.append((now, *rss_mb(server.proc.pid)))
         time.sleep(args.sample_every)
     loads.append(os.getloadavg()[0])
     stop.set()
     for th in threads:
         th.join()
     wall = time.monotonic() - t0
-    warm = [s for s in samples if s[0] >= 0.1 * args.soak] or samples
-    xs, ys = [s[0] for s in warm], [s[1] for s in warm]
-    slope = statistics.linear_regression(xs, ys).slope * 60 if len(warm) > 1 else 0.0
-    return {"seconds": round(wall), **counts, "checks_per_s": round(counts["checks"] / wall, 3),
-            "rss_mb_first": round(ys[0]), "rss_mb_last": round(ys[-1]), "rss_mb_min": round(min(ys)),
-            "rss_mb_max": round(max(ys)), "rss_slope_mb_per_min": round(slope, 1),
-            "load_start_end": [round(x, 1) for x in loads]}
+    warm = [s for s in samples if s[0] >= 0.1 * args.soak] or samples  # after the first tenth: warmed up
+    memory = {}
+    for key, col in (("server", 1), ("with_lean", 2)):
+        xs, ys = [s[0] for s in warm], [s[col] for s in warm]
+        slope = statistics.linear_regression(xs, ys).slope * 60 if len(warm) > 1 else 0.0
+        memory[f"rss_mb_{key}"] = {"first": round(ys[0]), "last": round(ys[-1]), "min": round(min(ys)),
+                                   "max": round(max(ys)), "slope_per_min": round(slope, 1)}
+    return {"seconds": round(wall), **counts, "checks_per_s": round(counts["checks"] / wall, 3), **memory,
+            "samples": len(warm), "load_start_end": [round(x, 1) for x in loads]}
 
 
 def main() -> None:
@@ -257,6 +264,7 @@ def main() -> None:
     ap.add_argument("--serve-arg", action="append", default=[], help="one more argument for `leanfd serve`")
     ap.add_argument("--ray-address", default=None)
     ap.add_argument("--ray-nodes", type=int, default=0, help="ray: start this many loopback nodes (1 CPU each)")
+    ap.add_argument("--ray-local-backend", default="cli", help="ray: the pool each node runs (cli or server)")
     args = ap.parse_args()
     if args.requests is not None:
         args.records = args.requests * args.clients * args.per_request
@@ -286,7 +294,11 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                       "clients": args.clients, "per_request": args.per_request,
                       "header_lines": header.count("\n")}), flush=True)
     run_cli(args, records[:2], tmp)  # builds the header's snapshot (machine-wide cache) before anything is timed
+    fixed = run_cli(args, records[:2], tmp)["wall_s"]  # what a run pays besides its checks: start, Lean's warm-up
     cli = run_cli(args, records, tmp)
+    # The server's start and warm-up are not timed: compare with the CLI's rate net of its own.
+    cli["checks_per_s_net"] = round((len(records) - 2) / max(0.1, cli["wall_s"] - fixed), 3)
+    cli["fixed_s"] = fixed
     print(json.dumps({"cli": {k: v for k, v in cli.items() if k != "statuses"}}), flush=True)
     server = Server(args, tmp / "serve.log")
     try:
@@ -300,6 +312,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         differ = sorted(n for n, s in served.pop("statuses").items() if cli["statuses"].get(n) != s)
         served["statuses_differing_from_cli"] = len(differ)
         served["throughput_vs_cli"] = round(served["checks_per_s"] / cli["checks_per_s"], 3)
+        served["throughput_vs_cli_net"] = round(served["checks_per_s"] / cli["checks_per_s_net"], 3)
         print(json.dumps({"serve": served}), flush=True)
         if args.soak:
             print(json.dumps({"soak": soak(server, args, records)}), flush=True)
