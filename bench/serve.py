@@ -7,7 +7,8 @@ record once (the server's start and first check untimed; so the CLI's rate is al
 S seconds while the server's memory is sampled (its own process, and with every Lean process under
 it). Reports checks/s of both and their ratio, p50/p99 request latency, lost, duplicated or
 misplaced verdicts (each verdict is matched to its record by name and position), statuses that
-differ from the CLI's, and the memory over the soak.
+differ from the CLI's, the server process's own CPU time per request (its Lean processes not
+counted), and the memory over the soak.
 
     python bench/serve.py --records 180 --clients 4 --soak 150          # snapshot backend, 1 record a request
     python bench/serve.py --backend ray --ray-nodes 2 --jobs 1 --ray-local-backend server --records 60 --soak 150
@@ -72,6 +73,12 @@ def rss_mb(root: int) -> tuple[float, float]:
             q = parents.get(q, 0)
         total += kb if q == root else 0
     return rss.get(root, 0) / 1024, total / 1024
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process `pid` itself has used, its children not counted."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def verifier_args(args: argparse.Namespace) -> list[str]:
@@ -308,7 +315,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
         with httpx.Client(timeout=600) as c:  # warm-up, untimed: the server's first check
             post(c, server.url, records[:1], headers)
+        cpu = cpu_s(server.proc.pid)
         served = load_phase(server, args, records)
+        served["server_cpu_ms_per_request"] = round(1000 * (cpu_s(server.proc.pid) - cpu) / served["requests"], 1)
         differ = sorted(n for n, s in served.pop("statuses").items() if cli["statuses"].get(n) != s)
         served["statuses_differing_from_cli"] = len(differ)
         served["throughput_vs_cli"] = round(served["checks_per_s"] / cli["checks_per_s"], 3)
