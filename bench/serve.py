@@ -105,6 +105,14 @@ def run_cli(args: argparse.Namespace, records: list[dict], tmp: Path) -> dict:
             "statuses": statuses}
 
 
+def die_with_parent() -> None:
+    """In the server's process: SIGTERM it when the benchmark dies, even by SIGKILL (Linux's
+    PR_SET_PDEATHSIG), so that no server is left behind a benchmark stopped by `timeout`."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+
+
 class Server:
     """A `leanfd serve` subprocess on 127.0.0.1, in a process group of its own, stopped by its pid."""
 
@@ -114,7 +122,8 @@ class Server:
         cmd = [*LEANFD, "serve", "--host", "127.0.0.1", "--port", str(self.port), *verifier_args(args),
                *args.serve_arg]
         self._log = open(log, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=die_with_parent)
         self.logfile = log
 
     def wait_ready(self, timeout: float = 120.0) -> None:
@@ -273,6 +282,7 @@ def main() -> None:
     ap.add_argument("--ray-nodes", type=int, default=0, help="ray: start this many loopback nodes (1 CPU each)")
     ap.add_argument("--ray-local-backend", default="cli", help="ray: the pool each node runs (cli or server)")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout`, kill: the cleanup below still runs
     if args.requests is not None:
         args.records = args.requests * args.clients * args.per_request
     cluster = None
