@@ -294,7 +294,7 @@ def test_check_that_cannot_write_names_out_and_keeps_the_old_file(tmp_path):
 
 def test_feedback_that_cannot_write_names_out_and_leaves_nothing(tmp_path):
     out = lay_out(tmp_path)
-    res = leanfd("feedback", str(ATTEMPTS), "--out", "fb.jsonl", cwd=out, preexec=small_files(4000))
+    res = leanfd("feedback", str(ATTEMPTS), "--out", "fb.jsonl", cwd=out, preexec=small_files(1500))
     assert res.returncode == 2, res.stdout + res.stderr
     assert "--out fb.jsonl" in res.stderr and "File too large" in res.stderr, res.stderr
     assert not (out / "fb.jsonl").exists() and not list(out.glob(".*"))

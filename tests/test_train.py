@@ -133,22 +133,29 @@ def test_config_errors_are_early_and_clear(dataset, tmp_path):
     assert c.fd_steps == 2 and [c.method_at(s) for s in range(4)] == ["fd", "fd", "grpo", "grpo"]
 
 
-def test_options_the_run_would_not_read_are_refused_naming_them(tmp_path):
+def test_options_the_run_would_not_read_are_refused_naming_them(tmp_path, caplog):
     """Issue 24: an option with no effect for the method (or the feedback) is a run that is not the
-    one asked for; refused at once, exit 2, the option named."""
+    one asked for: given on the command line it is refused at once (exit 2, named); set by a YAML
+    file, which may serve every method, it is a warning."""
+    from leanfd.commands.train import refuse_unused
+
     base = {"model": "m", "dataset": "d"}
-    refused = {("fd", "eps_low", 0.3): "--eps-low", ("fd", "aggregation", "dr_grpo"): "--aggregation",
-               ("fd", "kl_beta", 0.02): "--kl-beta", ("grpo", "divergence", "jsd"): "--divergence",
-               ("grpo", "teacher_eval_every", 0): "--teacher-eval-every", ("fd", "critic", "openai"): "--critic"}
-    for (method, key, value), flag in refused.items():
+    unused = {("fd", "eps_low", 0.3): "--eps-low", ("fd", "aggregation", "dr_grpo"): "--aggregation",
+              ("fd", "kl_beta", 0.02): "--kl-beta", ("grpo", "divergence", "jsd"): "--divergence",
+              ("grpo", "teacher_eval_every", 0): "--teacher-eval-every", ("fd", "critic", "openai"): "--critic"}
+    for (method, key, value), flag in unused.items():
+        config = load(TrainConfig, overrides={**base, "method": method, key: value})
+        flags, why = config.unused_options()
+        assert flags == [flag] and why.startswith(f"with --method {method}")
         with pytest.raises(ConfigError, match=f"{flag} has no effect with --method {method}"):
-            load(TrainConfig, overrides={**base, "method": method, key: value})
+            refuse_unused(config, {key})  # given on the command line
+        refuse_unused(config, set())  # set by a YAML file: a warning
+        assert f"the config sets {flag}" in caplog.text
     for method, key, value in (("fd", "format_reward", 0.1), ("fd+grpo", "eps_low", 0.3), ("grpo", "eps_low", 0.3)):
-        load(TrainConfig, overrides={**base, "method": method, key: value, "max_steps": 4, "fd_steps": 2})
-    y = tmp_path / "c.yaml"
-    y.write_text("model: m\ndataset: d\nmethod: grpo\nfd:\n  ema_rate: 0.1\n")
-    res = subprocess.run([sys.executable, "-m", "leanfd", "train", "--config", str(y)], capture_output=True,
-                         text=True, timeout=120, cwd=REPO)
+        config = load(TrainConfig, overrides={**base, "method": method, key: value, "max_steps": 4, "fd_steps": 2})
+        assert config.unused_options()[0] == []
+    res = subprocess.run([sys.executable, "-m", "leanfd", "train", "--model", "m", "--dataset", "d", "--method",
+                          "grpo", "--ema-rate", "0.1"], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert res.returncode == 2 and "--ema-rate has no effect with --method grpo" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr
 

@@ -10,7 +10,7 @@ import argparse
 import logging
 
 from leanfd.commands import usable_lean
-from leanfd.config import load, option_names
+from leanfd.config import ConfigError, load, option_names
 from leanfd.outputs import written
 from leanfd.train.config import TrainConfig
 
@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     names = option_names(TrainConfig)
     config = load(TrainConfig, args.config, {k: v for k, v in vars(args).items() if k in names})
+    refuse_unused(config, {k for k, v in vars(args).items() if k in names and v is not None})
     if args.dry_run:
         from leanfd.train.memory_plan import check_fits, format_plan, plan_for
 
@@ -56,3 +57,16 @@ def _train(config: TrainConfig) -> int:
     if trainer.accelerator.is_main_process:
         print(f"final model: {final}")
     return 0
+
+
+def refuse_unused(config: TrainConfig, given: set[str]) -> None:
+    """Options the run would never read: refused when given on the command line (exit 2, named),
+    a warning when a YAML file sets them (a config may serve several methods)."""
+    unused, why = config.unused_options()
+    on_cli = [f for f in unused if f[2:].replace("-", "_") in given]
+    if on_cli:
+        verb, them = ("has", "it") if len(on_cli) == 1 else ("have", "them")
+        raise ConfigError(f"{', '.join(on_cli)} {verb} no effect {why}: drop {them}")
+    if unused:
+        logging.getLogger("leanfd").warning("the config sets %s, which %s no effect %s", ", ".join(unused),
+                                            "has" if len(unused) == 1 else "have", why)

@@ -197,35 +197,30 @@ class TrainConfig:
             raise ConfigError(f"fd+grpo needs 0 < --fd-steps < --max-steps (got {self.fd_steps} and {self.max_steps})")
         if self.fd.feedback in ("llm", "both") and self.fd.critic is None and self.method != "grpo":
             raise ConfigError("--feedback llm/both needs a critic: --critic openai|anthropic|hf --critic-model NAME")
-        self._refuse_unused()
         if self.optim.sharding == "fsdp2" and self.rollout.turns > 1 and self.rollout.backend == "hf":
             raise ConfigError("--sharding fsdp2 with --turns > 1 needs --rollout-backend vllm: with the hf sampler "
                               "every process must run the same revisions")
 
-    def _refuse_unused(self) -> None:
-        """An option the run would never read is refused, naming it: a run that silently ignores one
-        is not the run asked for (GRPO options in an FD-only run, FD's in a GRPO run, a critic that
-        compiler feedback never asks)."""
+    def unused_options(self) -> tuple[list[str], str]:
+        """The flags of options this run would never read (GRPO's in an FD-only run, FD's in a GRPO
+        run, a critic that compiler feedback never asks), as set away from their defaults, and why.
+        `leanfd train` refuses those given on its command line (a run that silently ignores one is not
+        the run asked for) and warns about those a YAML file sets (one config may serve every method)."""
         unused: list[str] = []
         if self.method == "grpo":
-            unused += _changed(self.fd, FDConfig())
-            why = "with --method grpo (no FD step runs)"
-        else:
-            fd_only = self.method == "fd"
+            return _changed(self.fd, FDConfig()), "with --method grpo (no FD step runs)"
+        why = f"with --method {self.method}"
+        if self.method == "fd":
             # the format reward still shapes the logged reward of an FD run; the rest is GRPO's loss only
-            unused += [f for f in _changed(self.grpo, GRPOConfig()) if fd_only and f != "--format-reward"]
-            why = f"with --method {self.method}"
-            if self.fd.feedback == "compiler":
-                unused += [f for f in _changed(self.fd, FDConfig()) if f.startswith("--critic")]
-                why += " and --feedback compiler (no critic is asked)" if any(
-                    f.startswith("--critic") for f in unused) else ""
-            elif self.fd.critic == "hf" and self.fd.critic_base_url:
-                unused.append("--critic-base-url")
-                why += " and --critic hf (the critic runs here)"
-        if unused:
-            verb = "has" if len(unused) == 1 else "have"
-            raise ConfigError(f"{', '.join(unused)} {verb} no effect {why}: drop "
-                              f"{'it' if len(unused) == 1 else 'them'} (YAML: the key in its section)")
+            unused += [f for f in _changed(self.grpo, GRPOConfig()) if f != "--format-reward"]
+        critic = [f for f in _changed(self.fd, FDConfig()) if f.startswith("--critic")]
+        if self.fd.feedback == "compiler" and critic:
+            unused += critic
+            why += " and --feedback compiler (no critic is asked)"
+        elif self.fd.critic == "hf" and self.fd.critic_base_url:
+            unused.append("--critic-base-url")
+            why += " and --critic hf (the critic runs here)"
+        return unused, why
 
     @property
     def uses_teacher(self) -> bool:
