@@ -343,8 +343,13 @@ def refuse_unused(cls: type, args: argparse.Namespace, dests: list[str] | tuple[
     """Refuse options that have no effect in the combination given (an option silently ignored is a
     run that is not the one asked for): ConfigError naming each one given, and `why` ("with --proofs")."""
     if flags := given(cls, args, dests):
-        verb, them = ("has", "it") if len(flags) == 1 else ("have", "them")
-        raise ConfigError(f"{', '.join(flags)} {verb} no effect {why}: drop {them}")
+        raise no_effect(flags, why)
+
+
+def no_effect(flags: list[str], why: str) -> ConfigError:
+    """The error for options that would be silently ignored: `--a, --b have no effect WHY: drop them`."""
+    verb, them = ("has", "it") if len(flags) == 1 else ("have", "them")
+    return ConfigError(f"{', '.join(flags)} {verb} no effect {why}: drop {them}")
 
 
 def option_names(cls: type) -> set[str]:

@@ -10,7 +10,7 @@ import argparse
 import logging
 
 from leanfd.commands import usable_lean
-from leanfd.config import ConfigError, load, option_names
+from leanfd.config import load, no_effect, option_names
 from leanfd.outputs import written
 from leanfd.train.config import TrainConfig
 
@@ -65,8 +65,7 @@ def refuse_unused(config: TrainConfig, given: set[str]) -> None:
     unused, why = config.unused_options()
     on_cli = [f for f in unused if f[2:].replace("-", "_") in given]
     if on_cli:
-        verb, them = ("has", "it") if len(on_cli) == 1 else ("have", "them")
-        raise ConfigError(f"{', '.join(on_cli)} {verb} no effect {why}: drop {them}")
+        raise no_effect(on_cli, why)
     if unused:
         logging.getLogger("leanfd").warning("the config sets %s, which %s no effect %s", ", ".join(unused),
                                             "has" if len(unused) == 1 else "have", why)
