@@ -14,22 +14,35 @@ from conftest import REPO, TOY, toy_module
 
 sys.path.insert(0, str(REPO / "bench" / "fd_small"))
 sys.path.insert(0, str(TOY))
-from hint_critic import MODEL, HintCritic, hint  # noqa: E402
+from hint_critic import HintCritic, hint  # noqa: E402
 
 FAMILY = TOY / "family.jsonl"
 
 
-def test_hint_names_the_first_wrong_token_and_the_next_few_of_a_proof():
+def test_hint_says_where_the_attempt_goes_wrong_and_gives_the_corrected_proof():
     ref = " And.intro h.right h.left"
     text = hint(ref, " And.intro h.left h.right")
-    assert "after `And.intro`" in text and "`h.left` where a proof has `h.right`" in text
-    assert text.endswith("A proof begins:\n And.intro h.right h.left")  # a short proof: whole, as written
+    assert "after `And.intro`" in text and "a proof has `h.right` there" in text
+    assert text.endswith("A proof begins:\n And.intro h.right h.left")  # the proof as written, on its own line
     long = " congrArg (fun y => N.add y i) hx"
-    text = hint(long, " congrArg N.succ hx")
-    assert text.endswith("A proof begins (it goes on):\n congrArg (fun y =>")  # AHEAD = 4 tokens past it
+    assert hint(long, " congrArg N.succ hx").endswith("A proof begins:\n" + long)  # the whole proof by default
+    # the attempt's wrong token is not repeated: a small teacher copies what the hint quotes
+    assert "N.succ" not in hint(long, " congrArg N.succ hx")
+    text = hint(long, " congrArg N.succ hx", ahead=4)
+    assert text.endswith("A proof begins (it goes on):\n congrArg (fun y =>")  # 4 tokens past the mistake
     assert long.strip() not in text
     assert "very start" in hint(" Eq.symm h", "")
     assert "must go" in hint(" Eq.symm h", " Eq.symm h h")
+
+
+def test_critics_that_quote_differently_have_different_model_names():
+    """leanfd caches critic answers by model name and prompt: a critic quoting 4 tokens must not
+    answer from the cache of one quoting the whole proof."""
+    from hint_critic import model_name
+
+    assert model_name() == "toy-hint-critic-all" and model_name(0) == model_name()
+    assert model_name(4) == "toy-hint-critic-4"
+    assert HintCritic(FAMILY, ahead=4).model == "toy-hint-critic-4"
 
 
 def test_the_critic_reads_the_proof_out_of_the_trainers_attempt_text():
@@ -58,7 +71,7 @@ def test_the_critic_answers_leanfds_critic_prompt_over_http(cli_verifier):
                                              formal_statement=rec["formal_statement"], proof=attempt))
     assert not verdict.proved
     with HintCritic(FAMILY) as server:
-        critic = LLMCritic(OpenAIBackend(MODEL, base_url=server.url))
+        critic = LLMCritic(OpenAIBackend(server.model, base_url=server.url))
         fb = asyncio.run(critic.afeedback(rec["formal_statement"], attempt, verdict))
         unknown = asyncio.run(critic.afeedback("theorem other : True :=", attempt, verdict))
     assert fb.source == "llm" and "goes wrong after `And.intro`" in fb.text, fb
@@ -84,7 +97,7 @@ def test_two_steps_of_each_method_on_the_family(method, expected, tiny_warm_star
              "--model", str(tiny_warm_start), "--method", method, "--max-steps", "2", "--fd-steps", "1",
              "--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "12", "--output-dir", str(out),
              # the critic for the methods with FD steps (a GRPO run refuses options it would not read)
-             *(() if method == "grpo" else ("--feedback", "both", "--critic", "openai", "--critic-model", MODEL,
+             *(() if method == "grpo" else ("--feedback", "both", "--critic", "openai", "--critic-model", critic.model,
                                             "--critic-base-url", critic.url))],
             capture_output=True, text=True, timeout=300, cwd=REPO,
             env={**os.environ, "LEANFD_CACHE": str(tmp_path / "cache")})  # no critic answer cached by another run
@@ -120,13 +133,17 @@ def test_experiment_figure_from_results(tmp_path):
     from plot import plot
 
     def run(method, seed, bump):
-        curve = [{"step": s, "entropy": 1.0 - 0.1 * s + bump, "pass@1": 0.1 * s} for s in (0, 2, 4)]
-        curve[0]["pass_at_k"] = {"1": 0.05, "2": 0.1, "4": 0.15, "8": 0.2}  # the warm start's, drawn in grey
-        curve[0]["by_holdout"] = {"near": {"1": 0.1, "8": 0.4}, "far": {"1": 0.0, "8": 0.0}}
+        curve = [{"step": s, "entropy": 1.0 - 0.1 * s + bump, "pass@1": 0.1 * s, "near pass@1": 0.05 * s}
+                 for s in (0, 2, 4)]
+        # the warm start's, drawn in grey
+        curve[0]["by_holdout"] = {"train": {"1": 0.05, "2": 0.1, "4": 0.15, "8": 0.2}, "near": {"1": 0.1, "8": 0.4}}
+        train = [{"step": s, "reward": 0.1 * s, "response_length": 9 + s} for s in (1, 2, 3, 4)]
+        if "fd" in method:  # the teacher's advantage, measured at some FD steps
+            train[0]["teacher_advantage"], train[2]["teacher_advantage"] = 0.6 + bump, 0.4
         return {"method": method, "seed": seed, "curve": curve,
-                "pass_at_k": {"1": 0.1 + bump, "2": 0.2, "4": 0.3, "8": 0.35},
-                "by_holdout": {"near": {"1": 0.2, "8": 0.7}, "far": {"1": 0.0, "8": 0.0}},
-                "train": [{"step": s, "reward": 0.1 * s, "response_length": 9 + s} for s in (1, 2, 3, 4)]}
+                "by_holdout": {"train": {"1": 0.1 + bump, "2": 0.2, "4": 0.3, "8": 0.35},
+                               "near": {"1": 0.2, "8": 0.7}},
+                "train": train}
 
     results = {"runs": [run(m, s, 0.01 * s) for m in ("fd", "grpo", "fd+grpo") for s in range(3)]}
     path = plot(results, tmp_path / "fig.png")
@@ -138,10 +155,11 @@ def test_experiment_figure_from_results(tmp_path):
     fig = figure(results)
     fig.canvas.draw()
     panels = {ax.get_title(): ax for ax in fig.axes}
-    assert set(panels) == {"policy entropy, held-out prompts", "pass@1 on held-out shapes",
-                           "pass@k on held-out shapes, at the end", "pass@k on near held-out shapes, at the end",
-                           "training reward (proved share)", "response length, training samples"}
-    for title in ("pass@k on held-out shapes, at the end", "pass@k on near held-out shapes, at the end"):
+    assert set(panels) == {"policy entropy, evaluated prompts", "pass@1 on train shapes",
+                           "pass@1 on near held-out shapes", "pass@k on train shapes, at the end",
+                           "pass@k on near held-out shapes, at the end", "training reward (proved share)",
+                           "FD teacher's advantage (teacher - student pass rate)", "response length, training samples"}
+    for title in ("pass@k on train shapes, at the end", "pass@k on near held-out shapes, at the end"):
         ax = panels[title]
         assert ax.get_ylim() == (0, 100)
         assert all(t.get_text().isdigit() for t in ax.get_xticklabels())  # integer k
@@ -151,6 +169,10 @@ def test_experiment_figure_from_results(tmp_path):
     assert [list(line.get_ydata()) for line in near.get_lines()][0] == [20.0, 70.0]  # percent, mean over seeds
     length = panels["response length, training samples"]
     assert list(length.get_lines()[0].get_ydata()) == [10, 11, 12, 13]
+    adv = panels["FD teacher's advantage (teacher - student pass rate)"]
+    # FD and FD then GRPO, at the steps measured, in points; GRPO has no teacher
+    assert [t.get_text() for t in adv.get_legend().get_texts()] == ["fd (n=3)", "fd+grpo (n=3)"]
+    assert list(adv.get_lines()[1].get_xdata()) == [1, 3] and adv.get_lines()[1].get_ydata()[0] == 61.0
     plt.close(fig)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import TOY, toy_module
+from pathlib import Path
+
+from conftest import REPO, TOY, toy_module
 
 warm = toy_module("warm_start")
 
@@ -41,6 +43,12 @@ def test_reuse_keeps_a_warm_start_made_with_the_same_options_only(tmp_path):
     assert warm.made_with(out, same)
     assert not warm.made_with(out, warm.WarmStartConfig(**{**vars(same), "steps": 4}))
     assert not warm.made_with(tmp_path / "elsewhere", same)
+    # the dataset is compared by content: the committed warm start was made in another clone
+    copy = tmp_path / "family.jsonl"
+    copy.write_bytes(Path(same.dataset).read_bytes())
+    assert warm.made_with(out, warm.WarmStartConfig(**{**vars(same), "dataset": str(copy)}))
+    copy.write_bytes(Path(same.dataset).read_bytes() + b"\n")
+    assert not warm.made_with(out, warm.WarmStartConfig(**{**vars(same), "dataset": str(copy)}))
     (out / "model.safetensors").unlink()  # an interrupted one is made again
     assert not warm.made_with(out, same)
 
@@ -102,3 +110,17 @@ def test_teacher_advantage_is_measured_on_the_students_own_failures(tmp_path):
         assert v["advantage"] == round(v["teacher"] - v["student"], 4)
     assert warm.teacher_advantage(out, c.dataset, c.measure_names, 2, c.seed) == adv
     assert "teacher's advantage, train shapes" in warm.advantage_lines(adv)[0]
+
+
+def test_the_committed_warm_start_is_the_scripts_and_its_teacher_beats_its_student():
+    """`make demo` and `make experiment` reuse lean_project/toy/warm_start: it must be the one the
+    script's defaults make (or the demo spends 20 minutes making it again), and FD needs its teacher,
+    shown the hint critic's feedback on the student's own failures, to prove more than the student:
+    measured again here on the train shapes (the student's samples, Lean, the critic over HTTP)."""
+    c = warm.WarmStartConfig()
+    out = REPO / c.out
+    assert warm.made_with(out, c), f"{out} was not made with warm_start.py's defaults: make it again"
+    adv = warm.teacher_advantage(out, c.dataset, c.measure_names, samples=2, seed=c.seed, feedback=c.feedback,
+                                 ahead=c.hint_ahead)["train"]
+    assert 0.05 <= adv["student"] <= 0.45, adv  # a student with room to learn
+    assert adv["advantage"] >= 0.2, adv  # and a teacher at least 20 points better

@@ -18,7 +18,7 @@ feedback without this. At the end the teacher's advantage is measured (`teacher_
 teacher's pass rate on the student's own failed samples minus the student's, on train and on near
 held-out shapes), printed and saved as `teacher_advantage.json`.
 
-    python lean_project/toy/warm_start.py --out runs/toy/warm_start [--reuse]
+    python lean_project/toy/warm_start.py [--out lean_project/toy/warm_start] [--reuse]
 
 Why Llama and not Qwen2: transformers 5 rebuilds a Qwen2 tokenizer from its vocabulary with Qwen's
 own pre-tokenizer, while a Llama model's `tokenizer.json` is loaded as written. Ours splits only
@@ -29,6 +29,7 @@ sixty: CPU training and sampling then cost seconds, not minutes.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import random
@@ -49,7 +50,7 @@ sys.path.insert(0, str(HERE))  # hint_critic.py, when this file is imported rath
 @dataclass(frozen=True)
 class WarmStartConfig:
     dataset: str = str(DEFAULT_DATASET)
-    out: str = "runs/toy/warm_start"
+    out: str = "lean_project/toy/warm_start"  # committed: make demo and make experiment reuse it
     seed: int = 0
     # byte-level BPE: 256 bytes + merges + special tokens; more merges make whole proof lines single
     # tokens, and a hint's part of a proof then no longer shares the proof's tokens
@@ -57,7 +58,7 @@ class WarmStartConfig:
     hidden: int = 256
     layers: int = 4
     heads: int = 8
-    steps: int = 300  # few on purpose: a student at 5-30% pass@1 on train, see docs/fd_small.md
+    steps: int = 600  # few on purpose: a student at 5-30% pass@1 on train, see docs/fd_small.md
     batch: int = 16
     lr: float = 2e-3
     sft_share: float = 1.0  # share of the train split used for SFT (the rest is left to FD/GRPO)
@@ -65,10 +66,13 @@ class WarmStartConfig:
     # taught only (prompt -> proof) cannot. This many pairs per problem teach it to: a corrupted
     # attempt, Lean's verdict on it and the hint critic's hint, placed as FD places them, then the
     # proof (0: none, and FD's teacher then proves nothing; docs/fd_small.md measures both).
-    teacher_pairs: int = 4
+    teacher_pairs: int = 16
     # the teacher's privileged text, as `leanfd train --feedback` names it: "llm" is the hint critic's
     # hint alone (the critic read Lean's verdict to write it), "both" puts Lean's verdict after it
     feedback: str = "llm"
+    # how much of the reference proof the hint critic quotes past the attempt's first mistake, in
+    # tokens (0: all of it, the corrected proof); `bench/fd_small/run.py --hint-ahead` must agree
+    hint_ahead: int = 0
     # the teacher's advantage, measured at the end: `measure_samples` student samples on each train
     # and near held-out problem whose name matches `measure_names` (0 samples: not measured)
     measure_names: str = r"_0$"
@@ -160,21 +164,21 @@ def corrupt(proof: str, rng: random.Random, words: list[str], others: list[str] 
     return " sorry"
 
 
-def fd_feedback(dataset: str, checked: list, content: str) -> list[str | None]:
+def fd_feedback(dataset: str, checked: list, content: str, ahead: int = 0) -> list[str | None]:
     """FD's privileged text on each (problem, check record, verdict), as `leanfd train --feedback
     CONTENT` makes it: leanfd's `teacher_feedback` over Lean's verdict and the hint critic's answer
     (over HTTP, from a server started here), on the attempt as the trainer renders it."""
     import asyncio
 
-    from hint_critic import MODEL, HintCritic
+    from hint_critic import HintCritic
 
     from leanfd.feedback.critic import FeedbackConfig, LLMCritic, teacher_feedback
     from leanfd.lean.snippet import attempt_text
     from leanfd.models.openai_api import OpenAIBackend
 
     config = FeedbackConfig(content=content)
-    with HintCritic(dataset) as server:
-        critic = LLMCritic(OpenAIBackend(MODEL, base_url=server.url))
+    with HintCritic(dataset, ahead) as server:
+        critic = LLMCritic(OpenAIBackend(server.model, base_url=server.url))
 
         async def one(p, record, verdict):
             return (await teacher_feedback(p.formal_statement, attempt_text(record), verdict, config, critic))[0]
@@ -216,7 +220,7 @@ def teacher_sft_pairs(dataset: str, c: WarmStartConfig,
                  for _ in range(c.teacher_pairs)]
     verdicts = verify([r for _, r in jobs])
     failed = [(p, r, v) for (p, r), v in zip(jobs, verdicts) if not v.proved]
-    texts = fd_feedback(dataset, failed, c.feedback)
+    texts = fd_feedback(dataset, failed, c.feedback, c.hint_ahead)
     prompts, targets, students = [], [], []
     for (p, _, _), text in zip(failed, texts):
         if text:
@@ -243,7 +247,7 @@ def sample(model, tokenizer, prompts: list[str], seed: int, batch: int = 32, max
 
 
 def teacher_advantage(model_dir: str | Path, dataset: str, names: str = r"_[01]$", samples: int = 4,
-                      seed: int = 0, feedback: str = "llm") -> dict:
+                      seed: int = 0, feedback: str = "llm", ahead: int = 0) -> dict:
     """Whether FD's teacher is better than its student, on the student's own failures.
 
     For the train problems and the near held-out problems whose names match `names`: `samples`
@@ -276,7 +280,7 @@ def teacher_advantage(model_dir: str | Path, dataset: str, names: str = r"_[01]$
         prompts = [builder.build(p) for p in rows]
         records, verdicts = check(rows, sample(model, tokenizer, prompts, seed))
         failed = [i for i, v in enumerate(verdicts) if not v.proved]
-        texts = fd_feedback(dataset, [(rows[i], records[i], verdicts[i]) for i in failed], feedback)
+        texts = fd_feedback(dataset, [(rows[i], records[i], verdicts[i]) for i in failed], feedback, ahead)
         taught = [(i, t) for i, t in zip(failed, texts) if t]
         t_rows = [rows[i] for i, _ in taught]
         _, t_verdicts = check(t_rows, sample(model, tokenizer, [teacher_prompt(prompts[i], t) for i, t in taught],
@@ -366,7 +370,8 @@ def warm_start(c: WarmStartConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    info = {"config": asdict(c), "parameters": sum(p.numel() for p in model.parameters()),
+    info = {"config": asdict(c), "dataset_sha256": sha256(c.dataset),
+            "parameters": sum(p.numel() for p in model.parameters()),
             "sft_pairs": len(data), "teacher_pairs": len(t_prompts),
             "mean_tokens": sum(len(d) for d, _ in data) / len(data),
             "losses": losses, "seconds": round(time.monotonic() - t0, 1)}
@@ -374,7 +379,8 @@ def warm_start(c: WarmStartConfig) -> Path:
              len(data), len(t_prompts), losses[-1] if losses else float("nan"), info["seconds"])
     if c.measure_samples:
         t1 = time.monotonic()
-        adv = teacher_advantage(out, c.dataset, c.measure_names, c.measure_samples, c.seed, c.feedback)
+        adv = teacher_advantage(out, c.dataset, c.measure_names, c.measure_samples, c.seed, c.feedback,
+                                c.hint_ahead)
         (out / "teacher_advantage.json").write_text(json.dumps(adv, indent=1) + "\n")
         log.info("teacher's advantage measured in %.0f s", time.monotonic() - t1)
         info["measure_seconds"] = round(time.monotonic() - t1, 1)
@@ -390,13 +396,19 @@ def print_advantage(out: Path) -> None:
             print(line)
 
 
+def sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def made_with(out: Path, c: WarmStartConfig) -> bool:
-    """Whether `out` holds a finished warm start made with the options of `c` (its place aside)."""
+    """Whether `out` holds a finished warm start made with the options of `c`: its place aside, and
+    the dataset compared by content (the committed warm start was made in another clone)."""
     try:
-        made = json.loads((out / "warm_start.json").read_text())["config"]
-    except (OSError, ValueError, KeyError):
+        info = json.loads((out / "warm_start.json").read_text())
+        made, digest = info["config"], info["dataset_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
         return False
-    same = {**made, "out": c.out} == asdict(c)
+    same = {**made, "out": c.out, "dataset": c.dataset} == asdict(c) and digest == sha256(c.dataset)
     return same and (out / "model.safetensors").is_file()
 
 
@@ -410,6 +422,7 @@ def main() -> None:
     args = vars(ap.parse_args())
     reuse = args.pop("reuse")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per critic request otherwise
     c = WarmStartConfig(**args)
     if reuse and made_with(Path(c.out), c):
         log.info("%s: reused (made with the same options)", c.out)
