@@ -1,10 +1,10 @@
 """Whether a run of the experiment reproduces the committed one (docs/fd_small.json), within seed spread.
 
-For each method and each headline number (held-out entropy and pass@1 at the last step, pass@k at
-the end for the smallest and largest k), the new mean over seeds is compared with the committed
-seeds' range, widened by `tolerance` (absolute) because a new machine's float arithmetic can move a
-sampled token. Runs with other settings (steps, seeds, k, problems, methods, extra train options)
-are not comparable and are said to be so.
+For each method and each headline number (entropy and pass@1 on train shapes at the last step,
+pass@k on train shapes at the end for the smallest and largest k), the new mean over seeds is
+compared with the committed seeds' range, widened by `tolerance` (absolute) because a new
+machine's float arithmetic can move a sampled token. Runs with other settings (steps, seeds, k,
+problems, methods, extra train options) are not comparable and are said to be so.
 
     python bench/fd_small/compare.py runs/fd_small/results.json [docs/fd_small.json]
 """
@@ -17,8 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 COMMITTED = HERE.parents[1] / "docs" / "fd_small.json"
-SETTINGS = ("steps", "eval_every", "seeds", "k", "k_step", "names", "eval_split", "methods", "train_args",
-            "warm_start_args")
+SETTINGS = ("steps", "eval_every", "seeds", "k", "k_step", "names", "methods", "train_args", "warm_start_args")
 
 
 def headline(run: dict) -> dict[str, float]:

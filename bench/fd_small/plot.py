@@ -1,6 +1,6 @@
 """The figure of the small FD/GRPO experiment: methods overlaid, mean over seeds and their spread
-(min to max): held-out entropy vs step, pass@1 vs step, pass@k vs k at the end (all held-out shapes,
-and the near ones alone), training reward and response length vs step.
+(min to max): entropy vs step, pass@1 vs step and pass@k vs k at the end on train shapes and on near
+held-out shapes, training reward, the FD teacher's advantage and response length vs step.
 
     python bench/fd_small/plot.py runs/fd_small/results.json docs/fd_small.png
 """
@@ -67,27 +67,31 @@ def figure(results: dict):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    split = results.get("settings", {}).get("eval_split", "test")
-    where = "held-out shapes" if split == "test" else "train shapes"
-    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5), dpi=110)
-    (ent, p1, pk), (near, rew, length) = axes
+    fig, axes = plt.subplots(2, 4, figsize=(21, 8.5), dpi=100)
+    (ent, p1, pk, near), (near1, rew, adv, length) = axes
     for method, runs in _by_method(results).items():
         steps = [c["step"] for c in runs[0]["curve"]]
         _band(ent, method, steps, [[c["entropy"] for c in r["curve"]] for r in runs])
         _band(p1, method, steps, [[c["pass@1"] for c in r["curve"]] for r in runs], 100)
+        if all("near pass@1" in c for r in runs for c in r["curve"]):
+            _band(near1, method, steps, [[c["near pass@1"] for c in r["curve"]] for r in runs], 100)
         tsteps = [m["step"] for m in runs[0]["train"]]
         _band(rew, method, tsteps, [[m["reward"] for m in r["train"]] for r in runs])
         if all(m.get("response_length") is not None for r in runs for m in r["train"]):
             _band(length, method, tsteps, [[m["response_length"] for m in r["train"]] for r in runs])
-    ent.set(title="policy entropy, held-out prompts", xlabel="step", ylabel="nats per token")
-    p1.set(title=f"pass@1 on {where}", xlabel="step", ylabel="pass@1 (%)", ylim=(0, 100))
-    _pass_at_k_panel(pk, results, where, lambda r: r.get("pass_at_k"))
-    kind = "near" if split == "test" else "train"
-    _pass_at_k_panel(near, results, f"{kind} shapes" if split == "test" else where,
-                     lambda r: r.get("by_holdout", {}).get(kind))
-    if split == "test":
-        near.set_title("pass@k on near held-out shapes, at the end")
+        # the teacher's advantage is measured at some FD steps only
+        measured = [[(m["step"], m["teacher_advantage"]) for m in r["train"] if m.get("teacher_advantage") is not None]
+                    for r in runs]
+        if measured and all(len(m) == len(measured[0]) and m for m in measured):
+            _band(adv, method, [s for s, _ in measured[0]], [[v for _, v in m] for m in measured], 100)
+    ent.set(title="policy entropy, evaluated prompts", xlabel="step", ylabel="nats per token")
+    p1.set(title="pass@1 on train shapes", xlabel="step", ylabel="pass@1 (%)", ylim=(0, 100))
+    near1.set(title="pass@1 on near held-out shapes", xlabel="step", ylabel="pass@1 (%)", ylim=(0, 100))
+    _pass_at_k_panel(pk, results, "train shapes", lambda r: r.get("by_holdout", {}).get("train"))
+    _pass_at_k_panel(near, results, "near held-out shapes", lambda r: r.get("by_holdout", {}).get("near"))
     rew.set(title="training reward (proved share)", xlabel="step", ylabel="reward")
+    adv.axhline(0, color="black", linewidth=0.8)
+    adv.set(title="FD teacher's advantage (teacher - student pass rate)", xlabel="step", ylabel="points")
     length.set(title="response length, training samples", xlabel="step", ylabel="tokens")
     for ax in axes.flat:
         ax.grid(True, alpha=0.3)

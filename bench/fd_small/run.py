@@ -2,23 +2,22 @@
 
 Every run goes through `leanfd train` itself (lean_project/toy/train-cpu.yaml: 8 problems x 4 samples a
 step, so every method samples the same number of completions) and is evaluated with `leanfd prove`
-on held-out shapes (the family's test split, one problem of each shape; `--eval-split train`: the
-shapes trained on). pass@k is also kept apart for the *near* and the *far* held-out shapes
-(lean_project/toy/family.py). The FD teacher's privileged feedback (`--feedback llm`, the format the warm
-start teaches) is a hint from `lean_project/toy/hint_critic.py`, an OpenAI-compatible critic on loopback that
-knows the reference proof and quotes its first few tokens past the attempt's mistake (a stand-in for the
-paper's LLM critic).
+on one problem of each train shape and of each *near* held-out shape (lean_project/toy/family.py),
+whose pass@k are kept apart. The FD teacher's privileged feedback (`--feedback llm`, the format the
+warm start teaches) is a hint from `lean_project/toy/hint_critic.py`, an OpenAI-compatible critic on
+loopback that knows the reference proof: where the attempt goes wrong and the corrected proof (a
+stand-in for the paper's LLM critic). `leanfd train` logs the FD teacher's advantage over its student.
 
 Training runs in segments of `--eval-every` steps: each segment resumes the last checkpoint (the
 trainer resumes exactly: data order and sampling seeds are functions of the step) and writes
-`final/`, which is then evaluated: per-token policy entropy on held-out prompts (of the policy's
-own samples at temperature 1), and pass@1 from `--k-step` samples per test problem. At the end,
+`final/`, which is then evaluated: per-token policy entropy on the evaluated prompts (of the
+policy's own samples at temperature 1), and pass@1 from `--k-step` samples per problem. At the end,
 pass@k for k up to `--k`. The warm start is evaluated once, with the final budget. `fd+grpo`
 switches at half the steps; `leanfd train` needs its switch to lie inside a run, so its first
 evaluation after step 0 is the first past the switch.
 
     python bench/fd_small/run.py --quick     # a first look: 3 seeds x 3 methods, 4 steps, pass@k to 8
-    python bench/fd_small/run.py             # the experiment (make experiment): 16 steps, pass@k to 32
+    python bench/fd_small/run.py             # the experiment (make experiment): 32 steps, pass@k to 32
 
 Writes `--out` (default runs/fd_small): one directory per method and seed, `results.json` (every
 number the plots show) and `fd_small.png`; then `leanfd report` of the final pass@k runs, one
@@ -32,6 +31,7 @@ import functools
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -45,7 +45,6 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "lean_project" / "toy"))  # the hint critic lives beside the family it knows
 
 from compare import COMMITTED, compare  # noqa: E402
-from hint_critic import MODEL as CRITIC_MODEL  # noqa: E402
 from hint_critic import HintCritic  # noqa: E402
 from plot import plot  # noqa: E402
 
@@ -71,6 +70,16 @@ def holdout_kinds() -> dict[str, str]:
     return {r["name"]: r.get("holdout") or "train" for r in map(json.loads, FAMILY.read_text().splitlines())}
 
 
+def eval_set(out: Path, names: str) -> Path:
+    """The problems evaluated, in one file for `leanfd prove`: those of train and near held-out shapes
+    whose names match `names` (`by_holdout` tells the two apart)."""
+    rows = [line for line in FAMILY.read_text().splitlines()
+            if re.search(names, (r := json.loads(line))["name"]) and (r.get("holdout") or "train") in ("train", "near")]
+    path = out / "eval.jsonl"
+    path.write_text("".join(line + "\n" for line in rows))
+    return path
+
+
 def by_holdout(summary: dict) -> dict[str, dict[str, float]]:
     """pass@k of the near and of the far held-out shapes apart (family.py: the two say different things)."""
     from leanfd.data.passk import pass_at_k_table
@@ -85,14 +94,14 @@ def by_holdout(summary: dict) -> dict[str, dict[str, float]]:
 
 
 def prove(model: Path, out: Path, k: int, a: argparse.Namespace, seed: int) -> dict:
-    leanfd("prove", "--dataset", str(FAMILY), "--split", a.eval_split, "--names", a.names, "--model", str(model),
+    leanfd("prove", "--dataset", str(Path(a.out) / "eval.jsonl"), "--model", str(model),
            "-k", str(k), "--max-tokens", "64", "--temperature", "1.0", "--top-p", "1.0", "--seed", str(seed),
            "--verifier-backend", "snapshot", "--lean", "bundled", "--out", str(out))
     return json.loads((out / "summary.json").read_text())
 
 
-def heldout_entropy(model_dir: Path, prompts: list[str], seed: int) -> float:
-    """Mean per-token entropy (nats) of the policy along its own samples (temperature 1) on held-out prompts."""
+def policy_entropy(model_dir: Path, prompts: list[str], seed: int) -> float:
+    """Mean per-token entropy (nats) of the policy along its own samples (temperature 1) on `prompts`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -112,25 +121,26 @@ def heldout_entropy(model_dir: Path, prompts: list[str], seed: int) -> float:
     return float((entropy * mask).sum() / mask.sum())
 
 
-def heldout_prompts(names: str) -> list[str]:
-    """Prompts of the test split (shapes never trained on), whatever split pass@k is measured on."""
+def eval_prompts(path: Path) -> list[str]:
+    """The evaluated problems' prompts, as `leanfd train` and `prove` build them."""
     from leanfd.data.benchmarks import load_problems
     from leanfd.data.prompts import PromptBuilder
 
     builder = PromptBuilder(style="completion")
-    return [builder.build(p) for p in load_problems(str(FAMILY), split="test", names=names)]
+    return [builder.build(p) for p in load_problems(str(path))]
 
 
 def evaluate(model: Path, out: Path, step: int, a: argparse.Namespace, prompts: list[str], seed: int,
              k: int | None = None) -> dict:
     summary = prove(model, out / f"prove-step{step}", k or a.k_step, a, seed)
+    kinds = by_holdout(summary)
     # one sampling seed for the entropy of every model, so runs differ by their weights only
-    return {"step": step, "entropy": heldout_entropy(model, prompts, 0), "pass@1": summary["pass_at_k"]["1"],
-            "pass_at_k": summary["pass_at_k"], "by_holdout": by_holdout(summary)}
+    return {"step": step, "entropy": policy_entropy(model, prompts, 0), "pass@1": kinds["train"]["1"],
+            "near pass@1": kinds["near"]["1"], "pass_at_k": kinds["train"], "by_holdout": kinds}
 
 
-def train_segments(method: str, seed: int, a: argparse.Namespace, critic_url: str, prompts: list[str],
-                   start: dict) -> dict:
+def train_segments(method: str, seed: int, a: argparse.Namespace, critic_url: str, critic_model: str,
+                   prompts: list[str], start: dict) -> dict:
     out = Path(a.out) / f"{method.replace('+', '-')}-s{seed}"
     if out.exists():
         shutil.rmtree(out)
@@ -140,7 +150,7 @@ def train_segments(method: str, seed: int, a: argparse.Namespace, critic_url: st
         ends.append(a.steps)
     if method == "fd+grpo":
         ends = [e for e in ends if e > fd_steps]
-    critic = ["--feedback", "llm", "--critic", "openai", "--critic-model", CRITIC_MODEL,
+    critic = ["--feedback", "llm", "--critic", "openai", "--critic-model", critic_model,
               "--critic-base-url", critic_url]
     curve, t0 = [start], time.monotonic()
     for end in ends:
@@ -150,37 +160,38 @@ def train_segments(method: str, seed: int, a: argparse.Namespace, critic_url: st
                *shlex.split(a.train_args))
         curve.append(evaluate(out / "final", out, end, a, prompts, seed))
     seconds = time.monotonic() - t0
-    final = prove(out / "final", out / "prove-final", a.k, a, seed)
+    final = by_holdout(prove(out / "final", out / "prove-final", a.k, a, seed))
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return {"method": method, "seed": seed, "curve": curve, "pass_at_k": final["pass_at_k"],
-            "by_holdout": by_holdout(final), "seconds": seconds,
-            "train": [{k: m.get(k) for k in ("step", "method", "reward", "pass_rate", "entropy", "response_length")}
+    return {"method": method, "seed": seed, "curve": curve, "pass_at_k": final["train"],
+            "by_holdout": final, "seconds": seconds,
+            "train": [{k: m.get(k) for k in ("step", "method", "reward", "pass_rate", "entropy", "response_length",
+                                             "teacher_pass_rate", "student_pass_rate", "teacher_advantage")}
                       for m in metrics]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a first look: 4 steps, pass@k up to 8, fewer problems")
+    ap.add_argument("--quick", action="store_true", help="a first look: 4 steps, pass@k up to 8")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 16, quick 4)")
-    ap.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default 8, quick 2)")
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 32, quick 4)")
+    ap.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default 16, quick 2)")
     ap.add_argument("-k", dest="k", type=int, default=None, help="final pass@k budget (default 32, quick 8)")
     ap.add_argument("--k-step", type=int, default=4, help="samples per problem for pass@1 along training")
-    ap.add_argument("--names", default=r"_0$", help="problems evaluated (regex on names; default: one per shape)")
-    ap.add_argument("--eval-split", default="test", choices=("test", "train"),
-                    help="held-out shapes (test), or the shapes trained on (train)")
+    ap.add_argument("--names", default=r"_0$", help="train and near held-out problems evaluated (regex on names; "
+                                                    "default: one per shape)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--train-args", default="", help="more `leanfd train` options for every run, for an ablation "
                                                      "(e.g. \"--divergence jsd\", \"--teacher frozen\")")
-    ap.add_argument("--warm-start", default="runs/toy/warm_start", help="made by lean_project/toy/warm_start.py "
-                                                                       "when missing")
+    ap.add_argument("--warm-start", default="lean_project/toy/warm_start",
+                    help="made by lean_project/toy/warm_start.py when missing or made with other options "
+                         "(the committed one is reused)")
     ap.add_argument("--warm-start-args", default="",
                     help="warm_start.py options, for an ablation (\"--teacher-pairs 0\": a teacher never taught "
                          "to read feedback)")
     ap.add_argument("--out", default="runs/fd_small")
     a = ap.parse_args()
-    a.steps = a.steps or (4 if a.quick else 16)
-    a.eval_every = a.eval_every or (2 if a.quick else 8)
+    a.steps = a.steps or (4 if a.quick else 32)
+    a.eval_every = a.eval_every or (2 if a.quick else 16)
     a.k = a.k or (8 if a.quick else 32)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.chdir(REPO)
@@ -189,14 +200,14 @@ def main() -> None:
                     *shlex.split(a.warm_start_args)], check=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    prompts = heldout_prompts(a.names)
+    prompts = eval_prompts(eval_set(out, a.names))
     runs = []
     with HintCritic(FAMILY) as critic:
         # the warm start once, with the final budget: every run starts from it
         start = evaluate(Path(a.warm_start), out / "warm_start", 0, a, prompts, 0, k=a.k)
         for seed in range(a.seeds):
             for method in a.methods.split(","):
-                runs.append(train_segments(method, seed, a, critic.url, prompts, start))
+                runs.append(train_segments(method, seed, a, critic.url, critic.model, prompts, start))
                 log.info("%s seed %d: %s", method, seed, runs[-1]["curve"][-1])
         hints = critic.requests
     results = {"settings": vars(a), "config": CONFIG.read_text(),

@@ -6,7 +6,7 @@ for any model: the student's samples from its prompt, verified by the bundled Le
 one, FD's privileged text (the hint critic's hint, and Lean's verdict with `--feedback both`) placed
 before the prompt as leanfd's trainer places it, and one sample of the same model from there.
 
-    python bench/fd_small/teacher_gain.py runs/toy/warm_start [--names REGEX] [--samples 4] [--seed 0]
+    python bench/fd_small/teacher_gain.py lean_project/toy/warm_start [--names REGEX] [--samples 4] [--seed 0]
 """
 
 from __future__ import annotations
