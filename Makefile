@@ -20,15 +20,16 @@ test: venv
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # The main job in small (issue 14), on a CPU with the bundled Lean: a tiny prover's warm start (SFT on the
-# toy family's train split; made once, then reused from runs/toy/warm_start_quick), a short FD run through
-# `leanfd train` (which measures, at its first step, whether FD's teacher proves more than the student),
-# `leanfd prove` of the warm start and of the trained model on held-out shapes (k = 8), and `leanfd report`
-# of the two pass@k curves. The quick warm start (200 SFT steps) is not taught to read FD's feedback, which
-# `make experiment`'s is: docs/fd_small.md says what each shows, measured.
-DEMO_SPLIT ?= test
-DEMO_WARM = runs/toy/warm_start_quick
-DEMO_PROVE = --dataset lean_project/toy/family.jsonl --split $(DEMO_SPLIT) --names '_[01]$$' -k 8 --max-tokens 64 \
+# toy family's train split, taught to read FD's feedback; committed in lean_project/toy/warm_start and
+# reused, made again by lean_project/toy/warm_start.py only when its options change), 16 FD steps through
+# `leanfd train` with the hint critic (lean_project/toy/hint_critic.py, an OpenAI-compatible server on
+# loopback) writing the teacher's feedback, `leanfd prove` of the warm start and of the trained model on
+# two problems of each train shape (k = 8), and `leanfd report` of the two pass@k curves.
+# docs/fd_small.md says what it shows, measured.
+DEMO_WARM = lean_project/toy/warm_start
+DEMO_PROVE = --dataset lean_project/toy/family.jsonl --split train --names '_[01]$$' -k 8 --max-tokens 64 \
 	--top-p 1.0 --verifier-backend snapshot --lean bundled
+DEMO_CRITIC = --feedback llm --critic openai --critic-model {model} --critic-base-url {url}
 demo: venv
 	@echo "== leanfd doctor: which Lean and backends are found"
 	$(VENV)/bin/leanfd doctor
@@ -37,11 +38,12 @@ demo: venv
 	@echo "== leanfd feedback: compiler feedback on the failed attempts"
 	$(VENV)/bin/leanfd feedback runs/demo/verdicts.jsonl --out runs/demo/feedback.jsonl --overwrite
 	@echo "== warm start: a 3M-parameter prover taught the toy family's train split (lean_project/toy/warm_start.py)"
-	$(PY) lean_project/toy/warm_start.py --out $(DEMO_WARM) --steps 200 --teacher-pairs 0 --measure-samples 0 --reuse
-	@echo "== leanfd train: 16 steps of Feedback Distillation from the warm start (lean_project/toy/train-cpu.yaml)"
+	$(PY) lean_project/toy/warm_start.py --out $(DEMO_WARM) --reuse
+	@echo "== leanfd train: 16 steps of Feedback Distillation, the teacher reading the hint critic's feedback"
 	rm -rf runs/demo/fd
-	$(VENV)/bin/leanfd train --config lean_project/toy/train-cpu.yaml --model $(DEMO_WARM) --max-steps 16 --output-dir runs/demo/fd
-	@echo "== leanfd prove: warm start and FD model on 44 held-out theorems (shapes never trained on), k = 8"
+	$(PY) lean_project/toy/hint_critic.py -- $(VENV)/bin/leanfd train --config lean_project/toy/train-cpu.yaml \
+		--model $(DEMO_WARM) --max-steps 16 --output-dir runs/demo/fd $(DEMO_CRITIC)
+	@echo "== leanfd prove: warm start and FD model on 46 theorems of the train shapes, k = 8"
 	$(VENV)/bin/leanfd prove $(DEMO_PROVE) --model $(DEMO_WARM) --out runs/demo/warm_start --overwrite || [ $$? -eq 1 ]
 	$(VENV)/bin/leanfd prove $(DEMO_PROVE) --model runs/demo/fd/final --out runs/demo/fd_16_steps --overwrite || [ $$? -eq 1 ]
 	@echo "== leanfd report: the two pass@k curves"
