@@ -124,3 +124,24 @@ def test_the_committed_warm_start_is_the_scripts_and_its_teacher_beats_its_stude
                                  ahead=c.hint_ahead)["train"]
     assert 0.05 <= adv["student"] <= 0.45, adv  # a student with room to learn
     assert adv["advantage"] >= 0.2, adv  # and a teacher at least 20 points better
+
+
+def test_other_options_never_replace_the_committed_warm_start(tmp_path):
+    """The committed warm start is made with the defaults: other options into its place are refused
+    (exit 2, naming the options and the fix) before anything is made; into another place they are
+    fine, and so are the defaults."""
+    import subprocess
+    import sys
+
+    committed = REPO / "lean_project" / "toy" / "warm_start"
+    before = (committed / "model.safetensors").stat().st_mtime_ns
+    res = subprocess.run([sys.executable, str(TOY / "warm_start.py"), "--out", str(committed), "--steps", "5",
+                          "--teacher-pairs", "0"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "--steps, --teacher-pairs" in res.stderr and "give another --out" in res.stderr
+    assert (committed / "model.safetensors").stat().st_mtime_ns == before
+    assert warm.overwrites_committed(warm.WarmStartConfig()) is None
+    assert warm.overwrites_committed(warm.WarmStartConfig(out=str(tmp_path), steps=5)) is None
+    other = tmp_path / "family.jsonl"
+    other.write_text("")
+    assert "--dataset" in warm.overwrites_committed(warm.WarmStartConfig(dataset=str(other)))

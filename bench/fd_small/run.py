@@ -186,8 +186,8 @@ def main() -> None:
                     help="made by lean_project/toy/warm_start.py when missing or made with other options "
                          "(the committed one is reused)")
     ap.add_argument("--warm-start-args", default="",
-                    help="warm_start.py options, for an ablation (\"--teacher-pairs 0\": a teacher never taught "
-                         "to read feedback)")
+                    help="warm_start.py options, for an ablation, with another --warm-start than the committed "
+                         "one (\"--teacher-pairs 0\": a teacher never taught to read feedback)")
     ap.add_argument("--out", default="runs/fd_small")
     a = ap.parse_args()
     a.steps = a.steps or (4 if a.quick else 32)
@@ -196,8 +196,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.chdir(REPO)
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "lean_project/toy/warm_start.py", "--out", a.warm_start, "--reuse",
-                    *shlex.split(a.warm_start_args)], check=True)
+    made = subprocess.run([sys.executable, "lean_project/toy/warm_start.py", "--out", a.warm_start, "--reuse",
+                           *shlex.split(a.warm_start_args)])
+    if made.returncode:  # it said why (e.g. --warm-start-args would replace the committed warm start)
+        raise SystemExit(made.returncode)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     prompts = eval_prompts(eval_set(out, a.names))

@@ -40,6 +40,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATASET = HERE / "family.jsonl"
+COMMITTED = HERE / "warm_start"  # the default --out, in git: make demo and make experiment reuse it
 PAD, EOS = "<pad>", "<|endoftext|>"
 FENCE = "\n```"  # the completion prompt's code block closes after the proof; sampling stops there
 
@@ -50,7 +51,7 @@ sys.path.insert(0, str(HERE))  # hint_critic.py, when this file is imported rath
 @dataclass(frozen=True)
 class WarmStartConfig:
     dataset: str = str(DEFAULT_DATASET)
-    out: str = "lean_project/toy/warm_start"  # committed: make demo and make experiment reuse it
+    out: str = str(COMMITTED)
     seed: int = 0
     # byte-level BPE: 256 bytes + merges + special tokens; more merges make whole proof lines single
     # tokens, and a hint's part of a proof then no longer shares the proof's tokens
@@ -412,6 +413,19 @@ def made_with(out: Path, c: WarmStartConfig) -> bool:
     return same and (out / "model.safetensors").is_file()
 
 
+def overwrites_committed(c: WarmStartConfig) -> str | None:
+    """Why `c` may not be made: other options than the defaults into the committed warm start's
+    place would replace it (and make the demo's next run make it again); None when it may."""
+    changed = [f"--{k.replace('_', '-')}" for k, v in asdict(c).items()
+               if k not in ("out", "dataset") and v != getattr(WarmStartConfig(), k)]
+    if Path(c.dataset).resolve() != DEFAULT_DATASET:
+        changed.insert(0, "--dataset")
+    if Path(c.out).resolve() != COMMITTED or not changed:
+        return None
+    return (f"--out {c.out} is the committed warm start, made with the defaults; with {', '.join(changed)} "
+            "give another --out (e.g. --out runs/toy/my_warm_start)")
+
+
 def main() -> None:
     defaults = WarmStartConfig()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -424,6 +438,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per critic request otherwise
     c = WarmStartConfig(**args)
+    if (why := overwrites_committed(c)) is not None:
+        ap.error(why)
     if reuse and made_with(Path(c.out), c):
         log.info("%s: reused (made with the same options)", c.out)
     else:
