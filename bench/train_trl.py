@@ -76,9 +76,9 @@ def toy_problems() -> tuple[dict, list[dict]]:
 
 def verify(verifier, problems: dict, completions: list[str], uids: list[str]) -> list[tuple[Any, Any]]:
     """(check record, verdict) for each completion, all submitted to Lean's pool before any is awaited."""
-    from leanfd.data.prompts import extract_proof
+    from leanfd.data.prompts import answer_record
 
-    checks = [problems[u].to_check_record(extract_proof(c, problems[u])) for c, u in zip(completions, uids)]
+    checks = [answer_record(c, problems[u]) for c, u in zip(completions, uids)]
     futures = [verifier.submit(c) for c in checks]
     return [(c, f.result()) for c, f in zip(checks, futures)]
 

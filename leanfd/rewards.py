@@ -42,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from leanfd.data.benchmarks import Problem
-from leanfd.data.prompts import extract_proof
+from leanfd.data.prompts import answer_record
 from leanfd.lean.errors import LeanFDError, RecordError
 from leanfd.lean.records import CheckRecord, Verdict
 from leanfd.lean.verifier import Verifier, VerifierConfig
@@ -98,14 +98,14 @@ def completion_text(completion: Any) -> str:
 
 def check_record(row: Mapping[str, Any], text: str, where: str = "") -> CheckRecord:
     """The record leanfd checks for `text` answering the problem of dataset `row`, as leanfd's rollout
-    builds it (`Problem.from_dict`, `extract_proof`, `to_check_record`). RewardError for a row that is
+    builds it (`Problem.from_dict`, `answer_record`). RewardError for a row that is
     no problem, naming `where` and the field."""
     try:
         problem = Problem.from_dict({k: row[k] for k in _PROBLEM_FIELDS if row.get(k) is not None})
     except RecordError as e:
         raise RewardError(f"{where or 'a row'} is not a leanfd problem: {e} (the dataset needs a "
                           f"'formal_statement' column; 'header' and 'name' as in leanfd's JSONL records)") from None
-    return problem.to_check_record(extract_proof(text, problem))
+    return answer_record(text, problem)
 
 
 class LeanReward:

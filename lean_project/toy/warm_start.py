@@ -262,7 +262,7 @@ def teacher_advantage(model_dir: str | Path, dataset: str, names: str = r"_[01]$
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from leanfd.data.benchmarks import load_problems
-    from leanfd.data.prompts import PromptBuilder, extract_proof
+    from leanfd.data.prompts import PromptBuilder, answer_record
     from leanfd.train.teacher_feedback import teacher_prompt
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -270,7 +270,7 @@ def teacher_advantage(model_dir: str | Path, dataset: str, names: str = r"_[01]$
     builder = PromptBuilder(style="completion")
 
     def check(problems, completions):
-        records = [p.to_check_record(extract_proof(o, p)) for p, o in zip(problems, completions)]
+        records = [answer_record(o, p) for p, o in zip(problems, completions)]
         return records, verify(records)
 
     sets = {"train": load_problems(dataset, split="train", names=names),

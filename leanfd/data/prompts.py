@@ -27,7 +27,7 @@ from typing import Literal, Union
 
 from leanfd.data.benchmarks import Problem, iter_jsonl
 from leanfd.data.errors import DataError
-from leanfd.lean.records import BadLine
+from leanfd.lean.records import BadLine, CheckRecord
 from leanfd.lean.syntax import LeanSyntaxError, split_header, tokenize
 from leanfd.lean.vocabulary import STATEMENT_KEYWORDS
 
@@ -249,3 +249,8 @@ def extract_proof(completion: str, problem: Problem) -> dict[str, str]:
             return {"proof": blocks[-1][1].rstrip()}
     return {"proof": head.rstrip()}
 
+
+def answer_record(completion: str, problem: Problem) -> CheckRecord:
+    """The record Lean checks for `completion` as an answer to `problem` (`extract_proof`, then
+    `Problem.to_check_record`): what every sampler of leanfd, and its TRL reward, hands the verifier."""
+    return problem.to_check_record(extract_proof(completion, problem))

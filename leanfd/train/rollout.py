@@ -21,7 +21,7 @@ import time
 from concurrent.futures import Future
 
 from leanfd.data.benchmarks import Problem
-from leanfd.data.prompts import PromptBuilder, extract_proof
+from leanfd.data.prompts import PromptBuilder, answer_record
 from leanfd.feedback.compiler import RenderOptions, render
 from leanfd.lean.records import CheckRecord, Verdict
 from leanfd.lean.snippet import attempt_text
@@ -85,7 +85,7 @@ class RolloutEngine:
 
             def on_sample(i: int, j: int, done: Completion, chunk: list = chunk) -> None:
                 problem = chunk[i][1]
-                check = problem.to_check_record(extract_proof(done.text, problem))
+                check = answer_record(done.text, problem)
                 early[(i, j)] = (done.text, check, self.verifier.submit(check))  # Lean starts now
 
             t = time.monotonic()  # a backend that cannot stream (`streams_samples`) never calls on_sample
@@ -108,7 +108,7 @@ class RolloutEngine:
                     else:
                         if sent is not None:  # reported text differs from the returned one: check the latter
                             sent[2].cancel()
-                        check = problem.to_check_record(extract_proof(s.text, problem))
+                        check = answer_record(s.text, problem)
                         future = self.verifier.submit(check)
                     pending.append((fields, check, future))
         t = time.monotonic()

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from leanfd.data.prompts import extract_proof
+from leanfd.data.prompts import answer_record
 from leanfd.lean.verifier import Verifier
 from leanfd.models.base import Backend, SamplingConfig
 from leanfd.train.attempts import Attempt
@@ -66,8 +66,7 @@ def measure(attempts: tuple[Attempt, ...], feedback: tuple[str | None, ...], tea
     if total > len(prompts) and attempts:
         prompts += [prompts[0] if prompts else attempts[0].prompt] * (total - len(prompts))
     outs = teacher.generate(prompts, dataclasses.replace(sampling, n=1)) if prompts else []
-    futures = [verifier.submit(a.problem.to_check_record(extract_proof(out[0].text, a.problem)))
-               for (a, _), out in zip(chosen, outs)]
+    futures = [verifier.submit(answer_record(out[0].text, a.problem)) for (a, _), out in zip(chosen, outs)]
     rates = student_rates(attempts)
     return TeacherAdvantage(attempts=len(chosen), teacher_proved=sum(f.result().proved for f in futures),
                             student_rate_sum=sum(rates.get(a.group, 0.0) for a, _ in chosen))
