@@ -192,3 +192,28 @@ def test_compare_says_whether_a_rerun_is_within_the_committed_seed_spread():
     assert not ok and [line.split()[:3] for line in lines if line.startswith("OFF")] == [["OFF", "fd", "pass@32"]]
     ok, lines = compare({"settings": {**settings, "steps": 4}, "runs": committed["runs"]}, committed)
     assert not ok and lines == ["not comparable: settings differ (steps)"]
+
+
+def test_the_experiment_runs_end_to_end_in_small(tmp_path):
+    """bench/fd_small/run.py as `make experiment` runs it, cut to one FD step from a 2-step warm start
+    on two problems (a train shape and a near held-out one): its results, figure and report."""
+    warm = tmp_path / "warm"
+    out = tmp_path / "exp"
+    res = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "fd_small" / "run.py"), "--seeds", "1", "--methods", "fd",
+         "--steps", "1", "--eval-every", "1", "-k", "2", "--k-step", "1",
+         "--names", "^fam_(and_left|and_left_nested)_0$",
+         "--warm-start", str(warm), "--out", str(out), "--train-args", "--prompts-per-step 1 --group-size 2",
+         "--warm-start-args", "--hidden 32 --layers 1 --heads 4 --steps 2 --batch 4 --teacher-pairs 0 "
+                              "--measure-samples 0"],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+        env={**os.environ, "LEANFD_CACHE": str(tmp_path / "cache")})
+    assert res.returncode == 0, res.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    (run,) = results["runs"]
+    assert run["method"] == "fd" and [c["step"] for c in run["curve"]] == [0, 1]
+    assert set(run["by_holdout"]) == {"train", "near"}  # the two kinds evaluated, kept apart
+    assert set(run["by_holdout"]["train"]) == {"1", "2"} and run["pass_at_k"] == run["by_holdout"]["train"]
+    # measured at the first FD step: a 2-step model proves nothing, so both attempts get feedback
+    assert run["train"][0]["teacher_advantage"] is not None
+    assert (out / "fd_small.png").stat().st_size > 10_000 and (out / "report.png").is_file()

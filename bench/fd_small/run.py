@@ -204,7 +204,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     prompts = eval_prompts(eval_set(out, a.names))
     runs = []
-    with HintCritic(FAMILY) as critic:
+    # the critic quotes as much of the proof as the warm start's teacher pairs did
+    ahead = json.loads((Path(a.warm_start) / "warm_start.json").read_text())["config"].get("hint_ahead", 0)
+    with HintCritic(FAMILY, ahead) as critic:
         # the warm start once, with the final budget: every run starts from it
         start = evaluate(Path(a.warm_start), out / "warm_start", 0, a, prompts, 0, k=a.k)
         for seed in range(a.seeds):

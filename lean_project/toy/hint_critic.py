@@ -154,7 +154,8 @@ def main() -> int:
     with HintCritic(a.family, a.ahead) as critic:
         code = subprocess.run([arg.replace("{url}", critic.url).replace("{model}", critic.model)
                                for arg in cmd]).returncode
-        print(f"hint critic: {critic.requests} requests answered")
+        # leanfd caches a critic's answers: a run repeated asks only about attempts it has not seen
+        print(f"hint critic: {critic.requests} requests answered (leanfd answered the rest from its cache)")
     return code
 
 

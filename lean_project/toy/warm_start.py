@@ -59,7 +59,7 @@ class WarmStartConfig:
     hidden: int = 256
     layers: int = 4
     heads: int = 8
-    steps: int = 600  # few on purpose: a student at 5-30% pass@1 on train, see docs/fd_small.md
+    steps: int = 600  # with 16 teacher pairs: a student at about 30% on train shapes, see docs/fd_small.md
     batch: int = 16
     lr: float = 2e-3
     sft_share: float = 1.0  # share of the train split used for SFT (the rest is left to FD/GRPO)
@@ -72,7 +72,7 @@ class WarmStartConfig:
     # hint alone (the critic read Lean's verdict to write it), "both" puts Lean's verdict after it
     feedback: str = "llm"
     # how much of the reference proof the hint critic quotes past the attempt's first mistake, in
-    # tokens (0: all of it, the corrected proof); `bench/fd_small/run.py --hint-ahead` must agree
+    # tokens (0: all of it, the corrected proof); bench/fd_small/run.py's critic reads it from here
     hint_ahead: int = 0
     # the teacher's advantage, measured at the end: `measure_samples` student samples on each train
     # and near held-out problem whose name matches `measure_names` (0 samples: not measured)
