@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 TOY = REPO / "lean_project" / "toy"
+
+# A shell starts a background job (`make test &`) with Ctrl-C ignored, and an ignored signal stays
+# ignored in every child: the tests that press Ctrl-C on a `leanfd` process would then see it run on.
+# A handled signal is reset to the default in children, so they get Ctrl-C as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def toy_module(name: str):
