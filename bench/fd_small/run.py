@@ -70,12 +70,18 @@ def holdout_kinds() -> dict[str, str]:
     return {r["name"]: r.get("holdout") or "train" for r in map(json.loads, FAMILY.read_text().splitlines())}
 
 
-def eval_set(out: Path, names: str) -> Path:
+def eval_path(a: argparse.Namespace) -> Path:
+    """The problems every evaluation proves, written once by `write_eval_set`."""
+    return Path(a.out) / "eval.jsonl"
+
+
+def write_eval_set(a: argparse.Namespace) -> Path:
     """The problems evaluated, in one file for `leanfd prove`: those of train and near held-out shapes
-    whose names match `names` (`by_holdout` tells the two apart)."""
+    whose names match `--names` (`by_holdout` tells the two apart)."""
+    kinds = holdout_kinds()
     rows = [line for line in FAMILY.read_text().splitlines()
-            if re.search(names, (r := json.loads(line))["name"]) and (r.get("holdout") or "train") in ("train", "near")]
-    path = out / "eval.jsonl"
+            if re.search(a.names, name := json.loads(line)["name"]) and kinds[name] in ("train", "near")]
+    path = eval_path(a)
     path.write_text("".join(line + "\n" for line in rows))
     return path
 
@@ -94,7 +100,7 @@ def by_holdout(summary: dict) -> dict[str, dict[str, float]]:
 
 
 def prove(model: Path, out: Path, k: int, a: argparse.Namespace, seed: int) -> dict:
-    leanfd("prove", "--dataset", str(Path(a.out) / "eval.jsonl"), "--model", str(model),
+    leanfd("prove", "--dataset", str(eval_path(a)), "--model", str(model),
            "-k", str(k), "--max-tokens", "64", "--temperature", "1.0", "--top-p", "1.0", "--seed", str(seed),
            "--verifier-backend", "snapshot", "--lean", "bundled", "--out", str(out))
     return json.loads((out / "summary.json").read_text())
@@ -202,7 +208,7 @@ def main() -> None:
         raise SystemExit(made.returncode)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    prompts = eval_prompts(eval_set(out, a.names))
+    prompts = eval_prompts(write_eval_set(a))
     runs = []
     # the critic quotes as much of the proof as the warm start's teacher pairs did
     ahead = json.loads((Path(a.warm_start) / "warm_start.json").read_text())["config"].get("hint_ahead", 0)

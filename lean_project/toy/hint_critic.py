@@ -71,7 +71,6 @@ class HintCritic:
 
     def __init__(self, family: str | Path, ahead: int = AHEAD):
         self.ahead = ahead
-        self.model = model_name(ahead)
         self.references = {}
         for line in Path(family).read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
@@ -84,6 +83,10 @@ class HintCritic:
         if m is None or (reference := self.references.get(m.group(1).strip())) is None:
             return ""
         return hint(reference, proof_part(m.group(1), m.group(2)), self.ahead)
+
+    @property
+    def model(self) -> str:
+        return model_name(self.ahead)
 
     @property
     def url(self) -> str:

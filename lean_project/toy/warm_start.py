@@ -416,8 +416,9 @@ def made_with(out: Path, c: WarmStartConfig) -> bool:
 def overwrites_committed(c: WarmStartConfig) -> str | None:
     """Why `c` may not be made: other options than the defaults into the committed warm start's
     place would replace it (and make the demo's next run make it again); None when it may."""
+    defaults = asdict(WarmStartConfig())
     changed = [f"--{k.replace('_', '-')}" for k, v in asdict(c).items()
-               if k not in ("out", "dataset") and v != getattr(WarmStartConfig(), k)]
+               if k not in ("out", "dataset") and v != defaults[k]]
     if Path(c.dataset).resolve() != DEFAULT_DATASET:
         changed.insert(0, "--dataset")
     if Path(c.out).resolve() != COMMITTED or not changed:
